@@ -1,0 +1,40 @@
+"""The FastAPI application factory: JSON API, staff web UI, health check and API docs.
+
+``create_app()`` builds a fresh app with no process-local state beyond the engine that
+``models.db`` keeps per process, so several API workers behind a proxy agree on everything
+(DESIGN §8). Accounts come with a later issue; until then ``kuchikomi serve`` binds to 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
+from swagger_ui_bundle import swagger_ui_path
+
+from api.routers import clinics, docs, health, pages, reviews
+from api.security import SecurityHeadersMiddleware
+from api.templating import STATIC_DIR
+
+DESCRIPTION = """\
+JSON API of kuchikomi-guard. The system finds, explains and prepares; it never removes or hides
+a review by itself. A flagged review is a candidate for a person to check, not a verdict.
+
+Lists are keyset-paginated: pass `next_cursor` back as `cursor` until it is null.
+"""
+
+
+def create_app() -> FastAPI:
+    app = FastAPI(
+        title="kuchikomi-guard",
+        version="0.1.0",
+        description=DESCRIPTION,
+        # /docs is served by api.routers.docs from local files; ReDoc would need a CDN.
+        docs_url=None,
+        redoc_url=None,
+    )
+    app.add_middleware(SecurityHeadersMiddleware)
+    app.mount("/static/swagger-ui", StaticFiles(directory=swagger_ui_path), name="swagger-ui")
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    for module in (clinics, reviews, health, docs, pages):
+        app.include_router(module.router)
+    return app

@@ -1,0 +1,44 @@
+"""``/api/v1/clinics``: list clinics and register a clinic with its listing URLs."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, HTTPException, status
+from sqlalchemy.exc import IntegrityError
+
+from api.deps import SessionDep
+from api.errors import error_responses
+from kuchikomi.schemas import ClinicCreate, ClinicPublic
+from kuchikomi.services.clinics import RegistrationError, list_clinics, register_clinic
+
+router = APIRouter(prefix="/api/v1/clinics", tags=["clinics"])
+
+
+@router.get("", response_model=list[ClinicPublic], summary="List clinics with their listings")
+def get_clinics(session: SessionDep) -> list[ClinicPublic]:
+    return [ClinicPublic.model_validate(c) for c in list_clinics(session=session)]
+
+
+@router.post(
+    "",
+    response_model=ClinicPublic,
+    status_code=status.HTTP_201_CREATED,
+    summary="Register a clinic and its listing URLs",
+    responses=error_responses(422),
+)
+def create_clinic(body: ClinicCreate, session: SessionDep) -> ClinicPublic:
+    """Every URL is checked before anything is stored; a refusal (malformed or private URL,
+    a URL already registered) answers 422 with the reason and stores nothing."""
+    try:
+        clinic = register_clinic(session=session, name=body.name, urls=body.urls)
+    except RegistrationError as exc:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, detail=str(exc)) from None
+    try:
+        session.commit()
+    except IntegrityError:
+        # Another request registered one of these URLs between our check and our commit.
+        session.rollback()
+        raise HTTPException(
+            status.HTTP_422_UNPROCESSABLE_CONTENT,
+            detail="already registered: one of these URLs was registered at the same moment",
+        ) from None
+    return ClinicPublic.model_validate(clinic)

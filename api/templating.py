@@ -1,0 +1,88 @@
+"""The Jinja2 environment of the web UI: autoescape on for every template, Japanese formatting.
+
+Autoescape is forced on regardless of file extension, because every page shows review text,
+author names and URLs written by strangers. Nothing in a template may use ``|safe``.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo
+
+import jinja2
+from fastapi.templating import Jinja2Templates
+
+TEMPLATE_DIR = Path(__file__).resolve().parent / "templates"
+STATIC_DIR = Path(__file__).resolve().parent / "static"
+
+# Staff read dates as they appear on the Japanese portals; storage stays UTC.
+DISPLAY_TZ = ZoneInfo("Asia/Tokyo")
+
+CATEGORY_JA = {
+    "defamation": "名誉毀損",
+    "insult": "侮辱",
+    "threat": "脅迫",
+    "privacy": "プライバシー侵害",
+    "discrimination": "差別",
+}
+LABEL_JA = {
+    "harmful": "有害の疑い",
+    "criticism": "正当な批判",
+    "benign": "問題なし",
+}
+
+
+def ja_date(value: datetime | None) -> str:
+    if value is None:
+        return "不明"
+    local = value.astimezone(DISPLAY_TZ)
+    return f"{local.year}年{local.month}月{local.day}日"
+
+
+def ja_datetime(value: datetime | None) -> str:
+    if value is None:
+        return "不明"
+    local = value.astimezone(DISPLAY_TZ)
+    return f"{ja_date(value)} {local:%H:%M}"
+
+
+def percent(value: float | None) -> str:
+    return "—" if value is None else f"{value * 100:.0f}%"
+
+
+def http_url(value: str | None) -> str | None:
+    """The URL if it is http(s) with a host, else None: never link ``javascript:`` and the like."""
+    if not value:
+        return None
+    try:
+        parts = urlsplit(value)
+    except ValueError:
+        return None
+    if parts.scheme.lower() not in ("http", "https") or not parts.netloc:
+        return None
+    return value
+
+
+def _environment() -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(TEMPLATE_DIR),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters.update(
+        ja_date=ja_date,
+        ja_datetime=ja_datetime,
+        percent=percent,
+        http_url=http_url,
+        category_ja=lambda c: CATEGORY_JA.get(c, c) if c else "—",
+        label_ja=lambda label: LABEL_JA.get(label, label) if label else "未分類",
+    )
+    env.globals["CATEGORY_JA"] = CATEGORY_JA
+    return env
+
+
+templates = Jinja2Templates(env=_environment())

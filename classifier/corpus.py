@@ -1,0 +1,154 @@
+"""The labelled corpus: reading TSV files, the fixed train/validation/test split, the data hash.
+
+The split is a rule, not a list: a text's bucket is the SHA-256 of its normalised form
+(NFKC, white space removed) modulo 100 — buckets 0–19 are the held-out test split, 20–34 the
+validation split (used only to choose the ``flagged`` threshold), the rest training. The same
+text therefore always lands in the same split however the files grow or are reordered, and
+training never sees a held-out text. ``data/corpus/heldout.tsv`` is the materialised test split.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import unicodedata
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+HARMFUL_CATEGORIES: tuple[str, ...] = (
+    "defamation",
+    "insult",
+    "threat",
+    "privacy",
+    "discrimination",
+)
+LABELS: tuple[str, ...] = ("harmful", "criticism", "benign")
+# Experience-based malpractice allegations (DESIGN §5 grey zone): trained half as defamation,
+# half as criticism so that they score in the middle; never a label the model outputs.
+GREY = "grey"
+CORPUS_LABELS: frozenset[str] = frozenset({*HARMFUL_CATEGORIES, "criticism", "benign", GREY})
+EVAL_LABELS: frozenset[str] = CORPUS_LABELS | {"harmful"}
+
+TEST_BUCKETS = range(0, 20)
+VALIDATION_BUCKETS = range(20, 35)
+
+CORPUS_DIR = Path(__file__).resolve().parent.parent / "data" / "corpus"
+SOURCE_DIR = CORPUS_DIR / "src"
+HELDOUT_FILE = CORPUS_DIR / "heldout.tsv"
+
+
+class CorpusError(ValueError):
+    """A labelled file is malformed; the message names the file and line."""
+
+
+@dataclass(frozen=True)
+class Example:
+    label: str
+    text: str
+    source: str = ""
+
+    @property
+    def coarse_label(self) -> str:
+        """harmful / criticism / benign (grey stays grey)."""
+        return "harmful" if self.label in HARMFUL_CATEGORIES else self.label
+
+
+def split_key(text: str) -> str:
+    normalised = unicodedata.normalize("NFKC", text.replace("\\n", ""))
+    return "".join(normalised.split())
+
+
+def bucket(text: str) -> int:
+    digest = hashlib.sha256(split_key(text).encode("utf-8")).digest()
+    return int.from_bytes(digest[:8], "big") % 100
+
+
+def split_of(text: str) -> str:
+    b = bucket(text)
+    if b in TEST_BUCKETS:
+        return "test"
+    if b in VALIDATION_BUCKETS:
+        return "validation"
+    return "train"
+
+
+def read_tsv(path: Path, *, allowed: frozenset[str] = EVAL_LABELS) -> list[Example]:
+    """Read ``label<TAB>text`` lines after a header line; blank lines are skipped."""
+    examples: list[Example] = []
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise CorpusError(f"cannot read {path}: {exc.strerror}") from exc
+    for lineno, line_bytes in enumerate(raw.splitlines(), 1):
+        try:
+            line = line_bytes.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise CorpusError(f"{path}:{lineno}: not valid UTF-8 ({exc.reason})") from exc
+        if lineno == 1:
+            if line.lstrip("\ufeff").split("\t")[:2] != ["label", "text"]:
+                raise CorpusError(f"{path}:1: the first line must be the header 'label<TAB>text'")
+            continue
+        if not line.strip():
+            continue
+        label, tab, text = line.partition("\t")
+        label = label.strip()
+        if not tab or not text.strip():
+            raise CorpusError(f"{path}:{lineno}: expected 'label<TAB>text'")
+        if label not in allowed:
+            expected = ", ".join(sorted(allowed))
+            raise CorpusError(f"{path}:{lineno}: unknown label {label!r} (expected: {expected})")
+        examples.append(Example(label, text, f"{path.name}:{lineno}"))
+    return examples
+
+
+def load_corpus(source_dir: Path = SOURCE_DIR) -> list[Example]:
+    """Every example in ``source_dir/*.tsv``, in file order; the same text twice is kept once."""
+    paths = sorted(source_dir.glob("*.tsv"))
+    if not paths:
+        raise CorpusError(f"no corpus files (*.tsv) in {source_dir}")
+    seen: set[str] = set()
+    examples: list[Example] = []
+    for path in paths:
+        for example in read_tsv(path, allowed=CORPUS_LABELS):
+            key = split_key(example.text)
+            if key in seen:
+                continue
+            seen.add(key)
+            examples.append(example)
+    return examples
+
+
+def split(examples: Iterable[Example]) -> dict[str, list[Example]]:
+    parts: dict[str, list[Example]] = {"train": [], "validation": [], "test": []}
+    for example in examples:
+        parts[split_of(example.text)].append(example)
+    return parts
+
+
+def data_hash(examples: Iterable[Example]) -> str:
+    """SHA-256 of the (label, text) pairs a model was trained on, independent of order."""
+    digest = hashlib.sha256()
+    for label, text in sorted((e.label, e.text) for e in examples):
+        digest.update(label.encode("utf-8") + b"\t" + text.encode("utf-8") + b"\n")
+    return digest.hexdigest()
+
+
+def write_tsv(path: Path, examples: Iterable[Example]) -> int:
+    rows = sorted(examples, key=lambda e: (e.label, split_key(e.text)))
+    with path.open("w", encoding="utf-8", newline="\n") as fh:
+        fh.write("label\ttext\n")
+        for example in rows:
+            fh.write(f"{example.label}\t{example.text}\n")
+    return len(rows)
+
+
+def main() -> None:
+    """``python -m classifier.corpus``: rewrite data/corpus/heldout.tsv from the split rule."""
+    parts = split(load_corpus())
+    count = write_tsv(HELDOUT_FILE, parts["test"])
+    sizes = ", ".join(f"{name} {len(rows)}" for name, rows in parts.items())
+    print(f"wrote {count} held-out texts to {HELDOUT_FILE} ({sizes})")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,359 @@
+"""A trained classifier: classification results with reasons, and the model files on disk.
+
+Each model is two files in the model directory: ``<model_id>.skops`` (the fitted Pipeline,
+saved with skops) and ``<model_id>.json`` (id, training-data hash, metrics, the ``flagged``
+threshold, creation time). A file named ``active`` holds the id of the model in use.
+
+Result semantics (the JSONL contract of DESIGN §3): ``harmful_probability`` is the calibrated
+probability of any harmful category; ``flagged`` is ``harmful_probability >= threshold`` (the
+threshold chosen on validation data); ``label`` is ``harmful`` exactly when flagged, otherwise the
+likelier of ``criticism`` and ``benign``; ``category`` is the likeliest harmful category when
+flagged and null otherwise.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import skops.io as sio
+from sklearn.pipeline import Pipeline
+
+from classifier.corpus import HARMFUL_CATEGORIES
+from classifier.signals import fired_reasons
+from classifier.text import MAX_CHARS, Analysed, analyse, chunks, clean
+
+ACTIVE_FILE = "active"
+
+# Types a model file may contain beyond those skops trusts by default. Anything else in a file
+# is refused: a .skops file from elsewhere must not be able to run arbitrary code on load.
+TRUSTED_TYPES: tuple[str, ...] = (
+    "classifier.features.NgramVectorizer",
+    "classifier.signals.SignalFeatures",
+    "classifier.text.analyse_texts",
+    "sklearn.calibration.CalibratedClassifierCV",
+    "sklearn.calibration._CalibratedClassifier",
+    "sklearn.calibration._SigmoidCalibration",
+    "sklearn.feature_extraction.text.TfidfTransformer",
+    "sklearn.linear_model._logistic.LogisticRegression",
+    "sklearn.pipeline.FeatureUnion",
+    "sklearn.pipeline.Pipeline",
+    "sklearn.preprocessing._function_transformer.FunctionTransformer",
+    "builtins.str",
+    "numpy.str_",
+)
+
+# How many contributing terms a reason names.
+TOP_TERMS = 3
+
+
+class ModelNotFoundError(RuntimeError):
+    """No model to load; the message says how to make one."""
+
+
+class ModelLoadError(RuntimeError):
+    """A model file exists but cannot be used (unreadable, or contains untrusted types)."""
+
+
+@dataclass
+class ClassificationResult:
+    text: str
+    label: str
+    category: str | None
+    harmful_probability: float
+    flagged: bool
+    reasons: list[str]
+    model_version: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class ModelInfo:
+    model_id: str
+    created_at: str
+    training_data_sha256: str
+    threshold: float
+    metrics: dict[str, Any] = field(default_factory=dict)
+    training: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), ensure_ascii=False, indent=2)
+
+    @classmethod
+    def from_file(cls, path: Path) -> ModelInfo:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        return cls(
+            model_id=data["model_id"],
+            created_at=data["created_at"],
+            training_data_sha256=data["training_data_sha256"],
+            threshold=float(data["threshold"]),
+            metrics=data.get("metrics", {}),
+            training=data.get("training", {}),
+        )
+
+
+class Classifier:
+    """A fitted Pipeline plus what was recorded beside it (version, threshold, metrics)."""
+
+    def __init__(self, pipeline: Pipeline, info: ModelInfo):
+        self.pipeline = pipeline
+        self.info = info
+        classes = [str(c) for c in pipeline.classes_]
+        self.classes = classes
+        self._harmful_columns = np.asarray([c in HARMFUL_CATEGORIES for c in classes])
+        self._explainer: _Explainer | None = None
+
+    @property
+    def version(self) -> str:
+        return self.info.model_id
+
+    @property
+    def threshold(self) -> float:
+        return self.info.threshold
+
+    def harmful_probabilities(self, texts: list[str]) -> np.ndarray:
+        return self._score([clean(t) for t in texts]).harmful
+
+    def classify(self, texts: list[str]) -> list[ClassificationResult]:
+        """Classify raw review texts; never raises on odd text (empty, huge, markup, emoji)."""
+        cleaned = [clean(t) for t in texts]
+        scored = self._score(cleaned)
+        explainer = self._explainer_for()
+        results = []
+        for i, text in enumerate(texts):
+            piece = scored.piece[i]
+            if piece < 0:
+                results.append(
+                    ClassificationResult(
+                        text, "benign", None, 0.0, False, ["本文がありません"], self.version
+                    )
+                )
+                continue
+            p = scored.proba[piece]
+            harm = float(scored.harmful[i])
+            flagged = harm >= self.threshold
+            if flagged:
+                label = "harmful"
+                category: str | None = self._best(p, harmful=True)
+                target = category
+            else:
+                label = target = self._best(p, harmful=False)
+                category = None
+            # Harm signals are shown from half the threshold up: a text there is worth a look,
+            # and staff should see what pushed it up; below that they would only mislead.
+            reasons = fired_reasons(
+                scored.records[piece],
+                show_harm=harm >= self.threshold / 2,
+                show_opinion=label == "criticism",
+            )
+            reference = self._best(p, harmful=not flagged)
+            assert target is not None
+            terms = explainer.top_terms(
+                scored.features, piece, scored.records[piece], target, reference
+            )
+            if terms:
+                reasons.append("強く寄与した語: " + "、".join(terms))
+            if len(cleaned[i]) > MAX_CHARS:
+                reasons.append(f"長文のため先頭{MAX_CHARS:,}字のみ解析")
+            results.append(
+                ClassificationResult(
+                    text, label, category, round(harm, 4), flagged, reasons, self.version
+                )
+            )
+        return results
+
+    def _best(self, p: np.ndarray, *, harmful: bool) -> str:
+        mask = self._harmful_columns if harmful else ~self._harmful_columns
+        columns = np.flatnonzero(mask)
+        return self.classes[int(columns[np.argmax(p[columns])])]
+
+    def _score(self, cleaned: list[str]) -> _Scored:
+        """Score every text; a long text is scored chunk by chunk and takes its most harmful
+        chunk, so that a threat cannot hide behind pages of harmless text."""
+        owners: list[int] = []
+        records: list[Analysed] = []
+        one_piece_each = True
+        for i, text in enumerate(cleaned):
+            pieces = chunks(text) if text else []
+            one_piece_each = one_piece_each and len(pieces) == 1
+            for piece in pieces:
+                owners.append(i)
+                records.append(analyse(piece))
+        harmful = np.zeros(len(cleaned))
+        decisive = np.full(len(cleaned), -1, dtype=np.int64)
+        if not records:
+            return _Scored(harmful, np.zeros((0, len(self.classes))), decisive, records, None)
+        features = self.pipeline.named_steps["features"].transform(records)
+        proba = self.pipeline.named_steps["model"].predict_proba(features)
+        piece_harm = proba[:, self._harmful_columns].sum(axis=1)
+        if one_piece_each:
+            # The usual case: one piece per text.
+            harmful[:] = piece_harm
+            decisive[:] = np.arange(len(cleaned))
+        else:
+            harmful[:] = -1.0
+            for j, owner in enumerate(owners):
+                if piece_harm[j] > harmful[owner]:
+                    harmful[owner] = piece_harm[j]
+                    decisive[owner] = j
+            harmful[harmful < 0] = 0.0
+        return _Scored(harmful, proba, decisive, records, features.tocsr())
+
+    def _explainer_for(self) -> _Explainer:
+        if self._explainer is None:
+            self._explainer = _Explainer(self.pipeline, self.classes)
+        return self._explainer
+
+
+@dataclass
+class _Scored:
+    harmful: np.ndarray  # per text
+    proba: np.ndarray  # per piece (chunk), one column per class
+    piece: np.ndarray  # per text: the index of its decisive piece, -1 when it has no text
+    records: list[Analysed]  # per piece
+    features: Any  # per piece: the sparse feature matrix
+
+
+class _Explainer:
+    """The regression's weights, to name the words that pushed one text towards its label.
+
+    Only word features are named, by their surface in the text (燃やして rather than the
+    normalised 燃やす), and only content words: character n-grams and particles carry weight
+    but mean nothing to a reader. Signals are named by their own reasons.
+    """
+
+    def __init__(self, pipeline: Pipeline, classes: list[str]):
+        calibrated = pipeline.named_steps["model"]
+        regression = calibrated.calibrated_classifiers_[0].estimator
+        self.coef = np.asarray(regression.coef_)
+        self.class_index = {c: i for i, c in enumerate(classes)}
+        names = pipeline.named_steps["features"].get_feature_names_out().tolist()
+        self.terms: list[tuple[str, ...] | None] = [
+            tuple(name.split("__w:", 1)[1].split(" ")) if "__w:" in name else None for name in names
+        ]
+
+    def top_terms(
+        self, matrix: Any, row: int, record: Analysed, target: str, reference: str
+    ) -> list[str]:
+        start, end = matrix.indptr[row], matrix.indptr[row + 1]
+        if start == end:
+            return []
+        columns = matrix.indices[start:end]
+        weights = (
+            self.coef[self.class_index[target], columns]
+            - self.coef[self.class_index[reference], columns]
+        )
+        contribution = matrix.data[start:end] * weights
+        chosen: list[str] = []
+        for k in np.argsort(-contribution)[:40]:
+            if contribution[k] <= 0.05:
+                break
+            term = self.terms[int(columns[k])]
+            shown = _surface_of(record, term) if term else None
+            if not shown or any(shown in c or c in shown for c in chosen):
+                continue
+            chosen.append(shown)
+            if len(chosen) == TOP_TERMS:
+                break
+        return chosen
+
+
+def _surface_of(record: Analysed, term: tuple[str, ...]) -> str | None:
+    """How a (normalised) word or word pair is written in the text, if it holds a content word."""
+    words, n = record.words, len(term)
+    for i in range(len(words) - n + 1):
+        if tuple(words[i : i + n]) == term:
+            if not any(record.content[i : i + n]):
+                return None
+            return "".join(record.surfaces[i : i + n])
+    return None
+
+
+# --- model files -------------------------------------------------------------------------------
+
+
+def model_dir() -> Path:
+    from kuchikomi.settings import get_settings
+
+    return get_settings().model_dir
+
+
+def save_model(pipeline: Pipeline, info: ModelInfo, directory: Path | None = None) -> Path:
+    directory = directory or model_dir()
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / f"{info.model_id}.skops"
+    # Written under temporary names and renamed, so a crash never leaves half a model behind.
+    tmp_model = path.with_suffix(".skops.tmp")
+    sio.dump(pipeline, tmp_model)
+    tmp_info = path.with_suffix(".json.tmp")
+    tmp_info.write_text(info.to_json(), encoding="utf-8")
+    os.replace(tmp_info, path.with_suffix(".json"))
+    os.replace(tmp_model, path)
+    return path
+
+
+def activate(model_id: str, directory: Path | None = None) -> None:
+    directory = directory or model_dir()
+    if not (directory / f"{model_id}.skops").is_file():
+        raise ModelNotFoundError(f"no model {model_id!r} in {directory}")
+    tmp = directory / f"{ACTIVE_FILE}.tmp"
+    tmp.write_text(model_id + "\n", encoding="utf-8")
+    os.replace(tmp, directory / ACTIVE_FILE)
+
+
+def active_model_path(directory: Path | None = None) -> Path | None:
+    """The configured model (settings.classifier.model_path) or the active one, if any."""
+    from kuchikomi.settings import get_settings
+
+    configured = get_settings().classifier.model_path
+    if configured is not None and directory is None:
+        return configured
+    directory = directory or model_dir()
+    pointer = directory / ACTIVE_FILE
+    if not pointer.is_file():
+        return None
+    model_id = pointer.read_text(encoding="utf-8").strip()
+    return directory / f"{model_id}.skops" if model_id else None
+
+
+def list_models(directory: Path | None = None) -> list[ModelInfo]:
+    directory = directory or model_dir()
+    infos = []
+    for path in sorted(directory.glob("*.json")):
+        if path.with_suffix(".skops").is_file():
+            infos.append(ModelInfo.from_file(path))
+    return sorted(infos, key=lambda i: i.created_at)
+
+
+def load_model(path: Path | None = None) -> Classifier:
+    """Load a model file, or the configured/active model when ``path`` is None."""
+    if path is None:
+        path = active_model_path()
+        if path is None:
+            raise ModelNotFoundError(
+                f"no classifier model in {model_dir()}; run `kuchikomi model train` first"
+            )
+    if not path.is_file():
+        raise ModelNotFoundError(
+            f"model file {path} does not exist; run `kuchikomi model train` to create one"
+        )
+    info_path = path.with_suffix(".json")
+    try:
+        untrusted = set(sio.get_untrusted_types(file=path))
+        unexpected = untrusted - set(TRUSTED_TYPES)
+        if unexpected:
+            raise ModelLoadError(
+                f"refusing to load {path}: it contains types this project does not trust: "
+                + ", ".join(sorted(unexpected))
+            )
+        pipeline = sio.load(path, trusted=sorted(untrusted))
+        info = ModelInfo.from_file(info_path)
+    except (OSError, ValueError, KeyError) as exc:
+        raise ModelLoadError(f"cannot load model {path}: {exc}") from exc
+    return Classifier(pipeline, info)

@@ -1,0 +1,513 @@
+"""Interpretable signals: lexicons and patterns that staff can read back as reasons.
+
+Each signal is one column of the model's features (so the model learns how much it counts)
+and, when it fires, one Japanese reason naming what matched. The lexicons follow the
+taxonomy of DESIGN §5; they are deliberately specific (死ね, not 死ぬ: "死ぬほど痛かった" is a
+benign review) because a signal that fires on ordinary criticism would teach staff to ignore it.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from scipy import sparse
+from sklearn.base import BaseEstimator, TransformerMixin
+
+from classifier.text import Analysed
+
+
+@dataclass(frozen=True)
+class Signal:
+    name: str
+    # Reason shown to staff; "{terms}" is replaced by what matched.
+    reason: str
+    pattern: re.Pattern[str] | None
+    # Whether the signal speaks for harm (shown on flagged results) or for legitimate opinion.
+    harmful: bool = True
+
+
+def _words(*terms: str) -> re.Pattern[str]:
+    return re.compile("|".join(terms))
+
+
+# Concrete crimes, fraud, cover-ups and misconduct asserted as fact (名誉毀損の典型).
+CRIME = _words(
+    r"不正請求",
+    r"水増し請求",
+    r"水増し",
+    r"架空請求",
+    r"過剰請求",
+    r"保険金?詐欺",
+    r"詐欺",
+    r"横領",
+    r"脱税",
+    r"裏金",
+    r"隠蔽",
+    r"隠ぺい",
+    r"揉み消",
+    r"もみ消",
+    r"横流し",
+    r"無資格",
+    r"無免許",
+    r"偽医者",
+    r"ニセ医者",
+    r"使い回",
+    r"使いまわ",
+    r"改ざん",
+    r"改竄",
+    r"捏造",
+    r"逮捕",
+    r"前科",
+    r"書類送検",
+    r"違法",
+    r"賄賂",
+    r"リベート",
+    r"キックバック",
+    r"癒着",
+    r"わいせつ",
+    r"猥褻",
+    r"盗撮",
+    r"暴行",
+    r"虐待",
+    r"薬物",
+    r"麻薬",
+    r"覚醒剤",
+    r"反社",
+    r"暴力団",
+    r"ヤクザ",
+    r"行政処分",
+    r"業務停止",
+    r"免許停止",
+    r"医師免許を?剥奪",
+    r"期限切れの薬",
+    r"期限切れ",
+    r"闇営業",
+    r"患者を食い物",
+    r"カルテを?(?:書き換|改ざん|偽造)",
+    r"偽造",
+    r"着服",
+    r"ぼったくり請求",
+)
+# Hearsay: a fact is still asserted when it is hedged (DESIGN §5: 〜らしい, 聞いた).
+HEARSAY = _words(
+    r"らしい",
+    r"らしく",
+    r"噂",
+    r"うわさ",
+    r"聞いた",
+    r"聞きました",
+    r"聞いて",
+    r"と聞",
+    r"って聞",
+    r"言ってた",
+    r"言っていた",
+    r"言ってました",
+    r"って話",
+    r"との話",
+    r"という話",
+    r"知り合い",
+    r"元職員",
+    r"元スタッフ",
+    r"元看護師",
+    r"元従業員",
+    r"関係者",
+    r"内部の人",
+    r"有名な話",
+    r"みんな知って",
+    r"って評判",
+    r"だそうです",
+    r"だそうだ",
+    r"とのこと",
+)
+# Allegations of misdiagnosis or malpractice: the grey zone (DESIGN §5) — surfaced, not decided.
+MALPRACTICE = _words(
+    r"誤診",
+    r"医療ミス",
+    r"医療過誤",
+    r"見落とし",
+    r"見逃",
+    r"違う診断",
+    r"別の診断",
+    r"手術ミス",
+    r"施術ミス",
+    r"後遺症",
+    r"失敗され",
+    r"悪化した",
+    r"悪化させ",
+    r"間違った診断",
+    r"誤った診断",
+    r"誤投薬",
+    r"薬を間違",
+    r"間違えた薬",
+)
+INSULT = _words(
+    r"クズ",
+    r"くず(?!れ)",
+    r"屑",
+    r"バカ",
+    r"馬鹿",
+    r"ばか(?!り)",
+    r"アホ",
+    r"あほ",
+    r"ゴミ(?:医者|病院|クズ|みたい|人間|以下|同然)",
+    r"ヤブ医者",
+    r"やぶ医者",
+    r"藪医者",
+    r"ヤブ",
+    r"死ね",
+    r"しね(?:よ|ば|$|。|!)",
+    r"氏ね",
+    r"消えろ",
+    r"ブス",
+    r"ぶす(?!っ)",
+    r"ハゲ",
+    r"はげ(?:頭|親父|おやじ)",
+    r"デブ",
+    r"キモ",
+    r"キショ",
+    r"無能",
+    r"低能",
+    r"能無し",
+    r"脳みそ",
+    r"税金泥棒",
+    r"給料泥棒",
+    r"カス",
+    r"クソ",
+    r"くそ",
+    r"糞",
+    r"ババア",
+    r"ばばあ",
+    r"BBA",
+    r"ジジイ",
+    r"じじい",
+    r"老害",
+    r"害虫",
+    r"寄生虫",
+    r"ゴキブリ",
+    r"キチガイ",
+    r"きちがい",
+    r"気違い",
+    r"池沼",
+    r"役立たず",
+    r"ブサイク",
+    r"不細工",
+    r"ブタ",
+    r"豚",
+    r"頭おかしい",
+    r"頭がおかしい",
+    r"頭悪",
+    r"頭が悪",
+    r"生きてる価値",
+    r"生きる価値",
+    r"人間失格",
+    r"サル",
+    r"猿",
+    r"クズ医者",
+    r"詐欺師",
+    r"犯罪者",
+    r"人殺し",
+    r"殺人鬼",
+    r"ヤブ",
+    r"でくの坊",
+    r"間抜け",
+    r"まぬけ",
+    r"ボケ",
+)
+THREAT = _words(
+    r"殺す",
+    r"殺し(?:て|に|たい|ます|てやる)",
+    r"殺され(?:たい|ても)",
+    r"殺そう",
+    r"ぶっ殺",
+    r"ころす",
+    r"コロス",
+    r"燃やす",
+    r"燃やし",
+    r"燃やさ",
+    r"放火",
+    r"火を(?:つけ|付け|放)",
+    r"刺す(?!ような)",
+    r"刺して(?:やる|やろう)",
+    r"刺しに",
+    r"爆破",
+    r"爆弾",
+    r"爆発させ",
+    r"待ち伏せ",
+    r"夜道",
+    r"帰り道に?(?:気を|注意)",
+    r"覚えてろ",
+    r"覚えとけ",
+    r"覚えておけ",
+    r"覚悟しろ",
+    r"覚悟しとけ",
+    r"覚悟しておけ",
+    r"ただじゃ済ま",
+    r"ただでは済ま",
+    r"タダじゃ済ま",
+    r"後悔させ",
+    r"痛い目",
+    r"どうなっても(?:知らない|しらない|いい)",
+    r"家族がどうなって",
+    r"子供がどうなって",
+    r"襲(?:う|って|撃)",
+    r"殴(?:る|り|って)",
+    r"ぶん殴",
+    r"乗り込",
+    r"押しかけ",
+    r"押し掛け",
+    r"潰してやる",
+    r"ぶっ潰",
+    r"血祭り",
+    r"包丁",
+    r"ナイフ",
+    r"灯油",
+    r"ガソリン",
+    r"拉致",
+    r"住所(?:は)?(?:知って|わかって|分かって|調べた)",
+    r"家(?:は)?(?:知って|わかって|分かって)",
+    r"ずっと見て(?:る|いる)",
+    r"見張って",
+    r"待ってるからな",
+    r"待ってろ",
+    r"行くからな",
+    r"生きて帰れ",
+    r"命は(?:ない|無い)",
+    r"天誅",
+    r"報い",
+    r"ぶちのめ",
+    r"ボコ",
+    r"首を洗",
+)
+DISCRIMINATION = _words(
+    r"中国人",
+    r"韓国人",
+    r"朝鮮人",
+    r"朝鮮",
+    r"在日",
+    r"チョン",
+    r"シナ人",
+    r"支那",
+    r"外人",
+    r"外国人",
+    r"ガイジン",
+    r"部落",
+    r"同和",
+    r"エタ",
+    r"非人",
+    r"ガイジ",
+    r"かたわ",
+    r"片輪",
+    r"障害者",
+    r"障がい者",
+    r"女は",
+    r"女のくせ",
+    r"女の分際",
+    r"男のくせ",
+    r"オカマ",
+    r"おかま",
+    r"ホモ",
+    r"レズ",
+    r"ゲイ",
+    r"生活保護",
+    r"ナマポ",
+    r"貧乏人",
+    r"黒人",
+    r"土人",
+    r"ベトナム人",
+    r"フィリピン人",
+    r"東南アジア",
+    r"帰化",
+    r"反日",
+    r"アイヌ",
+    r"精神障害",
+    r"知的障害",
+    r"日本人じゃない",
+    r"日本人以外",
+    r"国に帰れ",
+    r"出身者",
+    r"外国籍",
+)
+PHONE = re.compile(r"(?<!\d)(?:0\d{1,4}-\d{1,4}-\d{3,4}|0[5789]0\d{8}|0\d{9})(?!\d)")
+ADDRESS = re.compile(
+    r"\d{1,4}丁目|\d{1,5}番地|(?<![\d-])[1-9]\d{0,3}-\d{1,4}-\d{1,4}(?![\d-])"
+    r"|[都道府県市区町村][^\s、。]{0,10}(?<![\d-])[1-9]\d{0,3}-\d{1,4}(?![\d-])"
+    r"|自宅|住所|実家|住んで(?:い|る)|マンションの\d|号室"
+)
+SNS = re.compile(
+    r"@[A-Za-z0-9_]{3,}|インスタ|Instagram|instagram|Twitter|twitter|ツイッター|X\(旧|LINE ?ID"
+    r"|Facebook|facebook|フェイスブック|TikTok|アカウント|裏垢|本名"
+)
+# Private life and third parties' health: what turns a staff member's name into a privacy leak.
+PRIVATE_LIFE = _words(
+    r"離婚",
+    r"不倫",
+    r"浮気",
+    r"借金",
+    r"妊娠",
+    r"性病",
+    r"HIV",
+    r"エイズ",
+    r"うつ病",
+    r"精神科に通",
+    r"病歴",
+    r"前の旦那",
+    r"旦那",
+    r"奥さん",
+    r"嫁",
+    r"娘(?:さん)?(?:は|が)",
+    r"息子(?:さん)?(?:は|が)",
+    r"小学校",
+    r"中学",
+    r"高校",
+    r"大学に通",
+    r"彼氏",
+    r"彼女(?:と|が)",
+    r"キャバクラ",
+    r"風俗",
+    r"ホスト",
+    r"愛人",
+    r"整形",
+    r"年収",
+    r"車のナンバー",
+    r"ナンバー",
+    r"通ってる",
+    r"患者の(?:名前|病名)",
+)
+EXPERIENCE = _words(
+    r"私",
+    r"わたし",
+    r"自分",
+    r"僕",
+    r"俺",
+    r"うちの子",
+    r"娘を",
+    r"息子を",
+    r"子供を",
+    r"母を",
+    r"父を",
+    r"受診",
+    r"診てもら",
+    r"行きました",
+    r"行った",
+    r"通院",
+    r"待たされ",
+    r"待ち時間",
+    r"説明",
+    r"対応",
+    r"二度と",
+    r"もう行かない",
+    r"残念",
+    r"感じ",
+    r"思います",
+    r"と思う",
+    r"でした",
+    r"ました",
+)
+
+SIGNALS: tuple[Signal, ...] = (
+    Signal("crime", "具体的な犯罪・不正行為の断定（{terms}）", CRIME),
+    Signal("hearsay", "伝聞による事実の摘示（{terms}）", HEARSAY),
+    Signal("malpractice", "医療過誤・誤診の主張（{terms}）：体験に基づく批判か要確認", MALPRACTICE),
+    Signal("insult", "侮辱表現（{terms}）", INSULT),
+    Signal("threat", "脅迫表現（{terms}）", THREAT),
+    Signal("discrimination", "差別表現（{terms}）", DISCRIMINATION),
+    Signal("phone", "電話番号の記載（{terms}）", PHONE),
+    Signal("address", "住所・自宅に関する記載（{terms}）", ADDRESS),
+    Signal("sns", "SNSアカウント等の記載（{terms}）", SNS),
+    Signal("private_life", "私生活・第三者の健康に関する記載（{terms}）", PRIVATE_LIFE),
+    Signal("person_name", "人名（個人名）の記載（{terms}）", None),
+    Signal("experience", "体験に基づく意見・批判", EXPERIENCE, harmful=False),
+)
+SIGNAL_NAMES: tuple[str, ...] = (*(s.name for s in SIGNALS), "crime_hearsay", "name_private")
+_BY_NAME = {s.name: s for s in SIGNALS}
+
+
+def _fired(record: Analysed) -> dict[str, list[str]]:
+    text = record.text
+    found: dict[str, list[str]] = {}
+    for signal in SIGNALS:
+        if signal.pattern is None:
+            terms = record.names
+        else:
+            terms = signal.pattern.findall(text)
+        if terms:
+            found[signal.name] = terms
+    return found
+
+
+def _unique(terms: Sequence[str], limit: int = 3) -> list[str]:
+    seen: list[str] = []
+    for term in terms:
+        if term not in seen:
+            seen.append(term)
+        if len(seen) == limit:
+            break
+    return seen
+
+
+def fired_reasons(record: Analysed, *, show_harm: bool, show_opinion: bool) -> list[str]:
+    """Japanese reasons for the signals that fired on one text.
+
+    Harm signals are shown only on results with a notable harmful probability and the opinion
+    signal only on criticism: showing 侮辱表現 on a review the model judges to be ordinary
+    criticism, or 批判 on a thank-you note, would only mislead staff.
+    """
+    found = _fired(record)
+    reasons = []
+    for name, terms in found.items():
+        signal = _BY_NAME[name]
+        if not (show_harm if signal.harmful else show_opinion):
+            continue
+        if name == "hearsay" and "crime" not in found and "malpractice" not in found:
+            # Hearsay alone asserts nothing; it matters when it carries an allegation.
+            continue
+        if name == "person_name" and not (
+            {"private_life", "address", "sns", "crime"} & found.keys()
+        ):
+            # Naming the doctor in a complaint is ordinary; a name next to private details is not.
+            continue
+        reasons.append(_reason(signal, terms))
+    return reasons
+
+
+def _reason(signal: Signal, terms: Sequence[str]) -> str:
+    # Reasons travel into takedown drafts: they name what kind of detail was posted without
+    # repeating a phone number or street address once more.
+    shown = [t for t in _unique(terms) if not any(ch.isdigit() for ch in t)]
+    if signal.name == "phone" or not shown:
+        return signal.reason.replace("（{terms}）", "")
+    return signal.reason.format(terms="・".join(shown))
+
+
+class SignalFeatures(TransformerMixin, BaseEstimator):  # type: ignore[misc]
+    """One column per signal (1.0 when it fired), plus two interactions the law cares about:
+    an allegation carried by hearsay, and a person's name together with their private life."""
+
+    def fit(self, X: Sequence[Analysed], y: Any = None) -> SignalFeatures:
+        self.n_features_out_ = len(SIGNAL_NAMES)
+        return self
+
+    def transform(self, X: Sequence[Analysed]) -> sparse.csr_matrix:
+        columns = {name: i for i, name in enumerate(SIGNAL_NAMES)}
+        rows: list[int] = []
+        cols: list[int] = []
+        for row, record in enumerate(X):
+            found = _fired(record)
+            for name in found:
+                rows.append(row)
+                cols.append(columns[name])
+            if "hearsay" in found and ("crime" in found or "malpractice" in found):
+                rows.append(row)
+                cols.append(columns["crime_hearsay"])
+            if "person_name" in found and ("private_life" in found or "address" in found):
+                rows.append(row)
+                cols.append(columns["name_private"])
+        data = np.ones(len(rows), dtype=np.float64)
+        return sparse.csr_matrix((data, (rows, cols)), shape=(len(X), len(SIGNAL_NAMES)))
+
+    def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:
+        return np.asarray([f"signal:{name}" for name in SIGNAL_NAMES], dtype=object)

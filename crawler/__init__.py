@@ -1,0 +1,1 @@
+"""Crawling: HTTP, HTML and the review sites. Knows nothing of classification."""

@@ -1,0 +1,34 @@
+"""What the spiders hand to the pipelines: plain dataclasses (Scrapy reads them via itemadapter)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+
+@dataclass
+class ReviewItem:
+    """One review as published, normalised, with the stable id it is stored under."""
+
+    external_id: str
+    author: str | None
+    rating: float | None  # on a 1–5 scale whatever scale the site uses
+    text: str
+    posted_at: datetime | None
+    posted_at_raw: str | None  # the date exactly as printed, for evidence
+    posted_at_exact: bool
+    url: str | None
+    # SHA-256 of what a reader sees (author, rating, text): tells an edited review apart.
+    content_hash: str
+
+
+@dataclass
+class ReviewPageItem:
+    """Every review on one fetched listing page, stored together in one transaction."""
+
+    listing_id: int
+    page_url: str
+    page_number: int
+    # The archived response (EvidenceRecord) the reviews were read from.
+    evidence_id: int | None
+    reviews: list[ReviewItem] = field(default_factory=list)

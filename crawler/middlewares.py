@@ -1,0 +1,137 @@
+"""Downloader middlewares: refuse private addresses, archive every response as WARC evidence.
+
+Both sit on every request Scrapy makes, including redirects (a redirect is a new request through
+the whole chain) and robots.txt (fetched through the engine as well). Positions in settings.py.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime
+from http import HTTPStatus
+from typing import TYPE_CHECKING
+
+from scrapy import Request, signals
+from scrapy.exceptions import IgnoreRequest
+from scrapy.http import Response
+
+from crawler import store
+from crawler.archive import WarcArchive
+from crawler.urls import UnsafeURLError, check_fetch_allowed
+from kuchikomi.settings import get_settings
+
+if TYPE_CHECKING:
+    from scrapy.crawler import Crawler
+
+logger = logging.getLogger(__name__)
+
+# Set on request.meta by the archive middleware: the EvidenceRecord of the response.
+EVIDENCE_ID = "kuchikomi_evidence_id"
+LISTING_ID = "kuchikomi_listing_id"
+
+
+class RefusedHost(IgnoreRequest):
+    """A fetch refused because the host is (or resolves to) a loopback/private address."""
+
+
+class PrivateHostGuardMiddleware:
+    """Refuses fetching loopback/private addresses unless KUCHIKOMI_ALLOW_PRIVATE_HOSTS is set.
+
+    Checked at fetch time because a registered host name may resolve differently later, and a
+    public page may redirect to an internal one.
+    """
+
+    def __init__(self, allow_private_hosts: bool) -> None:
+        self.allow_private_hosts = allow_private_hosts
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> PrivateHostGuardMiddleware:
+        return cls(get_settings().allow_private_hosts)
+
+    def process_request(self, request: Request) -> None:
+        try:
+            check_fetch_allowed(request.url, allow_private_hosts=self.allow_private_hosts)
+        except UnsafeURLError as exc:
+            logger.warning("refused: %s", exc)
+            raise RefusedHost(str(exc)) from None
+
+
+class WarcArchiveMiddleware:
+    """Writes every response (as received, before decompression) to the run's WARC file and
+    stores an EvidenceRecord for it; the record's id travels on to the spider in request.meta.
+    """
+
+    def __init__(self, crawler: Crawler) -> None:
+        self.crawler = crawler
+        settings = get_settings()
+        self.data_dir = settings.data_dir
+        self.archive: WarcArchive | None = None
+        crawler.signals.connect(self.spider_closed, signal=signals.spider_closed)
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> WarcArchiveMiddleware:
+        return cls(crawler)
+
+    def _archive(self, run_id: int) -> WarcArchive:
+        if self.archive is None:
+            started = datetime.now(UTC)
+            spider_name = self.crawler.spider.name if self.crawler.spider else "crawl"
+            path = (
+                get_settings().warc_dir
+                / started.strftime("%Y/%m")
+                / f"run-{run_id}-{spider_name}-{started:%Y%m%dT%H%M%S}.warc.gz"
+            )
+            self.archive = WarcArchive(path, operator=get_settings().crawl.user_agent)
+        return self.archive
+
+    def process_response(self, request: Request, response: Response) -> Response:
+        spider = self.crawler.spider
+        run_id: int = spider.run_id  # type: ignore[union-attr]
+        fetched_at = datetime.now(UTC)
+        headers = [
+            (key.decode("latin-1"), value.decode("latin-1"))
+            for key, values in response.headers.items()
+            # The body is stored de-chunked; a Transfer-Encoding header would misdescribe it.
+            if key.lower() != b"transfer-encoding"
+            for value in values
+        ]
+        request_headers = [
+            (key.decode("latin-1"), value.decode("latin-1"))
+            for key, values in request.headers.items()
+            for value in values
+        ]
+        try:
+            reason = HTTPStatus(response.status).phrase
+        except ValueError:
+            reason = ""
+        ip = response.ip_address
+        record = self._archive(run_id).write(
+            url=response.url,
+            status=response.status,
+            reason=reason,
+            protocol=response.protocol or "HTTP/1.1",
+            headers=headers,
+            body=response.body,
+            request_method=request.method,
+            request_headers=request_headers,
+            fetched_at=fetched_at,
+            ip_address=str(ip) if ip is not None else None,
+        )
+        evidence_id = store.add_evidence(
+            run_id=run_id,
+            listing_id=request.meta.get(LISTING_ID),
+            url=response.url[:2048],
+            status_code=response.status,
+            fetched_at=fetched_at,
+            warc_path=str(record.path.relative_to(self.data_dir)),
+            warc_offset=record.offset,
+            warc_length=record.length,
+            payload_sha256=record.payload_sha256,
+            warc_record_id=record.record_id,
+        )
+        request.meta[EVIDENCE_ID] = evidence_id
+        return response
+
+    def spider_closed(self) -> None:
+        if self.archive is not None:
+            self.archive.close()

@@ -1,0 +1,51 @@
+"""Scrapy settings, built once from ``get_settings().crawl`` (STYLE §7: polite defaults here).
+
+DESIGN §4: obey robots.txt, one request at a time per site, a delay between requests,
+AutoThrottle, and an honest User-Agent with a contact URL.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from kuchikomi.settings import Settings
+
+
+def scrapy_settings(settings: Settings) -> dict[str, Any]:
+    crawl = settings.crawl
+    return {
+        "BOT_NAME": "kuchikomi-guard",
+        "USER_AGENT": crawl.user_agent,
+        "ROBOTSTXT_OBEY": crawl.obey_robots_txt,
+        # Many sites are crawled side by side, each one politely.
+        "CONCURRENT_REQUESTS": 16,
+        "CONCURRENT_REQUESTS_PER_DOMAIN": 1,
+        "DOWNLOAD_DELAY": crawl.download_delay,
+        "AUTOTHROTTLE_ENABLED": crawl.autothrottle,
+        "AUTOTHROTTLE_START_DELAY": max(crawl.download_delay, 1.0),
+        "AUTOTHROTTLE_TARGET_CONCURRENCY": 1.0,
+        "DOWNLOAD_TIMEOUT": crawl.timeout,
+        "DNS_TIMEOUT": crawl.timeout,
+        "RETRY_TIMES": crawl.retry_times,
+        "DOWNLOAD_MAXSIZE": crawl.max_response_bytes,
+        "DOWNLOAD_WARNSIZE": crawl.max_response_bytes // 2,
+        "REDIRECT_MAX_TIMES": 5,
+        # Review listings need no session. Off also keeps the cookie middleware's tldextract
+        # (which would download the public suffix list) from ever touching the network.
+        "COOKIES_ENABLED": False,
+        # No control ports: the crawl process takes no commands from the network.
+        "TELNETCONSOLE_ENABLED": False,
+        "REMOTE_CONTROL_ENABLED": False,
+        "LOG_LEVEL": "INFO",
+        "DOWNLOADER_MIDDLEWARES": {
+            # First on the way out: nothing (not even robots.txt) is fetched from a refused host.
+            "crawler.middlewares.PrivateHostGuardMiddleware": 50,
+            # Next to the downloader on the way back: archive responses exactly as received
+            # (before decompression, redirects and retries act on them).
+            "crawler.middlewares.WarcArchiveMiddleware": 950,
+        },
+        "ITEM_PIPELINES": {
+            # The only pipeline so far; validation/enrichment pipelines would come before it.
+            "crawler.pipelines.StoreReviewPagePipeline": 300,
+        },
+    }

@@ -1,0 +1,190 @@
+"""What the crawl process writes to the database: evidence records, reviews, per-listing outcomes.
+
+Each function is one short transaction, so whatever the crawler is doing when it is killed,
+what is stored is whole: a page's reviews and sightings go in together or not at all.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import exists, select, update
+
+from crawler.items import ReviewPageItem
+from models import CrawlRunListing, EvidenceRecord, Listing, Review, ReviewSighting
+from models.base import utcnow
+from models.db import session_scope
+
+
+@dataclass(frozen=True)
+class ListingTask:
+    listing_id: int
+    url: str
+    # Stopping at the first already-known page is only safe when the previous crawl of this
+    # listing got through (complete, or itself caught up); after a failure, older pages may
+    # hold reviews that were never read.
+    may_stop_early: bool
+
+
+def pending_listings(*, run_id: int, source: str) -> list[ListingTask]:
+    with session_scope() as session:
+        rows = session.execute(
+            select(Listing.id, Listing.url, Listing.last_crawl_status)
+            .join(CrawlRunListing, CrawlRunListing.listing_id == Listing.id)
+            .where(
+                CrawlRunListing.run_id == run_id,
+                CrawlRunListing.status == "pending",
+                Listing.source == source,
+            )
+            .order_by(Listing.id)
+        ).all()
+    return [ListingTask(row.id, row.url, row.last_crawl_status == "ok") for row in rows]
+
+
+def pending_sources(*, run_id: int) -> set[str]:
+    with session_scope() as session:
+        return set(
+            session.scalars(
+                select(Listing.source)
+                .join(CrawlRunListing, CrawlRunListing.listing_id == Listing.id)
+                .where(CrawlRunListing.run_id == run_id, CrawlRunListing.status == "pending")
+                .distinct()
+            )
+        )
+
+
+def known_external_ids(*, listing_id: int) -> set[str]:
+    """Ids of the listing's reviews that are stored and not marked removed."""
+    with session_scope() as session:
+        return set(
+            session.scalars(
+                select(Review.external_id).where(
+                    Review.listing_id == listing_id, Review.removed_at.is_(None)
+                )
+            )
+        )
+
+
+def add_evidence(**fields: Any) -> int:
+    with session_scope() as session:
+        record = EvidenceRecord(**fields)
+        session.add(record)
+        session.flush()
+        return record.id
+
+
+def save_page(*, run_id: int, page: ReviewPageItem) -> tuple[int, int]:
+    """Upsert the page's reviews, link them to the page's evidence, count them for the run.
+
+    New review → inserted with first_seen_at; known review → last_seen_at updated, removed_at
+    cleared, and its text/author/rating replaced only if the site changed them. Returns
+    (reviews seen, reviews new).
+    """
+    now = utcnow()
+    new = 0
+    with session_scope() as session:
+        ids = [r.external_id for r in page.reviews]
+        existing = {
+            review.external_id: review
+            for review in session.scalars(
+                select(Review).where(
+                    Review.listing_id == page.listing_id, Review.external_id.in_(ids)
+                )
+            )
+        } if ids else {}
+        stored: list[Review] = []
+        for item in page.reviews:
+            review = existing.get(item.external_id)
+            if review is None:
+                review = Review(
+                    listing_id=page.listing_id,
+                    external_id=item.external_id,
+                    author=item.author,
+                    rating=item.rating,
+                    posted_at=item.posted_at,
+                    posted_at_raw=item.posted_at_raw,
+                    posted_at_exact=item.posted_at_exact,
+                    first_seen_at=now,
+                    last_seen_at=now,
+                    text=item.text,
+                    url=item.url,
+                    content_hash=item.content_hash,
+                )
+                session.add(review)
+                new += 1
+            else:
+                _refresh(review, item, now)
+            stored.append(review)
+        session.flush()
+        if page.evidence_id is not None:
+            for review in stored:
+                session.add(
+                    ReviewSighting(review_id=review.id, evidence_id=page.evidence_id, seen_at=now)
+                )
+        session.execute(
+            update(CrawlRunListing)
+            .where(CrawlRunListing.run_id == run_id, CrawlRunListing.listing_id == page.listing_id)
+            .values(
+                pages=CrawlRunListing.pages + 1,
+                reviews_seen=CrawlRunListing.reviews_seen + len(stored),
+                reviews_new=CrawlRunListing.reviews_new + new,
+            )
+        )
+    return len(stored), new
+
+
+def _refresh(review: Review, item: Any, now: datetime) -> None:
+    review.last_seen_at = now
+    review.removed_at = None
+    if review.content_hash != item.content_hash:
+        # Edited on the site: show what is published now; the earlier wording stays in the WARC.
+        review.author, review.rating, review.text = item.author, item.rating, item.text
+        review.content_hash = item.content_hash
+    if item.url and review.url != item.url:
+        review.url = item.url
+    # A relative date ("3日前") re-read later is a worse estimate than the first one; replace the
+    # stored date only with an exact one, or when none was known.
+    if item.posted_at is not None and (
+        review.posted_at is None or (item.posted_at_exact and review.posted_at != item.posted_at)
+    ):
+        review.posted_at = item.posted_at
+        review.posted_at_raw = item.posted_at_raw
+        review.posted_at_exact = item.posted_at_exact
+
+
+def finish_listing(
+    *, run_id: int, listing_id: int, status: str, complete: bool, error: str | None
+) -> int:
+    """Record the listing's outcome; on a complete crawl, mark reviews no longer shown as removed.
+
+    Only a crawl that reached the last page can prove a review is gone (DESIGN §8: the proof that
+    a takedown worked). Returns how many reviews were marked removed.
+    """
+    now = utcnow()
+    removed = 0
+    with session_scope() as session:
+        if status == "ok" and complete:
+            seen_this_run = (
+                select(ReviewSighting.id)
+                .join(EvidenceRecord, EvidenceRecord.id == ReviewSighting.evidence_id)
+                .where(ReviewSighting.review_id == Review.id, EvidenceRecord.run_id == run_id)
+            )
+            result = session.execute(
+                update(Review)
+                .where(
+                    Review.listing_id == listing_id,
+                    Review.removed_at.is_(None),
+                    ~exists(seen_this_run),
+                )
+                .values(removed_at=now)
+                .execution_options(synchronize_session=False)
+            )
+            removed = result.rowcount or 0
+        session.execute(
+            update(CrawlRunListing)
+            .where(CrawlRunListing.run_id == run_id, CrawlRunListing.listing_id == listing_id)
+            .values(status=status, complete=complete, error=error, reviews_removed=removed)
+        )
+    return removed

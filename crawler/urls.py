@@ -1,0 +1,100 @@
+"""Listing URL checks shared by registration (CLI, API) and fetch time (the crawler).
+
+Registration refuses malformed URLs, non-http(s) schemes and literal loopback/private addresses;
+host names that do not resolve are accepted (the machine may be offline) and checked again, after
+resolution, whenever the crawler fetches anything, redirects included.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import socket
+from urllib.parse import urlsplit, urlunsplit
+
+MAX_URL_LENGTH = 2048
+
+
+class UnsafeURLError(ValueError):
+    """A URL that must not be registered or fetched; the message is for the user."""
+
+
+def _is_private(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    return not address.is_global or address.is_multicast
+
+
+def _literal_address(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    try:
+        return ipaddress.ip_address(host)
+    except ValueError:
+        return None
+
+
+def normalize_listing_url(url: str, *, allow_private_hosts: bool) -> str:
+    """Return the URL in canonical form, or raise :class:`UnsafeURLError` saying what is wrong."""
+    url = url.strip()
+    if not url:
+        raise UnsafeURLError("URL is empty")
+    if len(url) > MAX_URL_LENGTH:
+        raise UnsafeURLError(f"URL is longer than {MAX_URL_LENGTH} characters")
+    if any(ch.isspace() or ord(ch) < 0x20 for ch in url):
+        raise UnsafeURLError(f"URL contains whitespace or control characters: {url!r}")
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError as exc:
+        raise UnsafeURLError(f"malformed URL {url!r}: {exc}") from None
+    if parts.scheme.lower() not in ("http", "https"):
+        raise UnsafeURLError(f"only http and https URLs can be crawled, not {url!r}")
+    host = parts.hostname
+    if not host:
+        raise UnsafeURLError(f"URL has no host: {url!r}")
+    if parts.username or parts.password:
+        raise UnsafeURLError("URLs with a user name or password are not accepted")
+    try:
+        host_ascii = host.encode("idna").decode("ascii") if not host.isascii() else host
+    except UnicodeError:
+        raise UnsafeURLError(f"invalid host name in {url!r}") from None
+    address = _literal_address(host_ascii)
+    if address is None and host_ascii.lower() == "localhost":
+        address = ipaddress.ip_address("127.0.0.1")
+    if address is not None and _is_private(address) and not allow_private_hosts:
+        raise UnsafeURLError(
+            f"{host} is a loopback or private address; set KUCHIKOMI_ALLOW_PRIVATE_HOSTS=true "
+            "to crawl local sites"
+        )
+    netloc = host_ascii.lower()
+    if ":" in netloc:  # IPv6 literal
+        netloc = f"[{netloc}]"
+    if port is not None:
+        netloc = f"{netloc}:{port}"
+    return urlunsplit((parts.scheme.lower(), netloc, parts.path or "/", parts.query, ""))
+
+
+def check_fetch_allowed(url: str, *, allow_private_hosts: bool) -> None:
+    """Refuse a fetch whose host resolves to a loopback/private address (unless allowed).
+
+    Raises :class:`UnsafeURLError`; a host that does not resolve raises it too, with a clear
+    message.
+    """
+    if allow_private_hosts:
+        return
+    host = urlsplit(url).hostname or ""
+    try:
+        infos = socket.getaddrinfo(host, None, proto=socket.IPPROTO_TCP)
+    except (socket.gaierror, UnicodeError) as exc:
+        raise UnsafeURLError(f"host {host!r} does not resolve: {exc}") from None
+    for info in infos:
+        address = ipaddress.ip_address(info[4][0].split("%", 1)[0])
+        if _is_private(address):
+            raise UnsafeURLError(f"refusing to fetch {url}: {host} resolves to private {address}")
+
+
+def detect_source(url: str) -> str:
+    """Which site adapter reads this listing.
+
+    Only the generic schema.org adapter exists so far; site adapters (DESIGN §4) add their
+    hosts here.
+    """
+    return "schema_org"

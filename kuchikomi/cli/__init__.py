@@ -1,0 +1,47 @@
+"""The ``kuchikomi`` command: composes the stages (crawler, classifier, detectors, API).
+
+Each command group lives in its own module; this module only assembles them. Modules whose
+``app`` is added without a name contribute top-level commands (``crawl``, ``classify``, ``serve``,
+``demo``).
+"""
+
+from __future__ import annotations
+
+import typer
+
+from kuchikomi.cli import (
+    bursts,
+    classify,
+    clinic,
+    crawl,
+    db,
+    demo,
+    evidence,
+    model,
+    reviews,
+    scheduler,
+    serve,
+)
+
+app = typer.Typer(
+    name="kuchikomi",
+    help="kuchikomi-guard: watch public reviews of clinics and find the malicious ones.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+app.add_typer(db.app, name="db")
+app.add_typer(clinic.app, name="clinic")
+app.add_typer(crawl.app)
+app.add_typer(reviews.app, name="reviews")
+app.add_typer(classify.app)
+app.add_typer(model.app, name="model")
+app.add_typer(bursts.app, name="bursts")
+app.add_typer(serve.app)
+app.add_typer(scheduler.app, name="scheduler")
+app.add_typer(demo.app)
+app.add_typer(evidence.app, name="evidence")
+
+
+def main() -> None:
+    app()

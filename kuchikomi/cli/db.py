@@ -1,0 +1,25 @@
+"""``kuchikomi db``: the schema."""
+
+from __future__ import annotations
+
+import typer
+
+from kuchikomi.cli.common import EXIT_FAILED, fail
+from kuchikomi.settings import get_settings
+
+app = typer.Typer(help="Database schema.", no_args_is_help=True)
+
+
+@app.command("upgrade")
+def upgrade(revision: str = typer.Argument("head", help="Target revision.")) -> None:
+    """Create or migrate the schema (Alembic)."""
+    from models.migrate import current_revision
+    from models.migrate import upgrade as run_upgrade
+
+    url = get_settings().database_url
+    try:
+        run_upgrade(url, revision)
+        now = current_revision(url)
+    except Exception as exc:  # noqa: BLE001 - shown to the operator as one line
+        fail(f"migration failed on {url}: {exc}", EXIT_FAILED)
+    typer.echo(f"database at revision {now}")

@@ -1,0 +1,1 @@
+"""The local demo review portal (kuchikomi demo and the crawler tests)."""

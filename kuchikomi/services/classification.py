@@ -1,0 +1,249 @@
+"""Classifying stored reviews, and which model is in use (shared by the CLI, pipeline and API).
+
+- :func:`load_active_model` — the configured (``settings.classifier.model_path``) or active
+  model; raises :class:`classifier.ModelNotFoundError` with the command to run when there is none.
+  Loaded models are cached per file, and the ``active`` pointer is read on every call, so every
+  process picks up a newly activated model and two API workers never disagree for long.
+- :func:`ensure_model` — the same, but trains and activates a model from the shipped corpus
+  when none exists (used by ``kuchikomi demo``); training takes well under a minute.
+- :func:`classify_reviews` — classify reviews in batches and upsert one ``classification`` row
+  per review, recording the model version.
+- :func:`staff_decision_examples` — labelled texts from staff decisions for ``model train``.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from sqlalchemy import Select, func, inspect, select
+from sqlalchemy.orm import Session
+
+from classifier import Classifier, ModelNotFoundError, active_model_path, load_model
+from classifier.corpus import HARMFUL_CATEGORIES, Example
+from models import Classification, Review
+from models.base import utcnow
+
+BATCH_SIZE = 500
+
+_cache_lock = threading.Lock()
+_cache: dict[tuple[Path, float], Classifier] = {}
+
+
+def load_active_model() -> Classifier:
+    path = active_model_path()
+    if path is None:
+        # load_model() raises ModelNotFoundError with the command that makes one.
+        return load_model()
+    try:
+        key = (path.resolve(), path.stat().st_mtime)
+    except OSError:
+        return load_model(path)
+    with _cache_lock:
+        model = _cache.get(key)
+        if model is None:
+            model = load_model(path)
+            # One model in memory at a time: an old one is garbage once a new one is active.
+            _cache.clear()
+            _cache[key] = model
+        return model
+
+
+def ensure_model() -> Classifier:
+    """The active model, trained from the shipped corpus first if there is none yet."""
+    try:
+        return load_active_model()
+    except ModelNotFoundError:
+        from classifier.training import train
+
+        train()
+        return load_active_model()
+
+
+def classify_reviews(
+    *,
+    session: Session,
+    review_ids: list[int] | None = None,
+    only_unclassified: bool = True,
+    model: Classifier | None = None,
+    progress: bool = True,
+    batch_size: int = BATCH_SIZE,
+) -> int:
+    """Classify reviews (all, or ``review_ids``; by default only those without a classification).
+
+    Writes happen in the caller's transaction; returns how many reviews were classified. A
+    progress bar goes to stderr when ``progress`` is true (the CLI and scheduler), never to stdout.
+    """
+    model = model or load_active_model()
+    query = select(Review.id, Review.text)
+    if only_unclassified:
+        query = query.outerjoin(Classification, Classification.review_id == Review.id).where(
+            Classification.id.is_(None)
+        )
+    total = _count(session, query, review_ids)
+    if total == 0:
+        return 0
+    done = 0
+    with _progress(progress, total) as advance:
+        for rows in _batches(session, query, review_ids, batch_size):
+            results = model.classify([text or "" for _, text in rows])
+            _upsert(
+                session, [(review_id, r) for (review_id, _), r in zip(rows, results, strict=True)]
+            )
+            done += len(rows)
+            advance(len(rows))
+    _expire_stale(session)
+    return done
+
+
+def _count(session: Session, query: Select[Any], review_ids: list[int] | None) -> int:
+    if review_ids is None:
+        return int(session.scalar(select(func.count()).select_from(query.subquery())) or 0)
+    total = 0
+    ids = sorted(set(review_ids))
+    for start in range(0, len(ids), BATCH_SIZE):
+        chunk = query.where(Review.id.in_(ids[start : start + BATCH_SIZE]))
+        total += int(session.scalar(select(func.count()).select_from(chunk.subquery())) or 0)
+    return total
+
+
+def _batches(
+    session: Session, query: Select[Any], review_ids: list[int] | None, size: int
+) -> Iterator[list[tuple[int, str]]]:
+    if review_ids is not None:
+        ids = sorted(set(review_ids))
+        for start in range(0, len(ids), size):
+            chunk = query.where(Review.id.in_(ids[start : start + size])).order_by(Review.id)
+            rows = [(int(i), t) for i, t in session.execute(chunk).all()]
+            if rows:
+                yield rows
+        return
+    # Keyset pagination by id: rows classified in one batch cannot shift the next batch.
+    last_id = 0
+    while True:
+        page = query.where(Review.id > last_id).order_by(Review.id).limit(size)
+        rows = [(int(i), t) for i, t in session.execute(page).all()]
+        if not rows:
+            return
+        yield rows
+        last_id = rows[-1][0]
+
+
+def _upsert(session: Session, rows: Sequence[tuple[int, Any]]) -> None:
+    now = utcnow()
+    values = [
+        {
+            "review_id": review_id,
+            "model_version": r.model_version,
+            "label": r.label,
+            "category": r.category,
+            "harmful_probability": r.harmful_probability,
+            "flagged": r.flagged,
+            "reasons": r.reasons,
+            "classified_at": now,
+        }
+        for review_id, r in rows
+    ]
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        statement: Any = pg_insert(Classification)
+    elif dialect == "sqlite":
+        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+        statement = sqlite_insert(Classification)
+    else:  # pragma: no cover - the project supports SQLite and PostgreSQL only
+        raise RuntimeError(f"unsupported database dialect {dialect!r}")
+    updated = {key: statement.excluded[key] for key in values[0] if key != "review_id"}
+    session.execute(
+        statement.values(values).on_conflict_do_update(index_elements=["review_id"], set_=updated)
+    )
+
+
+def _expire_stale(session: Session) -> None:
+    """Rows were written behind the ORM's back; make loaded objects re-read them."""
+    for obj in list(session.identity_map.values()):
+        if isinstance(obj, Classification):
+            session.expire(obj)
+        elif isinstance(obj, Review):
+            session.expire(obj, ["classification"])
+
+
+class _progress:
+    def __init__(self, enabled: bool, total: int):
+        self.enabled = enabled
+        self.total = total
+        self.bar: Progress | None = None
+
+    def __enter__(self) -> Any:
+        if not self.enabled:
+            return lambda n: None
+        self.bar = Progress(
+            TextColumn("分類中"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeRemainingColumn(),
+            console=Console(stderr=True),
+            transient=False,
+        )
+        self.bar.start()
+        task = self.bar.add_task("classify", total=self.total)
+        bar = self.bar
+        return lambda n: bar.advance(task, n)
+
+    def __exit__(self, *exc: object) -> None:
+        if self.bar is not None:
+            self.bar.stop()
+
+
+# Table and column names the staff-decision feature uses (DESIGN §3: decision harmful /
+# criticism / unsure with a category). Read by reflection so that training works on a database
+# from before that table existed.
+DECISION_TABLES = ("review_decision", "decision")
+
+
+def staff_decision_examples(session: Session) -> list[Example]:
+    """Labelled texts from staff decisions: the latest decision per review, ``unsure`` skipped.
+
+    Returns an empty list when the database has no decision table yet (checked with
+    ``sqlalchemy.inspect``, so an older schema is not an error).
+    """
+    from sqlalchemy import MetaData, Table
+
+    inspector = inspect(session.get_bind())
+    name = next((t for t in DECISION_TABLES if inspector.has_table(t)), None)
+    if name is None:
+        return []
+    table = Table(name, MetaData(), autoload_with=session.get_bind())
+    needed = {"review_id", "decision"}
+    if not needed <= set(table.c.keys()):
+        return []
+    order = (
+        table.c.created_at
+        if "created_at" in table.c
+        else table.c[table.primary_key.columns.keys()[0]]
+    )
+    category = table.c.category if "category" in table.c else None
+    columns = [table.c.review_id, table.c.decision, Review.text]
+    if category is not None:
+        columns.append(category)
+    rows = session.execute(
+        select(*columns).join(Review, Review.id == table.c.review_id).order_by(order)
+    ).all()
+    latest: dict[int, Example] = {}
+    for row in rows:
+        review_id, decision, text = row[0], row[1], row[2]
+        chosen = row[3] if category is not None else None
+        if decision == "criticism":
+            latest[review_id] = Example("criticism", text, f"decision:{review_id}")
+        elif decision == "harmful" and chosen in HARMFUL_CATEGORIES:
+            latest[review_id] = Example(chosen, text, f"decision:{review_id}")
+        else:
+            # "unsure", or harmful without a category the model can learn: not a label.
+            latest.pop(review_id, None)
+    return [e for e in latest.values() if e.text and e.text.strip()]

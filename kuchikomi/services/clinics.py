@@ -1,0 +1,49 @@
+"""Registering and listing clinics and their listing URLs."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, selectinload
+
+from crawler.urls import UnsafeURLError, detect_source, normalize_listing_url
+from kuchikomi.settings import get_settings
+from models import Clinic, Listing
+
+
+class RegistrationError(ValueError):
+    """Registration refused; the message is for the user and nothing was stored."""
+
+
+def register_clinic(*, session: Session, name: str, urls: list[str]) -> Clinic:
+    """Validate every URL first, then store the clinic and its listings in one transaction."""
+    name = name.strip()
+    if not name:
+        raise RegistrationError("clinic name is empty")
+    if not urls:
+        raise RegistrationError("at least one listing URL is needed")
+    allow_private = get_settings().allow_private_hosts
+    normalized: list[str] = []
+    for url in urls:
+        try:
+            canonical = normalize_listing_url(url, allow_private_hosts=allow_private)
+        except UnsafeURLError as exc:
+            raise RegistrationError(str(exc)) from None
+        if canonical not in normalized:
+            normalized.append(canonical)
+    taken = session.scalars(select(Listing).where(Listing.url.in_(normalized))).all()
+    if taken:
+        raise RegistrationError(
+            "already registered: "
+            + ", ".join(f"{listing.url} (clinic {listing.clinic_id})" for listing in taken)
+        )
+    clinic = Clinic(name=name)
+    clinic.listings = [Listing(url=url, source=detect_source(url)) for url in normalized]
+    session.add(clinic)
+    session.flush()
+    return clinic
+
+
+def list_clinics(*, session: Session) -> list[Clinic]:
+    return list(
+        session.scalars(select(Clinic).options(selectinload(Clinic.listings)).order_by(Clinic.id))
+    )

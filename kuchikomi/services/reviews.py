@@ -1,0 +1,206 @@
+"""Reading reviews with their classification: the flagged queue and plain listings.
+
+Shared by the CLI (``kuchikomi reviews list``), the JSON API and the staff web UI. Pages are
+keyset-paginated so that a page costs the same at the end of a long queue as at its start, and so
+that reviews arriving while staff page through do not shift what they have not seen yet:
+
+- the flagged queue (``flagged=True``) is ordered by ``harmful_probability`` descending, then by
+  review id descending (many reviews share a probability; the id makes the order total);
+- every other listing is ordered by review id descending (newest stored first).
+
+The cursor is an opaque URL-safe base64 token naming the ordering it belongs to and the last row
+shown; callers pass it back unchanged.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import math
+from typing import Any
+
+from sqlalchemy import Select, and_, func, or_, select
+from sqlalchemy.orm import Session, contains_eager
+
+from kuchikomi.schemas import Page, ReviewPublic
+from models import Classification, Clinic, Listing, Review
+
+MAX_LIMIT = 200
+DEFAULT_LIMIT = 50
+
+# Cursor kinds: one per ordering, so a cursor from one listing cannot be replayed on another.
+_QUEUE = "q"  # (harmful_probability desc, id desc)
+_BY_ID = "i"  # (id desc)
+
+
+class CursorError(ValueError):
+    """The cursor was not produced by this listing (corrupt, truncated or from another filter)."""
+
+
+class ClinicNotFoundError(LookupError):
+    """The clinic filter names a clinic that does not exist."""
+
+
+def review_public(review: Review) -> ReviewPublic:
+    """The public shape of a review; its listing, clinic and classification must be loadable."""
+    c = review.classification
+    listing = review.listing
+    return ReviewPublic(
+        id=review.id,
+        clinic_id=listing.clinic_id,
+        clinic_name=listing.clinic.name,
+        listing_url=listing.url,
+        external_id=review.external_id,
+        author=review.author,
+        rating=review.rating,
+        posted_at=review.posted_at,
+        posted_at_raw=review.posted_at_raw,
+        posted_at_exact=review.posted_at_exact,
+        first_seen_at=review.first_seen_at,
+        removed_at=review.removed_at,
+        text=review.text,
+        url=review.url,
+        label=c.label if c else None,
+        category=c.category if c else None,
+        harmful_probability=c.harmful_probability if c else None,
+        flagged=bool(c and c.flagged),
+        reasons=list(c.reasons or []) if c else [],
+        model_version=c.model_version if c else None,
+    )
+
+
+def _encode_cursor(payload: dict[str, Any]) -> str:
+    raw = json.dumps(payload, separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
+
+
+def _decode_cursor(token: str, kind: str) -> dict[str, Any]:
+    """Decode and check a cursor; every defect is reported as one :class:`CursorError`."""
+    if len(token) > 200:
+        raise CursorError("invalid cursor: too long")
+    try:
+        raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
+        payload = json.loads(raw)
+    except (binascii.Error, ValueError):
+        raise CursorError("invalid cursor: not a token returned as next_cursor") from None
+    if not isinstance(payload, dict) or payload.get("k") not in (_QUEUE, _BY_ID):
+        raise CursorError("invalid cursor: not a token returned as next_cursor")
+    if payload["k"] != kind:
+        raise CursorError("invalid cursor: it belongs to a listing with a different flagged filter")
+    review_id = payload.get("id")
+    # bool is an int subclass; a cursor never holds one.
+    if not isinstance(review_id, int) or isinstance(review_id, bool) or review_id < 0:
+        raise CursorError("invalid cursor: bad review id")
+    if kind == _QUEUE:
+        probability = payload.get("p")
+        if (
+            not isinstance(probability, int | float)
+            or isinstance(probability, bool)
+            or not math.isfinite(probability)
+        ):
+            raise CursorError("invalid cursor: bad probability")
+    return payload
+
+
+def _base_query(*, flagged: bool | None) -> Select[tuple[Review]]:
+    query = (
+        select(Review)
+        .join(Review.listing)
+        .join(Listing.clinic)
+        .options(
+            contains_eager(Review.listing).contains_eager(Listing.clinic),
+            contains_eager(Review.classification),
+        )
+    )
+    if flagged:
+        return query.join(Review.classification).where(Classification.flagged.is_(True))
+    query = query.outerjoin(Review.classification)
+    if flagged is False:
+        # Not flagged includes not yet classified: ReviewPublic.flagged is false for both.
+        query = query.where(or_(Classification.id.is_(None), Classification.flagged.is_(False)))
+    return query
+
+
+def list_reviews(
+    *,
+    session: Session,
+    flagged: bool | None,
+    clinic_id: int | None,
+    category: str | None,
+    cursor: str | None,
+    limit: int = DEFAULT_LIMIT,
+) -> Page[ReviewPublic]:
+    """One page of reviews; ``flagged=True`` is the staff queue (most probably harmful first).
+
+    Raises :class:`CursorError` for a cursor this listing did not issue and
+    :class:`ClinicNotFoundError` when ``clinic_id`` names no clinic.
+    """
+    if not 1 <= limit <= MAX_LIMIT:
+        raise ValueError(f"limit must be between 1 and {MAX_LIMIT}")
+    kind = _QUEUE if flagged else _BY_ID
+    position = _decode_cursor(cursor, kind) if cursor else None
+    if clinic_id is not None and session.get(Clinic, clinic_id) is None:
+        raise ClinicNotFoundError(f"clinic {clinic_id} does not exist")
+
+    query = _base_query(flagged=flagged)
+    if clinic_id is not None:
+        query = query.where(Listing.clinic_id == clinic_id)
+    if category is not None:
+        query = query.where(Classification.category == category)
+
+    if kind == _QUEUE:
+        if position is not None:
+            probability, last_id = float(position["p"]), position["id"]
+            # Row-value comparison written out: (p, id) < (last_p, last_id) in descending order.
+            query = query.where(
+                or_(
+                    Classification.harmful_probability < probability,
+                    and_(
+                        Classification.harmful_probability == probability,
+                        Classification.review_id < last_id,
+                    ),
+                )
+            )
+        # classification.review_id (= review.id) so that ix_classification_queue
+        # (flagged, harmful_probability, review_id) serves both the filter and the order.
+        query = query.order_by(
+            Classification.harmful_probability.desc(), Classification.review_id.desc()
+        )
+    else:
+        if position is not None:
+            query = query.where(Review.id < position["id"])
+        query = query.order_by(Review.id.desc())
+
+    rows = list(session.scalars(query.limit(limit + 1)).unique())
+    next_cursor = None
+    if len(rows) > limit:
+        rows = rows[:limit]
+        last = rows[-1]
+        if kind == _QUEUE:
+            assert last.classification is not None
+            # repr-exact float: JSON round-trips Python floats exactly, so equality still holds.
+            next_cursor = _encode_cursor(
+                {"k": kind, "p": last.classification.harmful_probability, "id": last.id}
+            )
+        else:
+            next_cursor = _encode_cursor({"k": kind, "id": last.id})
+    return Page[ReviewPublic](items=[review_public(r) for r in rows], next_cursor=next_cursor)
+
+
+def get_review(*, session: Session, review_id: int) -> ReviewPublic | None:
+    query = _base_query(flagged=None).where(Review.id == review_id)
+    review = session.scalars(query).unique().one_or_none()
+    return review_public(review) if review is not None else None
+
+
+def review_counts_by_clinic(*, session: Session) -> dict[int, tuple[int, int]]:
+    """``{clinic_id: (reviews, flagged reviews)}`` for clinics that have any review."""
+    flagged_count = func.count(Classification.id).filter(Classification.flagged.is_(True))
+    query = (
+        select(Listing.clinic_id, func.count(Review.id), flagged_count)
+        .join(Review, Review.listing_id == Listing.id)
+        .outerjoin(Classification, Classification.review_id == Review.id)
+        .group_by(Listing.clinic_id)
+    )
+    return {clinic_id: (total, flagged) for clinic_id, total, flagged in session.execute(query)}

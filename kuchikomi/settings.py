@@ -1,0 +1,75 @@
+"""The one settings object (env prefix ``KUCHIKOMI_``, nested groups with ``__``).
+
+Every package reads configuration through :func:`get_settings`; no module reads ``os.environ``
+on its own. Tests call ``get_settings.cache_clear()`` after changing the environment.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import BaseModel, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class CrawlSettings(BaseModel):
+    """Politeness and limits for the Scrapy crawler (DESIGN §4: politeness is not optional)."""
+
+    user_agent: str = (
+        "kuchikomi-guard/0.1 (+https://github.com/kuchikomi-guard/kuchikomi-guard; "
+        "clinic review monitoring)"
+    )
+    # At least one second between requests to one site; tests and the local demo lower this.
+    download_delay: float = Field(default=1.0, ge=0.0)
+    autothrottle: bool = True
+    timeout: float = Field(default=30.0, gt=0.0)
+    retry_times: int = Field(default=2, ge=0)
+    max_pages_per_listing: int = Field(default=200, ge=1)
+    # Largest response body accepted; anything bigger is refused as hostile or broken.
+    max_response_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
+    obey_robots_txt: bool = True
+
+
+class SchedulerSettings(BaseModel):
+    """When the nightly crawl runs (cron fields, interpreted in ``timezone``)."""
+
+    cron: str = "0 2 * * *"
+    timezone: str = "Asia/Tokyo"
+    misfire_grace_seconds: int = Field(default=3600, ge=1)
+
+
+class ClassifierSettings(BaseModel):
+    # Empty: the model shipped with the package (or the newest one trained into data_dir/models).
+    model_path: Path | None = None
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="KUCHIKOMI_",
+        env_nested_delimiter="__",
+        env_file=".env",
+        extra="ignore",
+    )
+
+    database_url: str = "sqlite:///./var/kuchikomi.db"
+    data_dir: Path = Path("./var")
+    # Listing URLs that resolve to loopback/private addresses are refused unless this is true.
+    allow_private_hosts: bool = False
+
+    crawl: CrawlSettings = CrawlSettings()
+    scheduler: SchedulerSettings = SchedulerSettings()
+    classifier: ClassifierSettings = ClassifierSettings()
+
+    @property
+    def warc_dir(self) -> Path:
+        return self.data_dir / "warc"
+
+    @property
+    def model_dir(self) -> Path:
+        return self.data_dir / "models"
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

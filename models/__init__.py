@@ -1,0 +1,27 @@
+"""Tables and database access. Knows tables, not HTTP or text."""
+
+from models.base import Base
+from models.tables import (
+    Classification,
+    Clinic,
+    CrawlRun,
+    CrawlRunListing,
+    EvidenceRecord,
+    JobLock,
+    Listing,
+    Review,
+    ReviewSighting,
+)
+
+__all__ = [
+    "Base",
+    "Classification",
+    "Clinic",
+    "CrawlRun",
+    "CrawlRunListing",
+    "EvidenceRecord",
+    "JobLock",
+    "Listing",
+    "Review",
+    "ReviewSighting",
+]

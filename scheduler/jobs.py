@@ -1,0 +1,109 @@
+"""The scheduler process: one fixed job that runs the same pipeline as ``kuchikomi crawl --all``.
+
+Choices, each for a reason:
+- the job store is the project's own database (SQLAlchemyJobStore), so the next run time survives
+  restarts and an operator can see it;
+- a fixed job id with ``replace_existing`` means restarting the scheduler never duplicates the job;
+- ``coalesce`` + ``misfire_grace_time``: after downtime, missed nights collapse into one run;
+- ``max_instances=1`` stops overlap inside this process, and the pipeline's database lock stops
+  overlap with cron jobs, manual runs and other schedulers.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
+from apscheduler.schedulers.base import BaseScheduler
+from apscheduler.schedulers.blocking import BlockingScheduler
+from apscheduler.triggers.cron import CronTrigger
+
+from kuchikomi.settings import get_settings
+
+log = logging.getLogger(__name__)
+
+JOB_ID = "nightly-crawl"
+JOBSTORE_TABLE = "scheduler_jobs"
+
+
+def nightly_crawl() -> None:
+    """The scheduled job: crawl every listing, classify, detect bursts; log the outcome."""
+    from kuchikomi.services.locks import LockHeldError
+    from kuchikomi.services.pipeline import run_pipeline
+
+    try:
+        result = run_pipeline(listing_ids=None, trigger="scheduler")
+    except LockHeldError as exc:
+        log.warning("nightly crawl skipped: %s", exc)
+        return
+    failed = [o for o in result.crawl.listings if o.status != "ok"]
+    log.info(
+        "nightly crawl run %s: %d listings, %d failed, %d reviews classified, %d bursts",
+        result.crawl.run_id,
+        len(result.crawl.listings),
+        len(failed),
+        result.classified,
+        len(result.bursts),
+    )
+    for outcome in failed:
+        log.error("listing %s (%s) failed: %s", outcome.listing_id, outcome.url, outcome.error)
+
+
+_DAY_NAMES = ["sun", "mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+
+
+def _crontab_day_of_week(field: str) -> str:
+    """Translate crontab day numbers (0 or 7 = Sunday) to names.
+
+    APScheduler 3 numbers days from Monday = 0, so "1" would silently mean Tuesday; operators
+    write standard crontab, so numbers are turned into unambiguous names first.
+    """
+    parts = []
+    for part in field.split(","):
+        span, slash, step = part.partition("/")
+        days = [_DAY_NAMES[int(d)] if d.isdigit() and int(d) <= 7 else d for d in span.split("-")]
+        parts.append("-".join(days) + slash + step)
+    return ",".join(parts)
+
+
+def build_trigger() -> CronTrigger:
+    """The crawl schedule from settings: a standard five-field crontab in the configured zone."""
+    settings = get_settings().scheduler
+    fields = settings.cron.split()
+    if len(fields) != 5:
+        raise ValueError(
+            f"expected 5 crontab fields (min hour day month weekday), got {settings.cron!r}"
+        )
+    minute, hour, day, month, day_of_week = fields
+    return CronTrigger(
+        minute=minute,
+        hour=hour,
+        day=day,
+        month=month,
+        day_of_week=_crontab_day_of_week(day_of_week),
+        timezone=settings.timezone,
+    )
+
+
+def configure(scheduler: BaseScheduler) -> None:
+    """Add the job store and the one job to a scheduler (blocking in production)."""
+    settings = get_settings()
+    scheduler.add_jobstore(
+        SQLAlchemyJobStore(url=settings.database_url, tablename=JOBSTORE_TABLE), "default"
+    )
+    scheduler.add_job(
+        nightly_crawl,
+        trigger=build_trigger(),
+        id=JOB_ID,
+        name="nightly crawl → classify → bursts",
+        replace_existing=True,
+        coalesce=True,
+        max_instances=1,
+        misfire_grace_time=settings.scheduler.misfire_grace_seconds,
+    )
+
+
+def build_scheduler() -> BlockingScheduler:
+    scheduler = BlockingScheduler(timezone=get_settings().scheduler.timezone)
+    configure(scheduler)
+    return scheduler

@@ -1,0 +1,97 @@
+"""``kuchikomi serve``: a real uvicorn process answering on loopback; a warning elsewhere."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+from sqlalchemy.orm import Session
+from typer.testing import CliRunner
+
+from kuchikomi.cli import app
+from kuchikomi.cli.serve import is_loopback
+from kuchikomi.settings import get_settings
+from models.db import reset_engine
+from tests.api.factories import make_clinic, make_review
+
+runner = CliRunner()
+
+
+@pytest.mark.parametrize(
+    ("host", "loopback"),
+    [
+        ("127.0.0.1", True),
+        ("127.0.0.53", True),
+        ("localhost", True),
+        ("::1", True),
+        ("[::1]", True),
+        ("0.0.0.0", False),
+        ("::", False),
+        ("192.168.1.20", False),
+        ("clinic.example.jp", False),
+    ],
+)
+def test_loopback_detection(host: str, loopback: bool) -> None:
+    assert is_loopback(host) is loopback
+
+
+def test_non_loopback_host_prints_a_warning(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # An unmigrated database makes serve stop right after its checks, so nothing is bound here.
+    monkeypatch.setenv("KUCHIKOMI_DATABASE_URL", f"sqlite:///{tmp_path}/empty.db")
+    get_settings.cache_clear()
+    reset_engine()
+    try:
+        public = runner.invoke(app, ["serve", "--host", "0.0.0.0", "--port", "8000"])
+        local = runner.invoke(app, ["serve", "--host", "127.0.0.1", "--port", "8000"])
+    finally:
+        get_settings.cache_clear()
+        reset_engine()
+    assert "warning: listening on 0.0.0.0" in public.stderr
+    assert "no accounts" in public.stderr
+    assert "warning: listening" not in local.stderr
+    for result in (public, local):
+        assert result.exit_code == 1
+        assert "kuchikomi db upgrade" in result.stderr
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def test_serve_answers_on_loopback_by_default(session: Session) -> None:
+    listing = make_clinic(session, "ゆうき整形外科").listings[0]
+    make_review(session, listing, text="受付が失礼", probability=0.75, category="insult")
+    port = _free_port()
+    command = [sys.executable, "-c", "from kuchikomi.cli import main; main()", "serve"]
+    process = subprocess.Popen(
+        [*command, "--port", str(port)], stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    try:
+        base = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                health = httpx.get(f"{base}/healthz", timeout=2)
+                break
+            except httpx.TransportError:
+                assert process.poll() is None, process.communicate()[1].decode()
+                assert time.monotonic() < deadline, "server did not start"
+                time.sleep(0.2)
+        assert health.status_code == 200
+        page = httpx.get(f"{base}/", timeout=5)
+        assert "ゆうき整形外科" in page.text and "受付が失礼" in page.text
+        assert "content-security-policy" in page.headers
+    finally:
+        process.terminate()
+        _, stderr = process.communicate(timeout=15)
+    assert f"http://127.0.0.1:{port}/" in stderr.decode()
+    assert "warning: listening" not in stderr.decode()

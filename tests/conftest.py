@@ -1,0 +1,94 @@
+"""Shared fixtures: a real database built by the migrations, on SQLite and PostgreSQL.
+
+Every test that takes ``db_url`` (directly or through ``session``/``env``) runs once per backend.
+PostgreSQL runs when ``KUCHIKOMI_TEST_POSTGRES_URL`` is set; each pytest process gets a database
+of its own there, dropped at the end, so parallel runs do not meet.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session
+
+from kuchikomi.settings import get_settings
+from models.base import Base
+from models.db import new_session, reset_engine
+from models.migrate import upgrade
+
+POSTGRES_ENV = "KUCHIKOMI_TEST_POSTGRES_URL"
+
+
+def _postgres_database(base_url: str) -> Iterator[str]:
+    name = f"kuchikomi_test_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(base_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield make_url(base_url).set(database=name).render_as_string(hide_password=False)
+    finally:
+        reset_engine()
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@pytest.fixture(scope="session", params=["sqlite", "postgresql"])
+def db_url(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    """A migrated, empty database; the migrations themselves are what build it."""
+    if request.param == "sqlite":
+        path = tmp_path_factory.mktemp("db") / "kuchikomi.db"
+        url = f"sqlite:///{path}"
+        upgrade(url)
+        yield url
+        return
+    base = os.environ.get(POSTGRES_ENV)
+    if not base:
+        pytest.skip(
+            f"PostgreSQL tests need {POSTGRES_ENV} (e.g. postgresql+psycopg://postgres@127.0.0.1:5432/test)"
+        )
+    for url in _postgres_database(base):
+        upgrade(url)
+        yield url
+
+
+@pytest.fixture
+def env(db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """Settings pointing at the test database and a fresh data directory; tables emptied afterwards.
+
+    Crawls run in a subprocess that commits, so tests clean up by deleting rows rather than by
+    rolling back one transaction.
+    """
+    data_dir = tmp_path / "var"
+    monkeypatch.setenv("KUCHIKOMI_DATABASE_URL", db_url)
+    monkeypatch.setenv("KUCHIKOMI_DATA_DIR", str(data_dir))
+    monkeypatch.setenv("KUCHIKOMI_ALLOW_PRIVATE_HOSTS", "true")
+    monkeypatch.setenv("KUCHIKOMI_CRAWL__DOWNLOAD_DELAY", "0")
+    monkeypatch.setenv("KUCHIKOMI_CRAWL__AUTOTHROTTLE", "false")
+    get_settings.cache_clear()
+    reset_engine()
+    yield data_dir
+    _empty_tables()
+    reset_engine()
+    get_settings.cache_clear()
+
+
+def _empty_tables() -> None:
+    with new_session() as session:
+        for table in reversed(Base.metadata.sorted_tables):
+            session.execute(table.delete())
+        session.commit()
+
+
+@pytest.fixture
+def session(env: Path) -> Iterator[Session]:
+    with new_session() as s:
+        yield s
