@@ -1,5 +1,6 @@
 """Tables and database access. Knows tables, not HTTP or text."""
 
+from models import accounts, bursts, cases  # noqa: F401  (register their tables)
 from models.base import Base
 from models.tables import (
     Classification,

@@ -1,0 +1,3 @@
+"""cases tables (see models/__init__.py)."""
+
+from __future__ import annotations
