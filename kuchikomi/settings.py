@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -44,6 +45,31 @@ class ClassifierSettings(BaseModel):
     model_path: Path | None = None
 
 
+class NotifySettings(BaseModel):
+    """Outgoing notifications after each crawl: the SMTP relay and webhook defaults.
+
+    Subscriptions (who gets what) live in the database (``kuchikomi notify add``); this only says
+    how to reach the mail relay. ``KUCHIKOMI_NOTIFY__SMTP_HOST`` and so on.
+    """
+
+    smtp_host: str = "localhost"
+    smtp_port: int = Field(default=25, ge=1, le=65535)
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
+    # "starttls" upgrades a plain connection; "ssl" is implicit TLS (port 465); "none" for a
+    # relay on the same host.
+    smtp_security: Literal["none", "starttls", "ssl"] = "none"
+    smtp_timeout: float = Field(default=10.0, gt=0.0)
+    mail_from: str = "kuchikomi-guard@localhost"
+    webhook_timeout: float = Field(default=10.0, gt=0.0)
+    # When set, webhook bodies are signed: X-Kuchikomi-Signature: sha256=<hex HMAC of the body>.
+    webhook_secret: SecretStr | None = None
+    # Public address of the web UI, used for links in messages (e.g. https://guard.example.jp).
+    base_url: str | None = None
+    # At most this many reviews/bursts are listed in one message; the rest are counted.
+    max_items: int = Field(default=50, ge=1, le=1000)
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="KUCHIKOMI_",
@@ -60,6 +86,7 @@ class Settings(BaseSettings):
     crawl: CrawlSettings = CrawlSettings()
     scheduler: SchedulerSettings = SchedulerSettings()
     classifier: ClassifierSettings = ClassifierSettings()
+    notify: NotifySettings = NotifySettings()
 
     @property
     def warc_dir(self) -> Path:
