@@ -2,6 +2,7 @@
 
 from models import accounts, bursts, cases  # noqa: F401  (register their tables)
 from models.base import Base
+from models.bursts import Burst, BurstReview
 from models.tables import (
     Classification,
     Clinic,
@@ -16,6 +17,8 @@ from models.tables import (
 
 __all__ = [
     "Base",
+    "Burst",
+    "BurstReview",
     "Classification",
     "Clinic",
     "CrawlRun",

@@ -1,0 +1,445 @@
+"""Timeline detectors: volume, harmful-volume and rating-drop bursts, plus Kleinberg's automaton.
+
+Everything here works on a clinics × days matrix of counts (JST days, see ``detector.days``) and is
+vectorised over clinics, so ten thousand clinics' multi-year histories take seconds.
+
+The volume test (also used on flagged reviews only, kind ``harmful``)
+---------------------------------------------------------------------
+For every window of ``w`` days (w in ``windows``) ending on day ``t``, the number of new reviews
+``x`` is compared with what the clinic's own recent past predicts:
+
+* rate: a Gamma–Poisson posterior from the trailing ``baseline_days`` (28) before the window,
+  with a prior worth ``prior_days`` days at the clinic's long-run rate (the 364 days before the
+  window). The prior matters for quiet clinics, whose 28 days hold zero to two reviews and say
+  little on their own; for busy clinics the 28 days dominate.
+* weekday rhythm: the window's exposure is the sum of the clinic's weekday factors over its days,
+  estimated from the clinic's history before the current quarter (shrunk towards 1), so a clinic
+  that always gets its reviews on Mondays does not alarm every Monday. 28 days are exactly four
+  weeks, so the baseline holds each weekday four times.
+* tail: ``P(X >= x)`` under the negative binomial predictive. Its shape is capped at
+  ``max_shape`` so that even a perfectly known rate keeps ~1/sqrt(max_shape) relative spread:
+  real review streams are over-dispersed (holidays, a doctor away, a local news item).
+* no window starting in a clinic's first ``warmup_days`` is tested (no baseline yet);
+* alarms need ``x >= min_count`` so a quiet clinic never alarms on two posts, and
+  ``P < alpha``. The score is ``-log10 P``.
+
+Significant windows of one clinic that overlap or touch are merged into one burst, narrowed to
+its most significant stretch of days (against the baseline before it). ``alarm_day`` is the end
+of the earliest significant window: only data up to that day was needed, so that is when a
+nightly run would have raised it.
+
+Kleinberg's two-state automaton (s = 2, γ = 1) is run on the same days as a second opinion: the
+burst's ``details['kleinberg']`` says whether the automaton also put any of its days in the
+high state. It does not raise alarms on its own (its Viterbi path looks at the whole sequence,
+so it cannot time an alarm).
+
+Rating drops
+------------
+For windows of ``w`` days with at least ``min_count`` star ratings, the window's mean rating is
+compared with the mean of the trailing ``rating_baseline_days`` (90; ratings are sparser than
+posts): a drop of at least ``min_rating_drop`` stars with a one-sided z-test ``P < alpha``.
+For these bursts ``observed`` and ``expected`` are mean star ratings, not counts.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.special import betainc
+from scipy.stats import norm
+
+from detector.days import weekday
+
+
+@dataclass(frozen=True)
+class TimelineParams:
+    windows: tuple[int, ...] = (1, 2, 3, 7)
+    baseline_days: int = 28
+    long_days: int = 364
+    # Weight (in days) of the long-run rate as the prior of the 28-day rate.
+    prior_days: float = 28.0
+    # A clinic with no history at all is assumed quiet: 0.5 reviews per 14 days.
+    hyper_count: float = 0.5
+    hyper_days: float = 14.0
+    max_shape: float = 20.0
+    min_count: int = 3
+    alpha: float = 1e-4
+    # No alarms from windows starting in a clinic's first days: its history (and so its
+    # baseline) begins there, and a listing's first reviews are not a flood.
+    warmup_days: int = 28
+    weekday_shrink: float = 10.0
+    # Weekday factors are re-estimated every week from the history before that week.
+    weekday_block_days: int = 7
+    # Kleinberg's automaton: rate ratio between states and the cost of going up.
+    kleinberg_s: float = 2.0
+    kleinberg_gamma: float = 1.0
+    # Rating drops.
+    rating_baseline_days: int = 90
+    rating_min_baseline: int = 5
+    min_rating_drop: float = 1.0
+    rating_variance_floor: float = 0.5
+    rating_alpha: float = 1e-4
+    # Clinics per vectorised chunk (bounds memory: a few arrays of chunk × days float64).
+    chunk_clinics: int = 2000
+
+
+@dataclass
+class DayBurst:
+    """A burst on the day grid: row of the clinic in the matrix, first and last day (inclusive)."""
+
+    row: int
+    first: int
+    last: int
+    alarm_day: int
+    observed: float
+    expected: float
+    score: float
+    p_value: float
+    kleinberg: bool | None = None
+    extra: dict[str, float] | None = None
+
+
+def nbinom_sf(x: np.ndarray, r: np.ndarray, p: np.ndarray) -> np.ndarray:
+    """``P(X >= x)`` for the negative binomial (failures before the r-th success, success p).
+
+    Written with the regularised incomplete beta directly: P(X >= x) = I_{1-p}(x, r).
+    """
+    return betainc(x, r, 1.0 - p)
+
+
+def weekday_factors(
+    counts: np.ndarray, first_day: int, observed_from: np.ndarray, params: TimelineParams
+) -> np.ndarray:
+    """Per clinic and day, the day's weekday factor (mean 1), from data before the day's block.
+
+    Days before a clinic's ``observed_from`` get 0: they are not part of its exposure.
+    """
+    n, days = counts.shape
+    block = params.weekday_block_days
+    wk = np.asarray(weekday(np.arange(first_day, first_day + days)))
+    n_blocks = (days + block - 1) // block
+    starts = np.arange(n_blocks) * block
+    # per_weekday[c, b, k]: reviews on weekday k before block b.
+    per_weekday = np.zeros((n, n_blocks, 7), dtype=np.float64)
+    for k in range(7):
+        cum = np.concatenate(
+            [np.zeros((n, 1)), np.cumsum(counts * (wk == k), axis=1, dtype=np.float64)], axis=1
+        )
+        per_weekday[:, :, k] = cum[:, starts]
+    total = per_weekday.sum(axis=2, keepdims=True)
+    shrink = params.weekday_shrink
+    factors = (per_weekday + shrink) / (total / 7.0 + shrink)
+    factors /= factors.mean(axis=2, keepdims=True)
+    day_block = np.arange(days) // block
+    fday = factors[:, day_block, wk]
+    fday[np.arange(days)[None, :] < observed_from[:, None]] = 0.0
+    return fday
+
+
+def _cum(a: np.ndarray) -> np.ndarray:
+    return np.concatenate(
+        [np.zeros((a.shape[0], 1)), np.cumsum(a, axis=1, dtype=np.float64)], axis=1
+    )
+
+
+def _baseline_rate(
+    s_cum: np.ndarray, f_cum: np.ndarray, starts: np.ndarray, params: TimelineParams
+) -> tuple[np.ndarray, np.ndarray]:
+    """Posterior shape ``a`` and rate ``b`` of the daily rate before windows at ``starts``."""
+    b0 = np.maximum(starts - params.baseline_days, 0)
+    l0 = np.maximum(starts - params.long_days, 0)
+    c28 = s_cum[:, starts] - s_cum[:, b0]
+    e28 = f_cum[:, starts] - f_cum[:, b0]
+    c_long = s_cum[:, starts] - s_cum[:, l0]
+    e_long = f_cum[:, starts] - f_cum[:, l0]
+    rho_long = (c_long + params.hyper_count) / (e_long + params.hyper_days)
+    a = c28 + params.prior_days * rho_long
+    b = e28 + params.prior_days
+    return a, b
+
+
+def scan_counts(
+    counts: np.ndarray,
+    fday: np.ndarray,
+    observed_from: np.ndarray,
+    params: TimelineParams,
+    *,
+    kleinberg: bool = True,
+) -> list[DayBurst]:
+    """Volume bursts in a clinics × days count matrix (one chunk), with Kleinberg's opinion."""
+    n, days = counts.shape
+    warm = (observed_from + params.warmup_days)[:, None]
+    s_cum = _cum(counts)
+    f_cum = _cum(fday)
+    hits: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []  # rows, first, last, p
+    for w in params.windows:
+        if w > days:
+            continue
+        starts = np.arange(0, days - w + 1)
+        x = s_cum[:, starts + w] - s_cum[:, starts]
+        candidate = (x >= params.min_count) & (starts[None, :] >= warm)
+        if not candidate.any():
+            continue
+        exposure = f_cum[:, starts + w] - f_cum[:, starts]
+        a, b = _baseline_rate(s_cum, f_cum, starts, params)
+        mu = exposure * a / b
+        candidate &= x > mu
+        rows, cols = np.nonzero(candidate)
+        if rows.size == 0:
+            continue
+        shape = np.minimum(a[rows, cols], params.max_shape)
+        mu_c = mu[rows, cols]
+        p_success = shape / (shape + mu_c)
+        pv = nbinom_sf(x[rows, cols], shape, p_success)
+        significant = pv < params.alpha
+        if significant.any():
+            first = starts[cols[significant]]
+            hits.append((rows[significant], first, first + w - 1, pv[significant]))
+    if not hits:
+        return []
+    rate_a, rate_b = _baseline_rate(s_cum, f_cum, np.arange(days), params)
+    day_rate = rate_a / rate_b  # the rate expected for day d from the days before it
+    bursts = _merge(hits, counts, fday, rate_a, rate_b, params)
+    if kleinberg and bursts:
+        rows = np.unique([b.row for b in bursts])
+        high = kleinberg_states(counts[rows], day_rate[rows] * fday[rows], params)
+        where = {row: i for i, row in enumerate(rows)}
+        for burst in bursts:
+            burst.kleinberg = bool(high[where[burst.row], burst.first : burst.last + 1].any())
+    return bursts
+
+
+def _merge(
+    hits: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]],
+    counts: np.ndarray,
+    fday: np.ndarray,
+    rate_a: np.ndarray,
+    rate_b: np.ndarray,
+    params: TimelineParams,
+) -> list[DayBurst]:
+    rows = np.concatenate([h[0] for h in hits])
+    first = np.concatenate([h[1] for h in hits])
+    last = np.concatenate([h[2] for h in hits])
+    pv = np.concatenate([h[3] for h in hits])
+    order = np.lexsort((first, rows))
+    bursts: list[DayBurst] = []
+    i = 0
+    total = len(order)
+    while i < total:
+        k = order[i]
+        row, lo, hi, alarm, best = int(rows[k]), int(first[k]), int(last[k]), int(last[k]), pv[k]
+        i += 1
+        while i < total and rows[order[i]] == row and first[order[i]] <= hi + 1:
+            k = order[i]
+            hi = max(hi, int(last[k]))
+            alarm = min(alarm, int(last[k]))
+            best = min(best, pv[k])
+            i += 1
+        bursts.append(_core(row, lo, hi, alarm, float(best), counts, fday, rate_a, rate_b, params))
+    return bursts
+
+
+def _core(
+    row: int,
+    lo: int,
+    hi: int,
+    alarm: int,
+    p_value: float,
+    counts: np.ndarray,
+    fday: np.ndarray,
+    rate_a: np.ndarray,
+    rate_b: np.ndarray,
+    params: TimelineParams,
+) -> DayBurst:
+    """Narrow merged windows to their most significant stretch of days.
+
+    A 7-day window around a one-day flood also holds six ordinary days; the burst's members
+    should be the flood. The baseline is the one before the merged windows began: later days'
+    baselines already include the burst.
+    """
+    a, b = float(rate_a[row, lo]), float(rate_b[row, lo])
+    shape = min(a, params.max_shape)
+    c = np.concatenate([[0.0], np.cumsum(counts[row, lo : hi + 1])])
+    f = np.concatenate([[0.0], np.cumsum(fday[row, lo : hi + 1])])
+    starts, ends = np.triu_indices(hi - lo + 1)
+    x = c[ends + 1] - c[starts]
+    mu = (f[ends + 1] - f[starts]) * a / b
+    pv = np.where(x > 0, nbinom_sf(np.maximum(x, 1e-9), shape, shape / (shape + mu)), 1.0)
+    best = int(np.argmin(pv))
+    first, last = lo + int(starts[best]), lo + int(ends[best])
+    return DayBurst(
+        row=row,
+        first=first,
+        last=last,
+        alarm_day=max(alarm, first),
+        observed=float(x[best]),
+        expected=float(mu[best]),
+        score=_score(p_value),
+        p_value=p_value,
+    )
+
+
+def _score(p_value: float) -> float:
+    return round(-math.log10(max(p_value, 1e-300)), 3)
+
+
+def kleinberg_states(
+    counts: np.ndarray, base_rate: np.ndarray, params: TimelineParams
+) -> np.ndarray:
+    """Kleinberg's two-state automaton on daily counts, vectorised over rows (Viterbi).
+
+    State 0 emits Poisson(base), state 1 Poisson(s · base); moving up costs γ·ln(n) with n the
+    number of observed days, moving down is free. Returns a bool matrix: True where the optimal
+    state sequence is in the high state.
+    """
+    n, days = counts.shape
+    observed = base_rate > 0
+    n_days = np.maximum(observed.sum(axis=1), 2)
+    up_cost = params.kleinberg_gamma * np.log(n_days)
+    rate0 = np.maximum(base_rate, 1e-3)
+    rate1 = params.kleinberg_s * rate0
+    # Poisson negative log-likelihood without the x! term (equal in both states).
+    cost0 = rate0 - counts * np.log(rate0)
+    cost1 = rate1 - counts * np.log(rate1)
+    cost0[~observed] = 0.0
+    cost1[~observed] = 0.0
+    best0 = np.zeros(n)
+    best1 = np.full(n, np.inf)
+    from1_to0 = np.zeros((n, days), dtype=bool)  # came from state 1 when ending in state 0
+    from0_to1 = np.zeros((n, days), dtype=bool)  # came from state 0 when ending in state 1
+    for d in range(days):
+        stay0, down = best0, best1
+        new0 = np.minimum(stay0, down)
+        from1_to0[:, d] = down < stay0
+        up, stay1 = best0 + up_cost, best1
+        new1 = np.minimum(up, stay1)
+        from0_to1[:, d] = up <= stay1
+        best0 = new0 + cost0[:, d]
+        best1 = new1 + cost1[:, d]
+    state = (best1 < best0).astype(np.int8)
+    high = np.zeros((n, days), dtype=bool)
+    for d in range(days - 1, -1, -1):
+        high[:, d] = state == 1
+        state = np.where(
+            state == 1, np.where(from0_to1[:, d], 0, 1), np.where(from1_to0[:, d], 1, 0)
+        )
+    return high
+
+
+def scan_ratings(
+    rating_count: np.ndarray,
+    rating_sum: np.ndarray,
+    rating_sumsq: np.ndarray,
+    observed_from: np.ndarray,
+    params: TimelineParams,
+) -> list[DayBurst]:
+    """Windows whose mean star rating fell well below the trailing baseline mean."""
+    n, days = rating_count.shape
+    c_cum, s_cum, q_cum = _cum(rating_count), _cum(rating_sum), _cum(rating_sumsq)
+    hits: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
+    baseline_mean = np.full((n, days), np.nan)
+    baseline_var = np.full((n, days), np.nan)
+    baseline_n = np.full((n, days), np.nan)
+    for w in params.windows:
+        if w > days:
+            continue
+        starts = np.arange(0, days - w + 1)
+        nw = c_cum[:, starts + w] - c_cum[:, starts]
+        b0 = np.maximum(starts - params.rating_baseline_days, 0)
+        nb = c_cum[:, starts] - c_cum[:, b0]
+        candidate = (
+            (nw >= params.min_count)
+            & (nb >= params.rating_min_baseline)
+            & (starts[None, :] >= (observed_from + params.warmup_days)[:, None])
+        )
+        rows, cols = np.nonzero(candidate)
+        if rows.size == 0:
+            continue
+        st, b0c = starts[cols], b0[cols]
+        nw_c, nb_c = nw[rows, cols], nb[rows, cols]
+        mean_w = (s_cum[rows, st + w] - s_cum[rows, st]) / nw_c
+        sum_b = s_cum[rows, st] - s_cum[rows, b0c]
+        mean_b = sum_b / nb_c
+        var_b = (q_cum[rows, st] - q_cum[rows, b0c]) / nb_c - mean_b**2
+        var = np.maximum(var_b, params.rating_variance_floor)
+        drop = mean_b - mean_w
+        z = drop / np.sqrt(var * (1.0 / nw_c + 1.0 / nb_c))
+        pv = norm.sf(z)
+        significant = (drop >= params.min_rating_drop) & (pv < params.rating_alpha)
+        if significant.any():
+            r, first = rows[significant], st[significant]
+            hits.append((r, first, first + w - 1, pv[significant]))
+            baseline_mean[r, first] = mean_b[significant]
+            baseline_var[r, first] = var[significant]
+            baseline_n[r, first] = nb_c[significant]
+    if not hits:
+        return []
+    rows = np.concatenate([h[0] for h in hits])
+    first = np.concatenate([h[1] for h in hits])
+    last = np.concatenate([h[2] for h in hits])
+    pv = np.concatenate([h[3] for h in hits])
+    order = np.lexsort((first, rows))
+    bursts: list[DayBurst] = []
+    i = 0
+    while i < len(order):
+        k = order[i]
+        row, lo, hi, alarm, best = int(rows[k]), int(first[k]), int(last[k]), int(last[k]), pv[k]
+        base = float(baseline_mean[row, lo])
+        i += 1
+        while i < len(order) and rows[order[i]] == row and first[order[i]] <= hi + 1:
+            k = order[i]
+            hi, alarm, best = max(hi, int(last[k])), min(alarm, int(last[k])), min(best, pv[k])
+            i += 1
+        lo, hi, mean, count = _worst_stretch(
+            rating_count[row, lo : hi + 1],
+            rating_sum[row, lo : hi + 1],
+            base,
+            float(baseline_var[row, lo]),
+            float(baseline_n[row, lo]),
+            lo,
+            params,
+        )
+        bursts.append(
+            DayBurst(
+                row=row,
+                first=lo,
+                last=hi,
+                alarm_day=max(alarm, lo),
+                observed=round(mean, 3),
+                expected=round(base, 3),
+                score=_score(float(best)),
+                p_value=float(best),
+                extra={"ratings": count},
+            )
+        )
+    return bursts
+
+
+def _worst_stretch(
+    count: np.ndarray,
+    total: np.ndarray,
+    base: float,
+    var: float,
+    n_base: float,
+    offset: int,
+    params: TimelineParams,
+) -> tuple[int, int, float, float]:
+    """The stretch of days (with at least ``min_count`` ratings) that fell furthest below ``base``.
+
+    Merged windows span calm days too; the burst's members should be the low ratings. Every
+    sub-stretch is scored with the same z-test as the windows and the most significant is kept.
+    """
+    c = np.concatenate([[0.0], np.cumsum(count)])
+    s = np.concatenate([[0.0], np.cumsum(total)])
+    starts, ends = np.triu_indices(len(count))
+    nw = c[ends + 1] - c[starts]
+    ok = nw >= params.min_count
+    if not ok.any():
+        ok = nw > 0
+    starts, ends, nw = starts[ok], ends[ok], nw[ok]
+    mean = (s[ends + 1] - s[starts]) / nw
+    z = (base - mean) / np.sqrt(var * (1.0 / nw + 1.0 / n_base))
+    best = int(np.argmax(z))
+    return offset + int(starts[best]), offset + int(ends[best]), float(mean[best]), float(nw[best])
