@@ -442,4 +442,10 @@ def _worst_stretch(
     mean = (s[ends + 1] - s[starts]) / nw
     z = (base - mean) / np.sqrt(var * (1.0 / nw + 1.0 / n_base))
     best = int(np.argmax(z))
-    return offset + int(starts[best]), offset + int(ends[best]), float(mean[best]), float(nw[best])
+    first, last = int(starts[best]), int(ends[best])
+    # Stretches that differ only by empty days score alike: keep the one without them.
+    while count[first] == 0 and first < last:
+        first += 1
+    while count[last] == 0 and last > first:
+        last -= 1
+    return offset + first, offset + last, float(mean[best]), float(nw[best])

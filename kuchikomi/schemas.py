@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -85,3 +85,27 @@ class Page(BaseModel, Generic[T]):
     items: list[T]
     # Opaque token; null on the last page.
     next_cursor: str | None
+
+
+class BurstPublic(BaseModel):
+    """A burst record (DESIGN §3 burst fields first). Times are UTC, ISO 8601 in JSON.
+
+    ``observed``/``expected`` are review counts for ``volume`` and ``harmful``, mean star ratings
+    for ``rating_drop``, and for ``duplicate``/``author`` the clinic's member count and 0/1
+    (``details["score_meaning"]`` says what ``score`` is there).
+    """
+
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    clinic_id: int
+    kind: str
+    start: datetime
+    end: datetime
+    observed: float
+    expected: float
+    score: float
+    review_ids: list[int]
+    harmful_share: float
+    alarm_at: datetime
+    details: dict[str, Any]

@@ -2,6 +2,100 @@
 
 from __future__ import annotations
 
+from datetime import timedelta, timezone
+from typing import Any
+
 import typer
 
+from kuchikomi.cli.common import (
+    ListFormat,
+    fail,
+    print_csv,
+    print_json,
+    print_table,
+    require_schema,
+)
+from kuchikomi.schemas import BurstPublic
+
 app = typer.Typer(help="Burst and campaign detection.", no_args_is_help=True)
+
+COLUMNS = ["id", "clinic_id", "kind", "start", "end", "observed", "expected", "score", "review_ids"]
+TABLE_COLUMNS = ["id", "clinic", "kind", "days (JST)", "observed", "expected", "score"]
+JST = timezone(timedelta(hours=9))
+
+
+def _row(burst: BurstPublic) -> dict[str, Any]:
+    return burst.model_dump(mode="json")
+
+
+def _days(burst: BurstPublic) -> str:
+    first = burst.start.astimezone(JST).date()
+    # Day windows end at the next midnight (exclusive); other kinds end at their last review.
+    last = (burst.end - timedelta(microseconds=1)).astimezone(JST).date()
+    last = max(first, last)
+    return f"{first:%Y-%m-%d}" if last == first else f"{first:%Y-%m-%d}〜{last:%m-%d}"
+
+
+def _table_row(burst: BurstPublic) -> dict[str, Any]:
+    # Days on the clinic's clock (Japan time); the JSON keeps exact UTC instants.
+    return {
+        "id": burst.id,
+        "clinic": burst.clinic_id,
+        "kind": burst.kind,
+        "days (JST)": _days(burst),
+        "observed": burst.observed,
+        "expected": burst.expected,
+        "score": burst.score,
+    }
+
+
+def _show(bursts: list[BurstPublic], format: ListFormat, title: str) -> None:
+    if format is ListFormat.json:
+        print_json(bursts)
+    elif format is ListFormat.csv:
+        print_csv([_row(b) for b in bursts], COLUMNS)
+    else:
+        print_table([_table_row(b) for b in bursts], TABLE_COLUMNS, title=title)
+
+
+@app.command("detect")
+def detect_(
+    clinic: int | None = typer.Option(None, "--clinic", min=1, help="Only this clinic."),
+    format: ListFormat = typer.Option(ListFormat.table, "--format", help="table, json or csv."),
+) -> None:
+    """Run the detectors (all clinics, or one) and print the clinic's current burst records."""
+    from kuchikomi.services.bursts import ClinicNotFoundError, burst_public, detect_bursts
+    from models.db import session_scope
+
+    require_schema()
+    try:
+        with session_scope() as session:
+            found = detect_bursts(session=session, clinic_ids=None if clinic is None else [clinic])
+            bursts = [burst_public(b) for b in found]
+    except ClinicNotFoundError as exc:
+        fail(str(exc))
+    _show(bursts, format, "bursts")
+
+
+@app.command("list")
+def list_(
+    clinic: int | None = typer.Option(None, "--clinic", min=1, help="Only this clinic."),
+    format: ListFormat = typer.Option(ListFormat.table, "--format", help="table, json or csv."),
+) -> None:
+    """List stored burst records, newest first."""
+    from kuchikomi.services.bursts import (
+        ClinicNotFoundError,
+        burst_public,
+        check_clinics,
+        list_bursts,
+    )
+    from models.db import session_scope
+
+    require_schema()
+    try:
+        with session_scope() as session:
+            ids = None if clinic is None else check_clinics(session, [clinic])
+            bursts = [burst_public(b) for b in list_bursts(session=session, clinic_ids=ids)]
+    except ClinicNotFoundError as exc:
+        fail(str(exc))
+    _show(bursts, format, "bursts")

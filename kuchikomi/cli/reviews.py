@@ -1,17 +1,21 @@
-"""``kuchikomi reviews``: reviews in the database (``list``; ``import`` lives in its own module).
+"""``kuchikomi reviews``: reviews in the database (``list``, ``import``).
 
 Other modules add commands to :data:`app`, so keep it here under this name.
 """
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import typer
 
 from kuchikomi.cli.common import (
+    EXIT_FAILED,
     ListFormat,
+    err_console,
     fail,
     print_csv,
     print_json,
@@ -19,6 +23,7 @@ from kuchikomi.cli.common import (
     require_schema,
 )
 from kuchikomi.schemas import Category, ReviewPublic
+from kuchikomi.services.importer import ImportFormat
 
 app = typer.Typer(help="Reviews in the database.", no_args_is_help=True)
 
@@ -132,3 +137,50 @@ def list_(
     else:
         title = "flagged reviews" if flagged else "reviews"
         print_table([_table_row(r) for r in reviews], TABLE_COLUMNS, title=title)
+
+
+@app.command("import")
+def import_(
+    file: Path = typer.Argument(..., help="The export to import ('-' reads standard input)."),
+    format: ImportFormat = typer.Option(
+        ImportFormat.jsonl, "--format", help="jsonl (our contract) or apify (Google Maps export)."
+    ),
+    listing: str | None = typer.Option(
+        None, "--listing", help="apify: the registered listing URL all reviews belong to."
+    ),
+) -> None:
+    """Import reviews exported elsewhere; bad lines are reported by number and skipped.
+
+    New reviews are classified and the clinics' bursts re-detected. Reviews already stored are
+    left as they are, so importing the same file twice changes nothing. Exit 1 when lines
+    were skipped.
+    """
+    from classifier import ModelLoadError, ModelNotFoundError
+    from kuchikomi.services.importer import ImportFileError, run_import
+
+    require_schema()
+    try:
+        data = sys.stdin.buffer.read() if str(file) == "-" else file.read_bytes()
+    except OSError as exc:
+        fail(f"cannot read {file}: {exc.strerror or exc}")
+    try:
+        run = run_import(data=data, format=format, listing_url=listing)
+    except ImportFileError as exc:
+        fail(f"{file}: {exc}")
+    except (ModelNotFoundError, ModelLoadError) as exc:
+        fail(str(exc), EXIT_FAILED)
+    result = run.result
+    for problem in result.problems:
+        err_console.print(
+            f"{file}:{problem.line}: {problem.message}",
+            highlight=False,
+            markup=False,
+            soft_wrap=True,
+        )
+    typer.echo(
+        f"read {result.read}, imported {result.imported}, already present "
+        f"{result.already_present}, skipped {result.skipped}; classified {run.classified}; "
+        f"bursts {run.bursts}"
+    )
+    if result.problems:
+        raise typer.Exit(EXIT_FAILED)

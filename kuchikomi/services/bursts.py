@@ -1,0 +1,266 @@
+"""Burst detection over stored reviews: load timelines, run ``detector``, store burst records.
+
+:func:`detect_bursts` is called after every crawl (``services.pipeline``) and import, and by
+``kuchikomi bursts detect``. It re-runs the detectors over each clinic's whole history and
+reconciles the result with the stored records of those clinics:
+
+- a detected burst that overlaps a stored one of the same clinic and kind (same days, or a shared
+  member review) updates that record in place — its id stays, so links staff shared keep working;
+- a new one is inserted; a stored one that no longer holds (e.g. its reviews were re-classified
+  as benign) is deleted.
+
+So running detection again, or after a crawl that brought nothing new, changes nothing.
+
+Timing rule (``detector.timing.burst_time``): a review counts at ``posted_at`` when the site
+printed an exact date (``Review.posted_at_exact``), otherwise at ``first_seen_at``; reviews already
+present at a listing's first crawl count at their estimated ``posted_at`` (or not at all), so a
+newly registered listing is never a flood.
+
+The cross-clinic detectors (near-duplicate texts, authors posting about many clinics) also look at
+other clinics' reviews from the last ``CONTEXT_DAYS`` days when only some clinics are detected.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+import numpy as np
+from sqlalchemy import func, or_, select
+from sqlalchemy.orm import Session
+
+from detector import (
+    AUTHOR,
+    DUPLICATE,
+    BurstCandidate,
+    DetectorParams,
+    ReviewArrays,
+    author_key,
+    burst_time,
+    detect,
+)
+from kuchikomi.schemas import BurstPublic
+from models import Burst, BurstReview, Classification, Clinic, Listing, Review
+from models.base import utcnow
+
+CONTEXT_DAYS = 365
+_IN_CHUNK = 500
+
+
+class ClinicNotFoundError(LookupError):
+    """A clinic filter names a clinic that does not exist."""
+
+
+def burst_public(burst: Burst) -> BurstPublic:
+    return BurstPublic.model_validate(burst)
+
+
+def detect_bursts(
+    *,
+    session: Session,
+    clinic_ids: Sequence[int] | None = None,
+    params: DetectorParams | None = None,
+    now: datetime | None = None,
+) -> list[Burst]:
+    """Detect bursts for the clinics (all when None), store them, return their stored records.
+
+    Writes happen in the caller's transaction. Raises :class:`ClinicNotFoundError` for unknown ids.
+    """
+    now = now or utcnow()
+    scope = _scope(session, clinic_ids)
+    if not scope:
+        return []
+    arrays = _load(session, None if clinic_ids is None else scope, now)
+    candidates = detect(arrays, params, report_clinics=scope, until=now) if len(arrays) else []
+    by_clinic: dict[int, list[BurstCandidate]] = {c: [] for c in scope}
+    for candidate in candidates:
+        by_clinic.setdefault(candidate.clinic_id, []).append(candidate)
+    stored: list[Burst] = []
+    for clinic_id in sorted(by_clinic):
+        stored += _reconcile(session, clinic_id, by_clinic[clinic_id], now)
+    session.flush()
+    return sorted(stored, key=lambda b: (b.clinic_id, b.start, b.kind, b.id))
+
+
+def list_bursts(
+    *,
+    session: Session,
+    clinic_ids: Iterable[int] | None = None,
+    kind: str | None = None,
+) -> list[Burst]:
+    """Stored bursts (of the given clinics), newest window first."""
+    query = select(Burst)
+    if clinic_ids is not None:
+        ids = sorted(set(clinic_ids))
+        if not ids:
+            return []
+        query = query.where(Burst.clinic_id.in_(ids))
+    if kind is not None:
+        query = query.where(Burst.kind == kind)
+    query = query.order_by(Burst.start.desc(), Burst.id.desc())
+    return list(session.scalars(query))
+
+
+def check_clinics(session: Session, clinic_ids: Iterable[int]) -> list[int]:
+    """The ids, sorted; raises :class:`ClinicNotFoundError` naming any that do not exist."""
+    wanted = sorted({int(c) for c in clinic_ids})
+    found = (
+        set(session.scalars(select(Clinic.id).where(Clinic.id.in_(wanted)))) if wanted else set()
+    )
+    missing = [c for c in wanted if c not in found]
+    if missing:
+        raise ClinicNotFoundError(f"no clinic with id {', '.join(map(str, missing))}")
+    return wanted
+
+
+def _scope(session: Session, clinic_ids: Sequence[int] | None) -> list[int]:
+    if clinic_ids is None:
+        return list(session.scalars(select(Clinic.id).order_by(Clinic.id)))
+    return check_clinics(session, clinic_ids)
+
+
+def _load(session: Session, clinic_ids: list[int] | None, now: datetime) -> ReviewArrays:
+    """Review columns: the clinics' whole history plus recent cross-clinic context."""
+    first_seen = dict(
+        session.execute(
+            select(Review.listing_id, func.min(Review.first_seen_at)).group_by(Review.listing_id)
+        ).all()
+    )
+    query = (
+        select(
+            Review.id,
+            Listing.clinic_id,
+            Review.listing_id,
+            Review.posted_at,
+            Review.posted_at_exact,
+            Review.first_seen_at,
+            Review.author,
+            Review.rating,
+            Review.text,
+            Classification.flagged,
+        )
+        .join(Listing, Listing.id == Review.listing_id)
+        .outerjoin(Classification, Classification.review_id == Review.id)
+        .order_by(Review.id)
+    )
+    if clinic_ids is not None:
+        since = now - timedelta(days=CONTEXT_DAYS)
+        query = query.where(
+            or_(
+                Listing.clinic_id.in_(clinic_ids),
+                Review.first_seen_at >= since,
+                Review.posted_at >= since,
+            )
+        )
+    ids: list[int] = []
+    clinics: list[int] = []
+    times: list[float] = []
+    flagged: list[bool] = []
+    ratings: list[float] = []
+    authors: list[int] = []
+    texts: list[str] = []
+    codes: dict[str, int] = {}
+    names: list[str] = []
+    for row in session.execute(query):
+        when = burst_time(
+            posted_at=row.posted_at,
+            posted_at_exact=row.posted_at_exact,
+            first_seen_at=row.first_seen_at,
+            listing_first_seen_at=first_seen[row.listing_id],
+        )
+        if when is None:
+            continue
+        key = author_key(row.author)
+        code = -1
+        if key is not None:
+            code = codes.setdefault(key, len(names))
+            if code == len(names):
+                names.append(row.author.strip())
+        ids.append(row.id)
+        clinics.append(row.clinic_id)
+        times.append(when.timestamp())
+        flagged.append(bool(row.flagged))
+        ratings.append(np.nan if row.rating is None else float(row.rating))
+        authors.append(code)
+        texts.append(row.text or "")
+    return ReviewArrays(
+        review_id=np.array(ids, dtype=np.int64),
+        clinic_id=np.array(clinics, dtype=np.int64),
+        time=np.array(times, dtype=np.float64),
+        flagged=np.array(flagged, dtype=bool),
+        rating=np.array(ratings, dtype=np.float64),
+        author=np.array(authors, dtype=np.int64),
+        texts=texts,
+        author_names=names,
+    )
+
+
+def _overlaps(burst: Burst, candidate: BurstCandidate, members: set[int]) -> bool:
+    if burst.kind != candidate.kind:
+        return False
+    if candidate.kind in (DUPLICATE, AUTHOR):
+        return bool(members & set(burst.review_ids))
+    return burst.start <= candidate.end and candidate.start <= burst.end
+
+
+def _reconcile(
+    session: Session, clinic_id: int, candidates: list[BurstCandidate], now: datetime
+) -> list[Burst]:
+    existing = list(
+        session.scalars(select(Burst).where(Burst.clinic_id == clinic_id).order_by(Burst.id))
+    )
+    unmatched = list(existing)
+    kept: list[Burst] = []
+    for candidate in sorted(candidates, key=lambda c: (c.start, c.kind)):
+        members = set(candidate.review_ids)
+        match = next((b for b in unmatched if _overlaps(b, candidate, members)), None)
+        if match is None:
+            match = Burst(clinic_id=clinic_id, kind=candidate.kind, detected_at=now)
+            session.add(match)
+        else:
+            unmatched.remove(match)
+        _update(match, candidate, members, now)
+        kept.append(match)
+    for stale in unmatched:
+        session.delete(stale)
+    return kept
+
+
+def _update(burst: Burst, candidate: BurstCandidate, members: set[int], now: datetime) -> None:
+    values = {
+        "start": candidate.start,
+        "end": candidate.end,
+        "observed": float(candidate.observed),
+        "expected": float(candidate.expected),
+        "score": float(candidate.score),
+        "harmful_share": float(candidate.harmful_share),
+        # An earlier alarm stays the alarm: later data must not move "when we knew" forward.
+        "alarm_at": min(burst.alarm_at, candidate.alarm_at)
+        if burst.alarm_at
+        else candidate.alarm_at,
+        "details": _jsonable(candidate.details),
+    }
+    changed = burst.id is None or any(getattr(burst, k) != v for k, v in values.items())
+    current = {m.review_id for m in burst.members}
+    if current != members:
+        changed = True
+        burst.members = [m for m in burst.members if m.review_id in members] + [
+            BurstReview(review_id=r) for r in sorted(members - current)
+        ]
+    if changed:
+        for k, v in values.items():
+            setattr(burst, k, v)
+        burst.updated_at = now
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, float) and not np.isfinite(value):
+        return None
+    return value
