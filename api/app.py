@@ -2,7 +2,7 @@
 
 ``create_app()`` builds a fresh app with no process-local state beyond the engine that
 ``models.db`` keeps per process, so several API workers behind a proxy agree on everything
-(DESIGN §8). Accounts come with a later issue; until then ``kuchikomi serve`` binds to 127.0.0.1.
+(DESIGN §8). Every route but ``/login`` and ``/healthz`` needs a login (see :mod:`api.auth`).
 """
 
 from __future__ import annotations
@@ -11,7 +11,8 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 from swagger_ui_bundle import swagger_ui_path
 
-from api.routers import clinics, docs, health, pages, reviews
+from api.auth import AuthError, auth_error_handler
+from api.routers import clinics, docs, health, login, pages, reviews
 from api.security import SecurityHeadersMiddleware
 from api.templating import STATIC_DIR
 
@@ -31,10 +32,14 @@ def create_app() -> FastAPI:
         # /docs is served by api.routers.docs from local files; ReDoc would need a CDN.
         docs_url=None,
         redoc_url=None,
+        # Served by api.routers.docs behind a login, like every other route.
+        openapi_url=None,
     )
     app.add_middleware(SecurityHeadersMiddleware)
+    app.add_exception_handler(AuthError, auth_error_handler)
     app.mount("/static/swagger-ui", StaticFiles(directory=swagger_ui_path), name="swagger-ui")
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
-    for module in (clinics, reviews, health, docs, pages):
+    for module in (clinics, reviews, health, docs, login, pages):
         app.include_router(module.router)
+    app.include_router(login.me_router)
     return app

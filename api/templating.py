@@ -8,10 +8,12 @@ from __future__ import annotations
 
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
 import jinja2
+from fastapi import Request
 from fastapi.templating import Jinja2Templates
 
 TEMPLATE_DIR = Path(__file__).resolve().parent / "templates"
@@ -85,4 +87,12 @@ def _environment() -> jinja2.Environment:
     return env
 
 
-templates = Jinja2Templates(env=_environment())
+def _account_context(request: Request) -> dict[str, Any]:
+    """The logged-in user and the session's CSRF token for forms (set by api.auth), if any."""
+    return {
+        "current_user": getattr(request.state, "user", None),
+        "csrf_token": getattr(request.state, "csrf_token", None),
+    }
+
+
+templates = Jinja2Templates(env=_environment(), context_processors=[_account_context])

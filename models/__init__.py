@@ -1,6 +1,15 @@
 """Tables and database access. Knows tables, not HTTP or text."""
 
 from models import accounts, bursts, cases  # noqa: F401  (register their tables)
+from models.accounts import (
+    ApiToken,
+    AuditEntry,
+    ClinicMembership,
+    Decision,
+    LoginAttempt,
+    LoginSession,
+    User,
+)
 from models.base import Base
 from models.bursts import Burst, BurstReview
 from models.tables import (
@@ -16,16 +25,23 @@ from models.tables import (
 )
 
 __all__ = [
+    "ApiToken",
+    "AuditEntry",
     "Base",
     "Burst",
     "BurstReview",
     "Classification",
     "Clinic",
+    "ClinicMembership",
     "CrawlRun",
     "CrawlRunListing",
+    "Decision",
     "EvidenceRecord",
     "JobLock",
     "Listing",
+    "LoginAttempt",
+    "LoginSession",
     "Review",
     "ReviewSighting",
+    "User",
 ]

@@ -5,33 +5,45 @@ from __future__ import annotations
 from fastapi import APIRouter, HTTPException, status
 from sqlalchemy.exc import IntegrityError
 
+from api.auth import AdminUser, CurrentUser, visible_clinic_ids
 from api.deps import SessionDep
 from api.errors import error_responses
 from kuchikomi.schemas import ClinicCreate, ClinicPublic
+from kuchikomi.services.audit import record_audit
 from kuchikomi.services.clinics import RegistrationError, list_clinics, register_clinic
 
 router = APIRouter(prefix="/api/v1/clinics", tags=["clinics"])
 
 
 @router.get("", response_model=list[ClinicPublic], summary="List clinics with their listings")
-def get_clinics(session: SessionDep) -> list[ClinicPublic]:
-    return [ClinicPublic.model_validate(c) for c in list_clinics(session=session)]
+def get_clinics(session: SessionDep, user: CurrentUser) -> list[ClinicPublic]:
+    clinics = list_clinics(session=session, clinic_ids=visible_clinic_ids(user))
+    return [ClinicPublic.model_validate(c) for c in clinics]
 
 
 @router.post(
     "",
     response_model=ClinicPublic,
     status_code=status.HTTP_201_CREATED,
-    summary="Register a clinic and its listing URLs",
-    responses=error_responses(422),
+    summary="Register a clinic and its listing URLs (admin)",
+    responses=error_responses(401, 403, 422),
 )
-def create_clinic(body: ClinicCreate, session: SessionDep) -> ClinicPublic:
+def create_clinic(body: ClinicCreate, session: SessionDep, user: AdminUser) -> ClinicPublic:
     """Every URL is checked before anything is stored; a refusal (malformed or private URL,
     a URL already registered) answers 422 with the reason and stores nothing."""
     try:
         clinic = register_clinic(session=session, name=body.name, urls=body.urls)
     except RegistrationError as exc:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, detail=str(exc)) from None
+    record_audit(
+        session=session,
+        user=user,
+        action="clinic.create",
+        object_type="clinic",
+        object_id=clinic.id,
+        before=None,
+        after={"name": clinic.name, "urls": [listing.url for listing in clinic.listings]},
+    )
     try:
         session.commit()
     except IntegrityError:

@@ -12,6 +12,7 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Path, Query, Request, status
 from fastapi.responses import HTMLResponse
 
+from api.auth import CurrentUser, visible_clinic_ids
 from api.deps import SessionDep
 from api.templating import CATEGORY_JA, templates
 from kuchikomi.services.clinics import list_clinics
@@ -47,6 +48,7 @@ def _parse_clinic_id(value: str | None) -> int | None:
 def queue_page(
     request: Request,
     session: SessionDep,
+    user: CurrentUser,
     clinic_id: Annotated[str | None, Query(max_length=20)] = None,
     category: Annotated[str | None, Query(max_length=32)] = None,
     cursor: Annotated[str | None, Query(max_length=200)] = None,
@@ -68,6 +70,7 @@ def queue_page(
             category=selected_category,
             cursor=cursor or None,
             limit=PAGE_SIZE,
+            clinic_ids=visible_clinic_ids(user),
         )
     except ClinicNotFoundError:
         return _error_page(
@@ -97,7 +100,7 @@ def queue_page(
         "queue.html",
         {
             "page": page,
-            "clinics": list_clinics(session=session),
+            "clinics": list_clinics(session=session, clinic_ids=visible_clinic_ids(user)),
             "selected_clinic": selected_clinic,
             "selected_category": selected_category,
             "is_first_page": not cursor,
@@ -109,22 +112,26 @@ def queue_page(
 
 
 @router.get("/clinics", response_class=HTMLResponse)
-def clinics_page(request: Request, session: SessionDep) -> HTMLResponse:
+def clinics_page(request: Request, session: SessionDep, user: CurrentUser) -> HTMLResponse:
+    visible = visible_clinic_ids(user)
     return templates.TemplateResponse(
         request,
         "clinics.html",
         {
-            "clinics": list_clinics(session=session),
-            "counts": review_counts_by_clinic(session=session),
+            "clinics": list_clinics(session=session, clinic_ids=visible),
+            "counts": review_counts_by_clinic(session=session, clinic_ids=visible),
         },
     )
 
 
 @router.get("/reviews/{review_id}", response_class=HTMLResponse)
 def review_page(
-    request: Request, session: SessionDep, review_id: Annotated[int, Path(ge=1)]
+    request: Request,
+    session: SessionDep,
+    user: CurrentUser,
+    review_id: Annotated[int, Path(ge=1)],
 ) -> HTMLResponse:
-    review = get_review(session=session, review_id=review_id)
+    review = get_review(session=session, review_id=review_id, clinic_ids=visible_clinic_ids(user))
     if review is None:
         return _error_page(
             request, status.HTTP_404_NOT_FOUND, "見つかりません", "この口コミは登録されていません。"

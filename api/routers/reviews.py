@@ -6,6 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Path, Query, status
 
+from api.auth import CurrentUser, visible_clinic_ids
 from api.deps import SessionDep
 from api.errors import error_responses
 from kuchikomi.schemas import Category, Page, ReviewPublic
@@ -25,10 +26,11 @@ router = APIRouter(prefix="/api/v1/reviews", tags=["reviews"])
     "",
     response_model=Page[ReviewPublic],
     summary="The flagged queue, or every review",
-    responses=error_responses(404, 422),
+    responses=error_responses(401, 404, 422),
 )
 def get_reviews(
     session: SessionDep,
+    user: CurrentUser,
     flagged: Annotated[
         bool | None,
         Query(
@@ -57,6 +59,7 @@ def get_reviews(
             category=category.value if category else None,
             cursor=cursor,
             limit=limit,
+            clinic_ids=visible_clinic_ids(user),
         )
     except CursorError as exc:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, detail=str(exc)) from None
@@ -68,10 +71,12 @@ def get_reviews(
     "/{review_id}",
     response_model=ReviewPublic,
     summary="One review with its classification",
-    responses=error_responses(404),
+    responses=error_responses(401, 404),
 )
-def get_one_review(review_id: Annotated[int, Path(ge=1)], session: SessionDep) -> ReviewPublic:
-    review = get_review(session=session, review_id=review_id)
+def get_one_review(
+    review_id: Annotated[int, Path(ge=1)], session: SessionDep, user: CurrentUser
+) -> ReviewPublic:
+    review = get_review(session=session, review_id=review_id, clinic_ids=visible_clinic_ids(user))
     if review is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"review {review_id} does not exist")
     return review

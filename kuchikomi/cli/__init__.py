@@ -10,6 +10,7 @@ from __future__ import annotations
 import typer
 
 from kuchikomi.cli import (
+    accounts,
     bursts,
     classify,
     clinic,
@@ -18,6 +19,7 @@ from kuchikomi.cli import (
     demo,
     evidence,
     model,
+    notify,
     reviews,
     scheduler,
     serve,
@@ -41,6 +43,9 @@ app.add_typer(serve.app)
 app.add_typer(scheduler.app, name="scheduler")
 app.add_typer(demo.app)
 app.add_typer(evidence.app, name="evidence")
+app.add_typer(accounts.user_app, name="user")
+app.add_typer(accounts.token_app, name="token")
+app.add_typer(notify.app, name="notify")
 
 
 def main() -> None:

@@ -76,6 +76,7 @@ def crawl(
             "listings": listings,
             "classified": result.classified,
             "bursts": result.bursts,
+            "notifications": result.notifications,
         }
         sys.stdout.write(json.dumps(report, ensure_ascii=False, indent=2) + "\n")
     else:

@@ -17,6 +17,25 @@ from kuchikomi.cli.common import EXIT_FAILED, fail
 
 app = typer.Typer()
 
+DEMO_ADMIN = "demo-admin@example.jp"
+
+
+def _demo_admin_password() -> str:
+    """The demo's administrator, with a fresh random password each run (printed for the user)."""
+    import secrets
+
+    from kuchikomi.services.accounts import create_user, get_user_by_email, set_password
+    from models.db import session_scope
+
+    password = secrets.token_urlsafe(12)
+    with session_scope() as session:
+        user = get_user_by_email(session=session, email=DEMO_ADMIN)
+        if user is None:
+            create_user(session=session, email=DEMO_ADMIN, role="admin", password=password)
+        else:
+            set_password(session=session, user=user, password=password)
+    return password
+
 
 def _use_demo_settings(data_dir: Path) -> None:
     # The crawl runs in a subprocess that reads its settings from the environment, so the demo's
@@ -87,5 +106,7 @@ def demo(
         )
         if not serve:
             return
+        password = _demo_admin_password()
         typer.echo(f"staff UI: http://{host}:{port}/  (Ctrl-C to stop)", err=True)
+        typer.echo(f"log in as {DEMO_ADMIN} with the password {password}", err=True)
         uvicorn.run(create_app(), host=host, port=port, log_level="warning")

@@ -1,7 +1,8 @@
 """``kuchikomi serve``: the JSON API and the staff web UI under uvicorn.
 
-There are no accounts yet (a later issue adds them), so the default address is loopback only;
-another address is allowed — an operator may sit behind a proxy — but said aloud on stderr.
+Every route but the login page and the health check needs a login, so other addresses are
+allowed; the default stays loopback, and a public address gets a reminder that passwords and
+session cookies need HTTPS (a reverse proxy in front; cookies are marked Secure over https).
 """
 
 from __future__ import annotations
@@ -13,6 +14,22 @@ import typer
 from kuchikomi.cli.common import require_schema
 
 app = typer.Typer()
+
+
+def _warn_without_accounts() -> None:
+    from sqlalchemy import func, select
+
+    from models import User
+    from models.db import session_scope
+
+    with session_scope() as session:
+        users = session.scalar(select(func.count(User.id))) or 0
+    if not users:
+        typer.echo(
+            "warning: there are no accounts yet, so nobody can log in; create one with "
+            "`kuchikomi user add --email E --role admin --password-stdin`",
+            err=True,
+        )
 
 
 def is_loopback(host: str) -> bool:
@@ -32,12 +49,14 @@ def serve(
     """Serve the JSON API (docs at /docs) and the staff web UI."""
     if not is_loopback(host):
         typer.echo(
-            f"warning: listening on {host}, which is reachable from other machines, and there "
-            "are no accounts yet: anyone who can reach it can read every review and register "
-            "clinics. Put it behind an authenticating proxy or use --host 127.0.0.1.",
+            f"warning: listening on {host}, which is reachable from other machines: serve it "
+            "behind an HTTPS reverse proxy so that passwords and session cookies never travel "
+            "in clear (X-Forwarded-Proto is trusted from 127.0.0.1 only; for a proxy "
+            "elsewhere set FORWARDED_ALLOW_IPS).",
             err=True,
         )
     require_schema()
+    _warn_without_accounts()
     import uvicorn
 
     typer.echo(f"serving on http://{host}:{port}/  (API docs at /docs; Ctrl-C to stop)", err=True)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
@@ -43,7 +45,9 @@ def register_clinic(*, session: Session, name: str, urls: list[str]) -> Clinic:
     return clinic
 
 
-def list_clinics(*, session: Session) -> list[Clinic]:
-    return list(
-        session.scalars(select(Clinic).options(selectinload(Clinic.listings)).order_by(Clinic.id))
-    )
+def list_clinics(*, session: Session, clinic_ids: Sequence[int] | None = None) -> list[Clinic]:
+    """Every clinic, or only those in ``clinic_ids`` (a clinic user's own; see api.auth)."""
+    query = select(Clinic).options(selectinload(Clinic.listings)).order_by(Clinic.id)
+    if clinic_ids is not None:
+        query = query.where(Clinic.id.in_(clinic_ids))
+    return list(session.scalars(query))

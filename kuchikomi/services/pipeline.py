@@ -24,6 +24,8 @@ class PipelineResult:
     crawl: CrawlSummary
     classified: int = 0
     bursts: list[dict[str, Any]] = field(default_factory=list)
+    # One entry per notification sent or attempted after this run (see services.notifications).
+    notifications: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -47,7 +49,19 @@ def run_pipeline(
         with session_scope() as session:
             result.classified = classify_reviews(session=session, only_unclassified=True)
         result.bursts = _detect_bursts(summary)
+        result.notifications = _notify()
         return result
+
+
+def _notify() -> list[dict[str, Any]]:
+    """Tell subscribers about new flagged reviews and bursts; never fails the crawl."""
+    from kuchikomi.services.notifications import notify_subscribers
+
+    try:
+        return [outcome.as_dict() for outcome in notify_subscribers(trigger="pipeline")]
+    except Exception:
+        log.exception("sending notifications failed; the crawl itself is complete")
+        return []
 
 
 def _detect_bursts(summary: CrawlSummary) -> list[dict[str, Any]]:

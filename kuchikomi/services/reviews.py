@@ -18,6 +18,7 @@ import base64
 import binascii
 import json
 import math
+from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import Select, and_, func, or_, select
@@ -130,22 +131,30 @@ def list_reviews(
     category: str | None,
     cursor: str | None,
     limit: int = DEFAULT_LIMIT,
+    clinic_ids: Sequence[int] | None = None,
 ) -> Page[ReviewPublic]:
     """One page of reviews; ``flagged=True`` is the staff queue (most probably harmful first).
 
     Raises :class:`CursorError` for a cursor this listing did not issue and
-    :class:`ClinicNotFoundError` when ``clinic_id`` names no clinic.
+    :class:`ClinicNotFoundError` when ``clinic_id`` names no clinic, or one outside
+    ``clinic_ids`` (the clinics the caller may see; None = all; see api.auth).
     """
     if not 1 <= limit <= MAX_LIMIT:
         raise ValueError(f"limit must be between 1 and {MAX_LIMIT}")
     kind = _QUEUE if flagged else _BY_ID
     position = _decode_cursor(cursor, kind) if cursor else None
-    if clinic_id is not None and session.get(Clinic, clinic_id) is None:
+    if clinic_id is not None and (
+        session.get(Clinic, clinic_id) is None
+        or (clinic_ids is not None and clinic_id not in clinic_ids)
+    ):
+        # Another clinic's id answers exactly like an unknown one.
         raise ClinicNotFoundError(f"clinic {clinic_id} does not exist")
 
     query = _base_query(flagged=flagged)
     if clinic_id is not None:
         query = query.where(Listing.clinic_id == clinic_id)
+    if clinic_ids is not None:
+        query = query.where(Listing.clinic_id.in_(clinic_ids))
     if category is not None:
         query = query.where(Classification.category == category)
 
@@ -188,13 +197,20 @@ def list_reviews(
     return Page[ReviewPublic](items=[review_public(r) for r in rows], next_cursor=next_cursor)
 
 
-def get_review(*, session: Session, review_id: int) -> ReviewPublic | None:
+def get_review(
+    *, session: Session, review_id: int, clinic_ids: Sequence[int] | None = None
+) -> ReviewPublic | None:
+    """The review, or None when it does not exist or is outside ``clinic_ids`` (None = all)."""
     query = _base_query(flagged=None).where(Review.id == review_id)
+    if clinic_ids is not None:
+        query = query.where(Listing.clinic_id.in_(clinic_ids))
     review = session.scalars(query).unique().one_or_none()
     return review_public(review) if review is not None else None
 
 
-def review_counts_by_clinic(*, session: Session) -> dict[int, tuple[int, int]]:
+def review_counts_by_clinic(
+    *, session: Session, clinic_ids: Sequence[int] | None = None
+) -> dict[int, tuple[int, int]]:
     """``{clinic_id: (reviews, flagged reviews)}`` for clinics that have any review."""
     flagged_count = func.count(Classification.id).filter(Classification.flagged.is_(True))
     query = (
@@ -203,4 +219,6 @@ def review_counts_by_clinic(*, session: Session) -> dict[int, tuple[int, int]]:
         .outerjoin(Classification, Classification.review_id == Review.id)
         .group_by(Listing.clinic_id)
     )
+    if clinic_ids is not None:
+        query = query.where(Listing.clinic_id.in_(clinic_ids))
     return {clinic_id: (total, flagged) for clinic_id, total, flagged in session.execute(query)}

@@ -11,6 +11,12 @@ from kuchikomi.settings import get_settings
 from models import Clinic, Listing
 
 
+@pytest.fixture
+def client(admin_client: TestClient) -> TestClient:
+    """These tests are not about logins: they run as a logged-in administrator (see conftest)."""
+    return admin_client
+
+
 def _counts(session: Session) -> tuple[int, int]:
     return (
         session.scalar(select(func.count()).select_from(Clinic)) or 0,

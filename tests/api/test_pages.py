@@ -5,11 +5,19 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime
 
+import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
 from api.routers.pages import PAGE_SIZE
 from tests.api.factories import make_clinic, make_review
+
+
+@pytest.fixture
+def client(admin_client: TestClient) -> TestClient:
+    """These tests are not about logins: they run as a logged-in administrator (see conftest)."""
+    return admin_client
+
 
 SCRIPT = "<script>alert(1)</script>"
 IMG = "<img src=x onerror=alert(1)>"

@@ -7,10 +7,18 @@ import json
 from datetime import datetime
 from typing import Any
 
+import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
 from tests.api.factories import make_clinic, make_review
+
+
+@pytest.fixture
+def client(admin_client: TestClient) -> TestClient:
+    """These tests are not about logins: they run as a logged-in administrator (see conftest)."""
+    return admin_client
+
 
 DESIGN_FIELDS = {
     "id", "clinic_id", "listing_url", "external_id", "author", "rating", "posted_at",

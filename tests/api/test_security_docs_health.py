@@ -13,6 +13,12 @@ from kuchikomi.settings import get_settings
 from models.db import reset_engine
 
 
+@pytest.fixture
+def client(admin_client: TestClient) -> TestClient:
+    """These tests are not about logins: they run as a logged-in administrator (see conftest)."""
+    return admin_client
+
+
 @pytest.mark.parametrize("path", ["/", "/clinics", "/api/v1/reviews", "/healthz", "/docs"])
 def test_every_response_carries_a_strict_csp(client: TestClient, path: str) -> None:
     response = client.get(path)

@@ -15,6 +15,7 @@ from typer.testing import CliRunner
 
 from kuchikomi.cli import app
 from kuchikomi.cli.serve import is_loopback
+from kuchikomi.services.accounts import create_token, create_user
 from kuchikomi.settings import get_settings
 from models.db import reset_engine
 from tests.api.factories import make_clinic, make_review
@@ -54,7 +55,7 @@ def test_non_loopback_host_prints_a_warning(
         get_settings.cache_clear()
         reset_engine()
     assert "warning: listening on 0.0.0.0" in public.stderr
-    assert "no accounts" in public.stderr
+    assert "HTTPS" in public.stderr
     assert "warning: listening" not in local.stderr
     for result in (public, local):
         assert result.exit_code == 1
@@ -70,6 +71,9 @@ def _free_port() -> int:
 def test_serve_answers_on_loopback_by_default(session: Session) -> None:
     listing = make_clinic(session, "ゆうき整形外科").listings[0]
     make_review(session, listing, text="受付が失礼", probability=0.75, category="insult")
+    user = create_user(session=session, email="a@example.jp", role="admin", password="x" * 12)
+    auth = {"Authorization": f"Bearer {create_token(session=session, user=user)}"}
+    session.commit()
     port = _free_port()
     command = [sys.executable, "-c", "from kuchikomi.cli import main; main()", "serve"]
     process = subprocess.Popen(
@@ -87,7 +91,8 @@ def test_serve_answers_on_loopback_by_default(session: Session) -> None:
                 assert time.monotonic() < deadline, "server did not start"
                 time.sleep(0.2)
         assert health.status_code == 200
-        page = httpx.get(f"{base}/", timeout=5)
+        assert httpx.get(f"{base}/", timeout=5).status_code == 303  # to the login page
+        page = httpx.get(f"{base}/", headers=auth, timeout=5)
         assert "ゆうき整形外科" in page.text and "受付が失礼" in page.text
         assert "content-security-policy" in page.headers
     finally:

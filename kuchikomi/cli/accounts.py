@@ -1,0 +1,62 @@
+"""``kuchikomi user`` and ``kuchikomi token``: accounts and bearer tokens, run on the server.
+
+Passwords are read from stdin (``--password-stdin``), never from the command line, where other
+users of the machine could read them in the process list. Both commands are written to the audit
+log with the operating-system user as the actor.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from kuchikomi.cli.common import fail, require_schema
+
+user_app = typer.Typer(help="Staff and clinic accounts.", no_args_is_help=True)
+token_app = typer.Typer(help="Bearer tokens for scripts.", no_args_is_help=True)
+
+
+@user_app.command("add")
+def add(
+    email: str = typer.Option(..., "--email", help="Login e-mail address."),
+    role: str = typer.Option(..., "--role", help="admin, reviewer or clinic."),
+    clinic: list[int] = typer.Option(
+        [], "--clinic", help="A clinic id the clinic user may see (repeat for several)."
+    ),
+    password_stdin: bool = typer.Option(
+        False, "--password-stdin", help="Read the password from the first line of stdin."
+    ),
+) -> None:
+    """Create a user; prints the new user's id."""
+    from kuchikomi.services.accounts import AccountError, create_user
+    from models.db import session_scope
+
+    if not password_stdin:
+        fail("give the password on stdin with --password-stdin (never on the command line)")
+    password = sys.stdin.readline().rstrip("\r\n")
+    require_schema()
+    try:
+        with session_scope() as session:
+            user = create_user(
+                session=session, email=email, role=role, password=password, clinic_ids=clinic
+            )
+            user_id = user.id
+    except AccountError as exc:
+        fail(str(exc))
+    typer.echo(user_id)
+
+
+@token_app.command("create")
+def create(email: str = typer.Option(..., "--email", help="The user the token acts as.")) -> None:
+    """Create a bearer token and print it (shown once: only its hash is stored)."""
+    from kuchikomi.services.accounts import create_token, get_user_by_email
+    from models.db import session_scope
+
+    require_schema()
+    with session_scope() as session:
+        user = get_user_by_email(session=session, email=email)
+        if user is None or not user.is_active:
+            fail(f"no active user with e-mail {email}")
+        token = create_token(session=session, user=user)
+    typer.echo(token)

@@ -1,0 +1,263 @@
+"""Accounts: users and roles, password checks with throttling, login sessions, bearer tokens.
+
+Shared by the CLI (``kuchikomi user add``, ``kuchikomi token create``) and the API (api/auth.py).
+Every piece of state lives in the database so that several API workers agree (DESIGN §8).
+
+- Passwords: argon2id (argon2-cffi's defaults, RFC 9106 low-memory profile).
+- Session cookies and bearer tokens: 256-bit random values; only their SHA-256 is stored.
+- Throttling: failed password checks are counted per account and per client address over a
+  sliding window; past the limit the password is not even checked until the window has moved on.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from sqlalchemy import delete, func, select
+from sqlalchemy.orm import Session
+
+from kuchikomi.services.audit import record_audit
+from models import Clinic
+from models.accounts import (
+    ROLES,
+    ApiToken,
+    ClinicMembership,
+    LoginAttempt,
+    LoginSession,
+    User,
+)
+from models.base import utcnow
+
+SESSION_LIFETIME = timedelta(hours=12)
+# OWASP-style limits: a handful of guesses per account, more per address (an office shares one).
+THROTTLE_WINDOW = timedelta(minutes=15)
+MAX_FAILURES_PER_ACCOUNT = 5
+MAX_FAILURES_PER_IP = 20
+MIN_PASSWORD_LENGTH = 10
+MAX_PASSWORD_LENGTH = 1024
+TOKEN_PREFIX = "kg_"
+
+_hasher = PasswordHasher()
+# Verified against when the e-mail is unknown, so that the answer takes as long either way.
+_DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(16))
+
+
+class AccountError(ValueError):
+    """Bad input for an account operation (unknown role, weak password, unknown clinic…)."""
+
+
+class ThrottledError(RuntimeError):
+    """Too many failed logins for this account or address; try again later."""
+
+
+def sha256_hex(value: str) -> str:
+    return hashlib.sha256(value.encode()).hexdigest()
+
+
+def normalize_email(email: str) -> str:
+    email = email.strip().lower()
+    if not email or "@" not in email or len(email) > 254 or any(c.isspace() for c in email):
+        raise AccountError(f"not an e-mail address: {email!r}")
+    return email
+
+
+def hash_password(password: str) -> str:
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise AccountError(f"the password must have at least {MIN_PASSWORD_LENGTH} characters")
+    if len(password) > MAX_PASSWORD_LENGTH:
+        raise AccountError(f"the password must have at most {MAX_PASSWORD_LENGTH} characters")
+    return _hasher.hash(password)
+
+
+def user_public(user: User) -> dict[str, object]:
+    """What the audit log records about a user (never the hash)."""
+    return {
+        "email": user.email,
+        "role": user.role,
+        "clinic_ids": user.clinic_ids,
+        "is_active": user.is_active,
+    }
+
+
+def create_user(
+    *,
+    session: Session,
+    email: str,
+    role: str,
+    password: str,
+    clinic_ids: Iterable[int] = (),
+    actor: User | None = None,
+) -> User:
+    """A new user (flushed, with its audit entry; the caller commits)."""
+    email = normalize_email(email)
+    if role not in ROLES:
+        raise AccountError(f"unknown role {role!r}: one of {', '.join(ROLES)}")
+    clinic_ids = sorted(set(clinic_ids))
+    if role == "clinic" and not clinic_ids:
+        raise AccountError("a clinic user needs at least one --clinic")
+    if role != "clinic" and clinic_ids:
+        raise AccountError(f"--clinic applies to clinic users only; {role} sees every clinic")
+    for clinic_id in clinic_ids:
+        if session.get(Clinic, clinic_id) is None:
+            raise AccountError(f"clinic {clinic_id} does not exist")
+    if session.scalar(select(User.id).where(User.email == email)) is not None:
+        raise AccountError(f"a user with e-mail {email} already exists")
+    user = User(email=email, role=role, password_hash=hash_password(password))
+    user.memberships = [ClinicMembership(clinic_id=c) for c in clinic_ids]
+    session.add(user)
+    session.flush()
+    record_audit(
+        session=session,
+        user=actor,
+        action="user.create",
+        object_type="user",
+        object_id=user.id,
+        before=None,
+        after=user_public(user),
+    )
+    return user
+
+
+def get_user_by_email(*, session: Session, email: str) -> User | None:
+    try:
+        email = normalize_email(email)
+    except AccountError:
+        return None
+    return session.scalar(select(User).where(User.email == email))
+
+
+def create_token(*, session: Session, user: User, actor: User | None = None) -> str:
+    """A new bearer token for ``user``; the returned value is shown once and never stored."""
+    token = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    row = ApiToken(token_sha256=sha256_hex(token), user_id=user.id, prefix=token[:10])
+    session.add(row)
+    session.flush()
+    record_audit(
+        session=session,
+        user=actor,
+        action="token.create",
+        object_type="api_token",
+        object_id=row.id,
+        before=None,
+        after={"user": user.email, "prefix": row.prefix},
+    )
+    return token
+
+
+def user_for_token(*, session: Session, token: str) -> User | None:
+    row = session.scalar(
+        select(ApiToken).where(
+            ApiToken.token_sha256 == sha256_hex(token), ApiToken.revoked_at.is_(None)
+        )
+    )
+    if row is None or not row.user.is_active:
+        return None
+    return row.user
+
+
+@dataclass(frozen=True)
+class NewSession:
+    cookie_value: str
+    csrf_token: str
+    expires_at: datetime
+
+
+def _failures_since(session: Session, column: object, value: str, since: datetime) -> int:
+    return (
+        session.scalar(
+            select(func.count(LoginAttempt.id)).where(
+                column == value,  # type: ignore[operator]
+                LoginAttempt.succeeded.is_(False),
+                LoginAttempt.attempted_at >= since,
+            )
+        )
+        or 0
+    )
+
+
+def check_password(*, session: Session, email: str, password: str, ip: str) -> User | None:
+    """The user if the password is right; None if not. Records the attempt (caller commits).
+
+    Raises :class:`ThrottledError` without checking anything when the account or the address
+    has failed too often within :data:`THROTTLE_WINDOW`.
+    """
+    key = email.strip().lower()[:254]
+    since = utcnow() - THROTTLE_WINDOW
+    if (
+        _failures_since(session, LoginAttempt.email, key, since) >= MAX_FAILURES_PER_ACCOUNT
+        or _failures_since(session, LoginAttempt.ip, ip, since) >= MAX_FAILURES_PER_IP
+    ):
+        raise ThrottledError("too many failed logins; try again later")
+    user = get_user_by_email(session=session, email=email)
+    ok = False
+    try:
+        if len(password) <= MAX_PASSWORD_LENGTH:
+            ok = _hasher.verify(user.password_hash if user else _DUMMY_HASH, password)
+    except (VerificationError, InvalidHashError):
+        ok = False
+    ok = ok and user is not None and user.is_active
+    session.add(LoginAttempt(email=key, ip=ip[:64], succeeded=ok))
+    if not ok:
+        return None
+    assert user is not None
+    if _hasher.check_needs_rehash(user.password_hash):
+        user.password_hash = _hasher.hash(password)
+    user.last_login_at = utcnow()
+    return user
+
+
+def start_session(*, session: Session, user: User, ip: str | None) -> NewSession:
+    cookie_value = secrets.token_urlsafe(32)
+    csrf_token = secrets.token_urlsafe(32)
+    now = utcnow()
+    expires_at = now + SESSION_LIFETIME
+    # Expired sessions of this user are of no use to anyone: drop them while we are here.
+    session.execute(
+        delete(LoginSession).where(LoginSession.user_id == user.id, LoginSession.expires_at < now)
+    )
+    session.add(
+        LoginSession(
+            token_sha256=sha256_hex(cookie_value),
+            user_id=user.id,
+            csrf_token=csrf_token,
+            expires_at=expires_at,
+            ip=ip[:64] if ip else None,
+        )
+    )
+    session.flush()
+    return NewSession(cookie_value=cookie_value, csrf_token=csrf_token, expires_at=expires_at)
+
+
+def session_for_cookie(*, session: Session, cookie_value: str) -> LoginSession | None:
+    row = session.scalar(
+        select(LoginSession).where(LoginSession.token_sha256 == sha256_hex(cookie_value))
+    )
+    if row is None or row.expires_at <= utcnow() or not row.user.is_active:
+        return None
+    return row
+
+
+def end_session(*, session: Session, cookie_value: str) -> None:
+    session.execute(
+        delete(LoginSession).where(LoginSession.token_sha256 == sha256_hex(cookie_value))
+    )
+
+
+def set_password(*, session: Session, user: User, password: str, actor: User | None = None) -> None:
+    """Replace the user's password (audited; the hashes themselves are never logged)."""
+    user.password_hash = hash_password(password)
+    record_audit(
+        session=session,
+        user=actor,
+        action="user.set_password",
+        object_type="user",
+        object_id=user.id,
+        before=None,
+        after={"email": user.email},
+    )
