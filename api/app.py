@@ -12,7 +12,7 @@ from fastapi.staticfiles import StaticFiles
 from swagger_ui_bundle import swagger_ui_path
 
 from api.auth import AuthError, auth_error_handler
-from api.routers import clinics, docs, health, login, pages, reviews
+from api.routers import clinics, dashboard, docs, export, health, login, pages, reviews
 from api.security import SecurityHeadersMiddleware
 from api.templating import STATIC_DIR
 
@@ -42,4 +42,7 @@ def create_app() -> FastAPI:
     for module in (clinics, reviews, health, docs, login, pages):
         app.include_router(module.router)
     app.include_router(login.me_router)
+    # Notifications/dashboard/export (issue 5, items 7-8).
+    app.include_router(export.router)
+    app.include_router(dashboard.router)
     return app

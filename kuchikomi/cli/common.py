@@ -14,6 +14,8 @@ from pydantic import BaseModel
 from rich.console import Console
 from rich.table import Table
 
+# csv_safe is shared with the web export; re-exported here for the commands.
+from kuchikomi.services.export import csv_safe
 from kuchikomi.settings import get_settings
 
 # Exit codes (DESIGN §3): 0 success, 1 the work ran but something failed, 2 bad usage/input.
@@ -57,16 +59,6 @@ def _plain(value: Any) -> Any:
 
 def print_json(rows: Iterable[Any]) -> None:
     sys.stdout.write(json.dumps([_plain(r) for r in rows], ensure_ascii=False, indent=2) + "\n")
-
-
-# Spreadsheet programs execute cells that start with these; a leading quote keeps them text.
-_FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
-
-
-def csv_safe(value: Any) -> Any:
-    if isinstance(value, str) and value.startswith(_FORMULA_PREFIXES):
-        return "'" + value
-    return value
 
 
 def print_csv(rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> None:

@@ -1,0 +1,79 @@
+"""``GET /api/v1/reviews.csv``: the queue (or every review) as a CSV file for spreadsheets.
+
+Same filters and order as ``GET /api/v1/reviews``, every page at once. The file starts with a
+UTF-8 byte order mark (so Excel reads Japanese correctly) and cells that a spreadsheet would run
+as formulas are neutralised (:mod:`kuchikomi.services.export`). A clinic user gets only their
+clinics' reviews; another clinic's id answers 404 like an unknown one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Annotated
+
+from fastapi import APIRouter, HTTPException, Query, status
+from fastapi.responses import StreamingResponse
+
+from api.auth import CurrentUser, visible_clinic_ids
+from api.deps import SessionDep
+from api.errors import error_responses
+from kuchikomi.schemas import Category, Page, ReviewPublic
+from kuchikomi.services.export import review_csv_lines
+from kuchikomi.services.reviews import MAX_LIMIT, ClinicNotFoundError, list_reviews
+from models.base import utcnow
+from models.db import new_session
+
+router = APIRouter(prefix="/api/v1", tags=["reviews"])
+
+
+@router.get(
+    "/reviews.csv",
+    summary="The queue, or every review, as CSV",
+    response_class=StreamingResponse,
+    responses={
+        200: {"content": {"text/csv": {}}, "description": "UTF-8 CSV with a byte order mark"},
+        **error_responses(401, 404, 422),
+    },
+)
+def export_reviews_csv(
+    session: SessionDep,
+    user: CurrentUser,
+    flagged: Annotated[
+        bool | None,
+        Query(description="true: the staff queue, most probably harmful first; as in /reviews."),
+    ] = None,
+    clinic_id: Annotated[int | None, Query(ge=1, description="Only this clinic's reviews.")] = None,
+    category: Annotated[Category | None, Query(description="Only this harmful category.")] = None,
+) -> StreamingResponse:
+    """Columns (Japanese headers): id, clinic, listing and review URLs, author, rating, dates,
+    label, category, harmful probability, flagged, reasons, text."""
+    filters = {
+        "flagged": flagged,
+        "clinic_id": clinic_id,
+        "category": category.value if category else None,
+        "clinic_ids": visible_clinic_ids(user),
+    }
+    try:
+        # The first page is read here so that a bad filter answers 404 before streaming starts.
+        first = list_reviews(session=session, cursor=None, limit=MAX_LIMIT, **filters)
+    except ClinicNotFoundError as exc:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, detail=str(exc)) from None
+
+    def rows() -> Iterator[ReviewPublic]:
+        page: Page[ReviewPublic] = first
+        yield from page.items
+        # Later pages in a session of our own: the request's session is closed once the route
+        # returns, while the body is still being streamed.
+        with new_session() as own:
+            while page.next_cursor:
+                page = list_reviews(
+                    session=own, cursor=page.next_cursor, limit=MAX_LIMIT, **filters
+                )
+                yield from page.items
+
+    name = f"kuchikomi-reviews-{utcnow():%Y%m%d-%H%M%S}.csv"
+    return StreamingResponse(
+        review_csv_lines(rows()),
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="{name}"'},
+    )

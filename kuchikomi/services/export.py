@@ -1,0 +1,98 @@
+"""CSV export of reviews, safe to open in a spreadsheet program.
+
+Review text, author names and URLs are written by strangers. A cell starting with ``=``, ``+``,
+``-`` or ``@`` (or a tab/CR) is a formula to Excel and LibreOffice — ``=HYPERLINK(...)`` or worse —
+so such cells get a leading apostrophe (OWASP's "CSV injection" advice), which the spreadsheet
+shows as text. Shared by the CLI (``--format csv``) and the web export.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Iterable, Iterator, Sequence
+from datetime import datetime
+from typing import Any
+
+from kuchikomi.schemas import ReviewPublic
+
+# Spreadsheet programs execute cells that start with these; a leading quote keeps them text.
+_FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+
+# Excel only reads a CSV file as UTF-8 when it starts with a byte order mark; without one,
+# Japanese text shows as mojibake on Japanese Windows (which assumes Shift_JIS).
+UTF8_BOM = "\ufeff"
+
+
+def csv_safe(value: Any) -> Any:
+    if isinstance(value, str) and value.startswith(_FORMULA_PREFIXES):
+        return "'" + value
+    return value
+
+
+# (header shown to staff, ReviewPublic field). Headers are Japanese: the file is for people
+# opening it in a spreadsheet; scripts should use the JSON API.
+REVIEW_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("口コミID", "id"),
+    ("医療機関ID", "clinic_id"),
+    ("医療機関", "clinic_name"),
+    ("掲載ページ", "listing_url"),
+    ("口コミURL", "url"),
+    ("投稿者", "author"),
+    ("評価", "rating"),
+    ("投稿日時", "posted_at"),
+    ("投稿日（表示）", "posted_at_raw"),
+    ("初回確認日時", "first_seen_at"),
+    ("削除確認日時", "removed_at"),
+    ("判定", "label"),
+    ("分類", "category"),
+    ("有害確率", "harmful_probability"),
+    ("要確認", "flagged"),
+    ("理由", "reasons"),
+    ("本文", "text"),
+)
+
+
+def _cell(value: Any) -> Any:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "はい" if value else "いいえ"
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, list):
+        return " / ".join(str(v) for v in value)
+    if isinstance(value, dict):
+        return json.dumps(value, ensure_ascii=False)
+    return csv_safe(value)
+
+
+def review_columns() -> list[tuple[str, str]]:
+    columns = list(REVIEW_COLUMNS)
+    # The staff decision joins the export once reviews carry it (issue 5, decisions).
+    if "decision" in ReviewPublic.model_fields:
+        columns.insert(-1, ("担当者の判断", "decision"))
+    return columns
+
+
+def review_csv_lines(
+    reviews: Iterable[ReviewPublic], columns: Sequence[tuple[str, str]] | None = None
+) -> Iterator[str]:
+    """The CSV document line by line (BOM first), for streaming responses."""
+    columns = list(columns or review_columns())
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\r\n")
+
+    def flush() -> str:
+        text = buffer.getvalue()
+        buffer.seek(0)
+        buffer.truncate()
+        return text
+
+    writer.writerow([header for header, _ in columns])
+    yield UTF8_BOM + flush()
+    for review in reviews:
+        data = review.model_dump()
+        writer.writerow([_cell(data.get(key)) for _, key in columns])
+        yield flush()
