@@ -12,7 +12,19 @@ from fastapi.staticfiles import StaticFiles
 from swagger_ui_bundle import swagger_ui_path
 
 from api.auth import AuthError, auth_error_handler
-from api.routers import clinics, dashboard, docs, export, health, login, pages, reviews
+from api.routers import (
+    casework,
+    clinics,
+    dashboard,
+    docs,
+    evidence,
+    export,
+    health,
+    login,
+    pages,
+    reviews,
+    takedown,
+)
 from api.security import SecurityHeadersMiddleware
 from api.templating import STATIC_DIR
 
@@ -39,7 +51,7 @@ def create_app() -> FastAPI:
     app.add_exception_handler(AuthError, auth_error_handler)
     app.mount("/static/swagger-ui", StaticFiles(directory=swagger_ui_path), name="swagger-ui")
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
-    for module in (clinics, reviews, health, docs, login, pages):
+    for module in (clinics, reviews, evidence, takedown, health, docs, login, pages, casework):
         app.include_router(module.router)
     app.include_router(login.me_router)
     # Notifications/dashboard/export (issue 5, items 7-8).

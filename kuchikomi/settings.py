@@ -70,6 +70,18 @@ class NotifySettings(BaseModel):
     max_items: int = Field(default=50, ge=1, le=1000)
 
 
+class DeadlineSettings(BaseModel):
+    """Deadlines of a takedown case (DESIGN §7)."""
+
+    # Connection providers keep access logs about 3–6 months (mobile carriers about 3), so a
+    # 発信者情報開示 request should start well before post date + this many months.
+    disclosure_months: int = Field(default=3, ge=1, le=24)
+    # A provider may delete when the poster does not object within 7 days of being asked.
+    follow_up_days: int = Field(default=7, ge=1, le=90)
+    # The deadlines page lists what falls due within this many days (and everything overdue).
+    due_soon_days: int = Field(default=14, ge=1, le=365)
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="KUCHIKOMI_",
@@ -86,6 +98,7 @@ class Settings(BaseSettings):
     crawl: CrawlSettings = CrawlSettings()
     scheduler: SchedulerSettings = SchedulerSettings()
     classifier: ClassifierSettings = ClassifierSettings()
+    deadlines: DeadlineSettings = DeadlineSettings()
     notify: NotifySettings = NotifySettings()
 
     @property

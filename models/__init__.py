@@ -12,6 +12,7 @@ from models.accounts import (
 )
 from models.base import Base
 from models.bursts import Burst, BurstReview
+from models.cases import TakedownCase
 from models.tables import (
     Classification,
     Clinic,
@@ -43,5 +44,6 @@ __all__ = [
     "LoginSession",
     "Review",
     "ReviewSighting",
+    "TakedownCase",
     "User",
 ]

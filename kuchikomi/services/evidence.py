@@ -116,19 +116,30 @@ class FileCheck:
 
 
 def build_bundle(
-    *, session: Session, review_id: int, now: datetime | None = None
+    *,
+    session: Session,
+    review_id: int,
+    now: datetime | None = None,
+    clinic_ids: list[int] | None = None,
 ) -> EvidenceBundle:
     """The evidence zip for one review. Reads only; writes nothing anywhere.
+
+    ``clinic_ids`` limits the reviews that may be bundled to those clinics' (None: every clinic);
+    a review outside them is reported exactly like an unknown one.
 
     Raises :class:`ReviewNotFoundError` for an unknown id and :class:`ArchiveIntegrityError` when
     an archived record cannot be read back exactly as it was recorded (a bundle must never carry
     evidence that does not match its own hashes).
     """
-    review = session.scalars(
+    query = (
         select(Review)
+        .join(Review.listing)
         .where(Review.id == review_id)
         .options(selectinload(Review.listing).selectinload(Listing.clinic))
-    ).one_or_none()
+    )
+    if clinic_ids is not None:
+        query = query.where(Listing.clinic_id.in_(clinic_ids))
+    review = session.scalars(query).one_or_none()
     if review is None:
         raise ReviewNotFoundError(f"review {review_id} does not exist")
     created_at = (now or datetime.now(UTC)).astimezone(UTC).replace(microsecond=0)
@@ -143,7 +154,7 @@ def build_bundle(
     )
     chosen = records[:1] + records[-1:] if len(records) > 1 else records
     captures = [_read_capture(record) for record in chosen]
-    neighbours = _neighbours(session, review, [r.id for r in records])
+    neighbours = _neighbours(session, review, [r.id for r in chosen])
 
     files: dict[str, bytes] = {}
     if captures:
@@ -217,7 +228,14 @@ def _read_capture(record: EvidenceRecord) -> Capture:
         raise ArchiveIntegrityError(
             f"archived page of evidence {record.id} is truncated in {record.warc_path}"
         )
-    found = _payload_digests(chunk)
+    try:
+        found = _payload_digests(chunk)
+    except ArchiveIntegrityError:
+        # warcio's message quotes the undecodable bytes; name the record instead.
+        raise ArchiveIntegrityError(
+            f"archived page of evidence {record.id} is damaged in {record.warc_path} "
+            f"(no readable WARC record at offset {record.warc_offset})"
+        ) from None
     digests = found.get(_bare_id(record.warc_record_id))
     if digests is None:
         raise ArchiveIntegrityError(
@@ -302,7 +320,9 @@ def _dechunk(data: bytes) -> bytes:
 def _neighbours(session: Session, review: Review, evidence_ids: list[int]) -> list[Review]:
     """The reviews around this one, in the order of the page (post date, then first seen).
 
-    Reviews seen on the same archived pages when there are any, else the same listing's reviews.
+    Reviews seen on the archived pages in the bundle when there are any, else the same listing's
+    reviews. (Not every page the review was ever seen on: over months of nightly crawls those
+    would hold reviews that were never next to it.)
     """
     query = select(Review).where(Review.listing_id == review.listing_id)
     if evidence_ids:
@@ -557,6 +577,7 @@ def _read_manifest(zf: zipfile.ZipFile) -> dict[str, Any]:
         isinstance(c, dict)
         and isinstance(c.get("warc_record_id"), str)
         and isinstance(c.get("payload_sha256"), str)
+        and isinstance(c.get("file", WARC_NAME), str)
         for c in captures
     ):
         raise BundleFormatError(f"{MANIFEST_NAME} has an invalid list of captures")

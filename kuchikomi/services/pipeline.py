@@ -24,6 +24,8 @@ class PipelineResult:
     crawl: CrawlSummary
     classified: int = 0
     bursts: list[dict[str, Any]] = field(default_factory=list)
+    # Takedown cases closed ("confirmed") or reopened by this run: {kind: [review id, …]}.
+    cases: dict[str, list[int]] = field(default_factory=dict)
     # One entry per notification sent or attempted after this run (see services.notifications).
     notifications: list[dict[str, Any]] = field(default_factory=list)
 
@@ -39,6 +41,7 @@ def run_pipeline(
 
     Raises :class:`kuchikomi.services.locks.LockHeldError` when another run holds the lock.
     """
+    from kuchikomi.services.cases import confirm_removals
     from kuchikomi.services.classification import classify_reviews
 
     with job_lock(PIPELINE_LOCK):
@@ -49,6 +52,9 @@ def run_pipeline(
         with session_scope() as session:
             result.classified = classify_reviews(session=session, only_unclassified=True)
         result.bursts = _detect_bursts(summary)
+        # A review a complete crawl no longer shows closes its takedown case as removed.
+        with session_scope() as session:
+            result.cases = confirm_removals(session=session)
         result.notifications = _notify()
         return result
 

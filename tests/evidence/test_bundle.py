@@ -205,3 +205,28 @@ def test_review_without_archived_page_still_gets_a_report(session: Session, env:
     assert manifest["captures"] == [] and manifest["sightings"] == 0
     report = "".join(p.extract_text() for p in PdfReader(io.BytesIO(files[REPORT_NAME])).pages)
     assert "保存記録はありません" in report.replace("\n", "")
+
+
+def test_manifest_with_a_malformed_capture_is_refused_not_a_crash() -> None:
+    # A capture naming its file by something other than a string used to raise TypeError.
+    buffer = io.BytesIO()
+    manifest = {
+        "format": "kuchikomi-evidence/1",
+        "files": {},
+        "captures": [{"file": [1], "warc_record_id": "<urn:uuid:x>", "payload_sha256": "0" * 64}],
+    }
+    with zipfile.ZipFile(buffer, "w") as zf:
+        zf.writestr(MANIFEST_NAME, json.dumps(manifest))
+    with pytest.raises(BundleFormatError, match="captures"):
+        verify_bundle(io.BytesIO(buffer.getvalue()))
+
+
+def test_damaged_archive_is_named_by_its_evidence_record(session: Session, env: Path) -> None:
+    review, records, _ = _setup(session, env, captures=1)
+    path = env / records[0].warc_path
+    data = bytearray(path.read_bytes())
+    # The gzip header's first byte: the member is no longer recognisable as gzip or WARC.
+    data[records[0].warc_offset] ^= 0xFF
+    path.write_bytes(bytes(data))
+    with pytest.raises(ArchiveIntegrityError, match=f"evidence {records[0].id} is damaged"):
+        build_bundle(session=session, review_id=review.id)

@@ -1,0 +1,264 @@
+"""Staff pages for a takedown case and for deadlines (Japanese web UI, DESIGN §7).
+
+- ``/reviews/{id}/takedown`` — the 送信防止措置依頼書 draft as an editable form, export links
+  (Word, PDF, JSON), the case's state with a form to record the next step, and where to send it;
+- ``/deadlines`` — what falls due soon (発信者情報開示 urgency dates, follow-ups).
+
+Forms post with the session's CSRF token (checked by :func:`api.auth.current_user`); a refused
+form is shown again with the reason and nothing is written.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Annotated
+
+from fastapi import APIRouter, Form, Path, Query, Request, status
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from pydantic import ValidationError
+
+from api.auth import CurrentUser, visible_clinic_ids
+from api.deps import SessionDep
+from api.templating import templates
+from kuchikomi.services.cases import (
+    EDITABLE_IN,
+    ROUTE_KEYS,
+    TRANSITIONS,
+    CaseInputError,
+    CaseStateError,
+    CaseTransition,
+    change_status,
+    save_draft,
+)
+from kuchikomi.services.deadlines import list_deadlines
+from kuchikomi.services.takedown import (
+    CASE_STATUS_JA,
+    FIELD_LABELS,
+    FIELD_MAX_CHARS,
+    TEXT_FIELDS,
+    DraftEdit,
+    ReviewNotFoundError,
+    build_draft,
+    prefilled_fields,
+)
+from models.cases import CaseStatus
+
+router = APIRouter(include_in_schema=False)
+
+ROUTE_JA = {
+    "platform_form": "掲載サイトの削除依頼フォーム",
+    "letter": "送信防止措置依頼書の送付",
+    "ihaho": "違法・有害情報相談センター",
+    "moj": "法務局の人権相談",
+    "police": "警察",
+    "lawyer": "弁護士",
+}
+# Multi-line fields get a textarea.
+LONG_FIELDS = frozenset({"information", "reason"})
+
+
+def _not_found(request: Request) -> HTMLResponse:
+    return templates.TemplateResponse(
+        request,
+        "error.html",
+        {"title": "見つかりません", "message": "この口コミは登録されていません。"},
+        status_code=status.HTTP_404_NOT_FOUND,
+    )
+
+
+def _takedown_page(
+    request: Request,
+    session: SessionDep,
+    user: CurrentUser,
+    review_id: int,
+    *,
+    error: str | None = None,
+    message: str | None = None,
+    code: int = 200,
+    posted: dict[str, str] | None = None,
+) -> HTMLResponse:
+    try:
+        draft = build_draft(
+            session=session, review_id=review_id, clinic_ids=visible_clinic_ids(user)
+        )
+    except ReviewNotFoundError:
+        return _not_found(request)
+    current = CaseStatus(draft.case.status) if draft.case else CaseStatus.draft
+    values = draft.fields.model_dump()
+    if posted is not None:
+        # A refused form keeps what was typed.
+        values.update(posted)
+    return templates.TemplateResponse(
+        request,
+        "takedown.html",
+        {
+            "draft": draft,
+            "values": values,
+            "fields": [
+                (name, FIELD_LABELS[name], FIELD_MAX_CHARS[name], name in LONG_FIELDS)
+                for name in TEXT_FIELDS
+            ],
+            "disclose_label": FIELD_LABELS["disclose_name"],
+            "editable": current in EDITABLE_IN,
+            "status_ja": CASE_STATUS_JA,
+            "current_status": current.value,
+            "next_statuses": sorted(s.value for s in TRANSITIONS[current]),
+            "route_ja": ROUTE_JA,
+            "route_keys": ROUTE_KEYS,
+            "error": error,
+            "message": message,
+        },
+        status_code=code,
+    )
+
+
+@router.get("/reviews/{review_id}/takedown", response_class=HTMLResponse)
+def takedown_page(
+    request: Request,
+    session: SessionDep,
+    user: CurrentUser,
+    review_id: Annotated[int, Path(ge=1)],
+    saved: Annotated[str | None, Query(max_length=10)] = None,
+) -> HTMLResponse:
+    message = {"draft": "下書きを保存しました。", "status": "対応状況を記録しました。"}.get(
+        saved or ""
+    )
+    return _takedown_page(request, session, user, review_id, message=message)
+
+
+def _form_text(value: str) -> str:
+    # Browsers send textarea line breaks as CRLF.
+    return value.replace("\r\n", "\n").replace("\r", "\n")
+
+
+@router.post("/reviews/{review_id}/takedown", response_class=HTMLResponse)
+def save_takedown_form(
+    request: Request,
+    session: SessionDep,
+    user: CurrentUser,
+    review_id: Annotated[int, Path(ge=1)],
+    provider: Annotated[str, Form()] = "",
+    location: Annotated[str, Form()] = "",
+    information: Annotated[str, Form()] = "",
+    rights: Annotated[str, Form()] = "",
+    reason: Annotated[str, Form()] = "",
+    requester_address: Annotated[str, Form()] = "",
+    requester_name: Annotated[str, Form()] = "",
+    requester_contact: Annotated[str, Form()] = "",
+    disclose_name: Annotated[str | None, Form()] = None,
+) -> Response:
+    clinic_ids = visible_clinic_ids(user)
+    posted = {
+        name: _form_text(value)
+        for name, value in (
+            ("provider", provider),
+            ("location", location),
+            ("information", information),
+            ("rights", rights),
+            ("reason", reason),
+            ("requester_address", requester_address),
+            ("requester_name", requester_name),
+            ("requester_contact", requester_contact),
+        )
+    }
+    try:
+        prefilled = prefilled_fields(session=session, review_id=review_id, clinic_ids=clinic_ids)
+    except ReviewNotFoundError:
+        return _not_found(request)
+    defaults = prefilled.model_dump()
+    changed: dict[str, object] = {k: v for k, v in posted.items() if v != defaults[k]}
+    if disclose_name is not None:
+        changed["disclose_name"] = True
+    try:
+        edit = DraftEdit.model_validate(changed)
+    except ValidationError as exc:
+        too_long = [FIELD_LABELS.get(str(e["loc"][0]), str(e["loc"][0])) for e in exc.errors()]
+        return _takedown_page(
+            request,
+            session,
+            user,
+            review_id,
+            error="長すぎる項目があります：" + "、".join(too_long) + "。保存していません。",
+            code=status.HTTP_422_UNPROCESSABLE_CONTENT,
+            posted=posted,
+        )
+    try:
+        save_draft(
+            session=session,
+            review_id=review_id,
+            edit=edit,
+            user=user,
+            clinic_ids=clinic_ids,
+            replace=True,
+        )
+    except CaseStateError:
+        return _takedown_page(
+            request,
+            session,
+            user,
+            review_id,
+            error="送付済みの依頼書は編集できません（回答を記録してから再送してください）。",
+            code=status.HTTP_409_CONFLICT,
+            posted=posted,
+        )
+    return RedirectResponse(
+        f"/reviews/{review_id}/takedown?saved=draft", status_code=status.HTTP_303_SEE_OTHER
+    )
+
+
+@router.post("/reviews/{review_id}/takedown/status", response_class=HTMLResponse)
+def save_status_form(
+    request: Request,
+    session: SessionDep,
+    user: CurrentUser,
+    review_id: Annotated[int, Path(ge=1)],
+    new_status: Annotated[str, Form(alias="status", max_length=16)] = "",
+    on: Annotated[str, Form(max_length=10)] = "",
+    via: Annotated[str, Form(max_length=32)] = "",
+    note: Annotated[str, Form()] = "",
+) -> Response:
+    def refuse(message: str, code: int = status.HTTP_422_UNPROCESSABLE_CONTENT) -> HTMLResponse:
+        return _takedown_page(request, session, user, review_id, error=message, code=code)
+
+    try:
+        change = CaseTransition.model_validate(
+            {
+                "status": new_status,
+                "on": date.fromisoformat(on) if on else None,
+                "via": via or None,
+                "note": _form_text(note) or None,
+            }
+        )
+    except (ValueError, ValidationError):
+        return refuse(
+            "入力内容が正しくありません（状態・日付・送付先・メモの長さを確認してください）。"
+        )
+    try:
+        change_status(
+            session=session,
+            review_id=review_id,
+            change=change,
+            user=user,
+            clinic_ids=visible_clinic_ids(user),
+        )
+    except ReviewNotFoundError:
+        return _not_found(request)
+    except CaseStateError:
+        return refuse("現在の状態からは、その状態に変更できません。", status.HTTP_409_CONFLICT)
+    except CaseInputError:
+        return refuse(
+            "日付が正しくありません（未来の日付や、送付日より前の回答日は記録できません）。"
+        )
+    return RedirectResponse(
+        f"/reviews/{review_id}/takedown?saved=status", status_code=status.HTTP_303_SEE_OTHER
+    )
+
+
+@router.get("/deadlines", response_class=HTMLResponse)
+def deadlines_page(request: Request, session: SessionDep, user: CurrentUser) -> HTMLResponse:
+    deadlines = list_deadlines(session=session, clinic_ids=visible_clinic_ids(user))
+    return templates.TemplateResponse(
+        request,
+        "deadlines.html",
+        {"deadlines": deadlines, "status_ja": CASE_STATUS_JA},
+    )

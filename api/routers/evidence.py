@@ -1,0 +1,53 @@
+"""``GET /api/v1/reviews/{id}/evidence``: the evidence bundle of one review as a zip (DESIGN §7)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, HTTPException, Path, status
+from fastapi.responses import Response
+
+from api.auth import CurrentUser, visible_clinic_ids
+from api.deps import SessionDep
+from api.errors import error_responses
+from kuchikomi.services.evidence import ArchiveIntegrityError, ReviewNotFoundError, build_bundle
+
+router = APIRouter(prefix="/api/v1/reviews", tags=["evidence"])
+
+
+@router.get(
+    "/{review_id}/evidence",
+    summary="Evidence bundle (zip: WARC, Japanese PDF report, manifest.json of SHA-256)",
+    response_class=Response,
+    responses={
+        200: {"content": {"application/zip": {}}, "description": "The bundle."},
+        **error_responses(404, 409),
+    },
+)
+def get_evidence(
+    review_id: Annotated[int, Path(ge=1)], session: SessionDep, user: CurrentUser
+) -> Response:
+    """The archived pages the review was seen on (first and latest capture), a printable report
+    and a manifest of hashes; check it later with `kuchikomi evidence verify FILE.zip`.
+
+    409 when an archived page can no longer be read back exactly as recorded: a bundle never
+    carries evidence that does not match its own hashes."""
+    try:
+        bundle = build_bundle(
+            session=session, review_id=review_id, clinic_ids=visible_clinic_ids(user)
+        )
+    except ReviewNotFoundError:
+        raise HTTPException(
+            status.HTTP_404_NOT_FOUND, detail=f"review {review_id} does not exist"
+        ) from None
+    except ArchiveIntegrityError as exc:
+        raise HTTPException(status.HTTP_409_CONFLICT, detail=str(exc)) from None
+    return Response(
+        bundle.content,
+        media_type="application/zip",
+        headers={
+            "Content-Disposition": f'attachment; filename="{bundle.filename}"',
+            "X-Content-SHA256": bundle.sha256,
+            "Cache-Control": "no-store",
+        },
+    )

@@ -1,0 +1,122 @@
+"""``GET /api/v1/reviews/{id}/evidence``: download, verify with the CLI, tamper, scoping."""
+
+from __future__ import annotations
+
+import io
+import zipfile
+from datetime import UTC, datetime
+from pathlib import Path
+
+from sqlalchemy.orm import Session
+from typer.testing import CliRunner
+
+from kuchikomi.cli import app
+from kuchikomi.services.evidence import MANIFEST_NAME, REPORT_NAME, WARC_NAME
+from models import Review
+from tests.api.conftest import LoginAs
+from tests.api.factories import make_clinic, make_review
+from tests.evidence.warcs import Page, archive_pages, sight
+
+runner = CliRunner()
+TEXT = "院長は不正請求をしているらしい。<script>alert(1)</script>"
+
+
+def _archived_review(session: Session, data_dir: Path, name: str = "さくら内科") -> Review:
+    clinic = make_clinic(session, name=name)
+    listing = clinic.listings[0]
+    review = make_review(session, listing, text=TEXT, author="通りすがり", probability=0.9)
+    pages = [
+        Page(
+            url=listing.url,
+            body=f"<html><body><p>{TEXT}</p></body></html>".encode(),
+            fetched_at=datetime(2025, 3, day, 2, 0, tzinfo=UTC),
+        )
+        for day in (5, 6)
+    ]
+    sight(session, review, *archive_pages(session, data_dir, pages, listing_id=listing.id))
+    return review
+
+
+def _verify(path: Path) -> tuple[int, list[str]]:
+    result = runner.invoke(app, ["evidence", "verify", str(path)])
+    return result.exit_code, result.stdout.splitlines()
+
+
+def test_downloaded_bundle_verifies_and_a_tampered_copy_names_the_file(
+    session: Session, env: Path, tmp_path: Path, login_as: LoginAs
+) -> None:
+    review = _archived_review(session, env)
+    response = login_as("reviewer").get(f"/api/v1/reviews/{review.id}/evidence")
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "application/zip"
+    disposition = response.headers["content-disposition"]
+    assert disposition.startswith(f'attachment; filename="evidence-review-{review.id}-')
+
+    path = tmp_path / "bundle.zip"
+    path.write_bytes(response.content)
+    code, lines = _verify(path)
+    assert code == 0, lines
+    assert lines[-1] == "all 4 hashes match the manifest"
+
+    with zipfile.ZipFile(path) as zf:
+        files = {name: zf.read(name) for name in zf.namelist()}
+    assert set(files) == {WARC_NAME, REPORT_NAME, MANIFEST_NAME}
+    # One byte of the report changed (as an edited printout would be).
+    report = bytearray(files[REPORT_NAME])
+    report[len(report) // 3] ^= 0x01
+    files[REPORT_NAME] = bytes(report)
+    tampered = tmp_path / "tampered.zip"
+    with zipfile.ZipFile(tampered, "w") as zf:
+        for name, data in files.items():
+            zf.writestr(name, data)
+    code, lines = _verify(tampered)
+    assert code == 1
+    assert f"MISMATCH  {REPORT_NAME}" in lines
+    assert f"OK        {WARC_NAME}" in lines
+    assert lines[-1] == "1 of 4 checks differ from the manifest"
+
+
+def test_clinic_users_get_only_their_clinics_bundles(
+    session: Session, env: Path, login_as: LoginAs, client
+) -> None:
+    own = _archived_review(session, env, "自院")
+    other = _archived_review(session, env, "他院")
+    clinic_user = login_as("clinic", clinic_ids=[own.listing.clinic_id])
+
+    assert clinic_user.get(f"/api/v1/reviews/{own.id}/evidence").status_code == 200
+    refused = clinic_user.get(f"/api/v1/reviews/{other.id}/evidence")
+    unknown = clinic_user.get("/api/v1/reviews/999999/evidence")
+    # Another clinic's review answers exactly like one that does not exist.
+    assert refused.status_code == unknown.status_code == 404
+    assert refused.json()["detail"] == f"review {other.id} does not exist"
+    assert login_as("admin").get("/api/v1/reviews/999999/evidence").status_code == 404
+    assert client.get(f"/api/v1/reviews/{own.id}/evidence").status_code == 401
+    assert login_as("admin").get("/api/v1/reviews/0/evidence").status_code == 422
+
+
+def test_an_archive_that_no_longer_matches_is_refused_not_served(
+    session: Session, env: Path, login_as: LoginAs
+) -> None:
+    review = _archived_review(session, env)
+    for path in (env / "warc").rglob("*.warc.gz"):
+        data = bytearray(path.read_bytes())
+        data[len(data) // 2] ^= 0xFF
+        path.write_bytes(bytes(data))
+    response = login_as("admin").get(f"/api/v1/reviews/{review.id}/evidence")
+    assert response.status_code == 409
+    assert response.json()["detail"].startswith("archived page of evidence ")
+    assert "damaged" in response.json()["detail"]
+
+
+def test_review_page_links_the_bundle_and_the_draft(
+    session: Session, env: Path, login_as: LoginAs
+) -> None:
+    review = _archived_review(session, env)
+    page = login_as("reviewer").get(f"/reviews/{review.id}")
+    assert page.status_code == 200
+    assert f'href="/api/v1/reviews/{review.id}/evidence"' in page.text
+    assert f'href="/reviews/{review.id}/takedown"' in page.text
+    # Downloading through the link gives a bundle that holds the page (zip, manifest inside).
+    bundle = login_as("reviewer").get(f"/api/v1/reviews/{review.id}/evidence").content
+    with zipfile.ZipFile(io.BytesIO(bundle)) as zf:
+        assert MANIFEST_NAME in zf.namelist()
