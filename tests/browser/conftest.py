@@ -1,0 +1,166 @@
+"""Browser tests: Playwright (from PyPI) driving Debian's Chromium against the real app.
+
+The app runs under uvicorn in a subprocess on 127.0.0.1 (a free port), on the test database of
+the ``env`` fixture. Chromium is the distribution's (``apt-get install chromium``; ``.ci/run``
+installs it), headless and with ``--no-sandbox`` (CI runs as root); Playwright's own browser
+downloads are never used. Without a ``chromium`` executable these tests are skipped, saying why.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+import pytest
+from playwright.sync_api import Browser, ConsoleMessage, Dialog, Page, Playwright, sync_playwright
+
+from kuchikomi.services.accounts import create_user
+from models.db import session_scope
+
+PASSWORD = "correct horse battery staple"
+
+
+def chromium_path() -> str | None:
+    return os.environ.get("KUCHIKOMI_TEST_CHROMIUM") or shutil.which("chromium")
+
+
+@pytest.fixture(scope="session")
+def playwright() -> Iterator[Playwright]:
+    if chromium_path() is None:
+        pytest.skip("browser tests need Debian's Chromium: apt-get install chromium")
+    with sync_playwright() as p:
+        yield p
+
+
+@pytest.fixture(scope="session")
+def browser(playwright: Playwright) -> Iterator[Browser]:
+    browser = playwright.chromium.launch(
+        executable_path=chromium_path(), headless=True, args=["--no-sandbox"]
+    )
+    yield browser
+    browser.close()
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture
+def live_server(env: Path) -> Iterator[str]:
+    """``kuchikomi``'s app under uvicorn on 127.0.0.1; the environment (database, data dir)
+    comes from the ``env`` fixture."""
+    port = _free_port()
+    log = env.parent / "uvicorn.log"
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "uvicorn",
+                "api.app:create_app",
+                "--factory",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--log-level",
+                "warning",
+            ],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+        base = f"http://127.0.0.1:{port}"
+        try:
+            deadline = time.monotonic() + 30
+            while True:
+                try:
+                    if httpx.get(f"{base}/healthz", timeout=2).status_code == 200:
+                        break
+                except httpx.TransportError:
+                    pass
+                assert process.poll() is None, log.read_text("utf-8", "replace")
+                assert time.monotonic() < deadline, "the app did not start"
+                time.sleep(0.1)
+            yield base
+        finally:
+            process.terminate()
+            process.wait(timeout=15)
+
+
+@dataclass
+class Watch:
+    """What a page did that a user would not see: dialogs, console errors, CSP violations."""
+
+    dialogs: list[str] = field(default_factory=list)
+    console_errors: list[str] = field(default_factory=list)
+    page_errors: list[str] = field(default_factory=list)
+
+    @property
+    def csp_violations(self) -> list[str]:
+        return [m for m in self.console_errors if "Content Security Policy" in m]
+
+
+@pytest.fixture
+def page(browser: Browser, live_server: str) -> Iterator[Page]:
+    context = browser.new_context(base_url=live_server, locale="ja-JP")
+    page = context.new_page()
+    page.set_default_timeout(10_000)
+    watch = Watch()
+
+    def on_dialog(dialog: Dialog) -> None:
+        watch.dialogs.append(f"{dialog.type}: {dialog.message}")
+        dialog.dismiss()
+
+    def on_console(message: ConsoleMessage) -> None:
+        if message.type == "error":
+            watch.console_errors.append(message.text)
+
+    page.on("dialog", on_dialog)
+    page.on("console", on_console)
+    page.on("pageerror", lambda error: watch.page_errors.append(str(error)))
+    page.watch = watch  # type: ignore[attr-defined]
+    yield page
+    context.close()
+
+
+def watch_of(page: Page) -> Watch:
+    watch = page.watch  # type: ignore[attr-defined]
+    assert isinstance(watch, Watch)
+    return watch
+
+
+LogIn = Callable[..., str]
+
+
+@pytest.fixture
+def log_in(page: Page) -> LogIn:
+    """``log_in(role, clinic_ids=())``: a new user, logged in through the login form in the
+    browser; returns the e-mail address."""
+
+    def do(role: str = "reviewer", clinic_ids: tuple[int, ...] = ()) -> str:
+        email = f"{role}-{uuid.uuid4().hex[:8]}@example.jp"
+        with session_scope() as s:
+            create_user(
+                session=s, email=email, role=role, password=PASSWORD, clinic_ids=list(clinic_ids)
+            )
+        page.goto("/login")
+        page.get_by_label("メールアドレス").fill(email)
+        page.get_by_label("パスワード").fill(PASSWORD)
+        page.get_by_role("button", name="ログイン").click()
+        page.wait_for_url(re.compile(r"^(?!.*/login).*$"))
+        return email
+
+    return do
