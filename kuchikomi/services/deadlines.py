@@ -85,35 +85,20 @@ def list_deadlines(
     horizon = today + timedelta(days=within)
     items: list[DeadlinePublic] = []
 
+    # One query: each review whose latest decision is harmful, with its category and case.
     latest = select(func.max(Decision.id)).group_by(Decision.review_id).scalar_subquery()
-    harmful = {
-        d.review_id: d
-        for d in session.scalars(
-            select(Decision).where(Decision.id.in_(latest), Decision.decision == "harmful")
-        )
-    }
-    review_query = (
-        select(Review)
+    query = (
+        select(Review, Decision.category, TakedownCase)
+        .join(Decision, Decision.review_id == Review.id)
         .join(Review.listing)
-        .where(Review.id.in_(list(harmful)))
+        .outerjoin(TakedownCase, TakedownCase.review_id == Review.id)
+        .where(Decision.id.in_(latest), Decision.decision == "harmful")
         .options(selectinload(Review.listing).selectinload(Listing.clinic))
     )
     if clinic_ids is not None:
-        review_query = review_query.where(Listing.clinic_id.in_(clinic_ids))
-    reviews = {r.id: r for r in session.scalars(review_query)} if harmful else {}
-    cases = (
-        {
-            c.review_id: c
-            for c in session.scalars(
-                select(TakedownCase).where(TakedownCase.review_id.in_(list(reviews)))
-            )
-        }
-        if reviews
-        else {}
-    )
+        query = query.where(Listing.clinic_id.in_(clinic_ids))
 
-    for review in reviews.values():
-        case = cases.get(review.id)
+    for review, category, case in session.execute(query):
         basis_estimated = review.posted_at is None or not review.posted_at_exact
         basis = _jst_day(review.posted_at or review.first_seen_at)
         items.append(
@@ -122,7 +107,7 @@ def list_deadlines(
                 add_months(basis, settings.disclosure_months),
                 today,
                 review,
-                harmful[review.id].category,
+                category,
                 basis,
                 basis_estimated,
                 case,
@@ -135,7 +120,7 @@ def list_deadlines(
                     case.sent_on + timedelta(days=settings.follow_up_days),
                     today,
                     review,
-                    harmful[review.id].category,
+                    category,
                     case.sent_on,
                     False,
                     case,
