@@ -13,6 +13,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query, status
 from fastapi.responses import StreamingResponse
+from sqlalchemy.orm import Session
 
 from api.auth import CurrentUser, visible_clinic_ids
 from api.deps import SessionDep
@@ -47,28 +48,33 @@ def export_reviews_csv(
 ) -> StreamingResponse:
     """Columns (Japanese headers): id, clinic, listing and review URLs, author, rating, dates,
     label, category, harmful probability, flagged, reasons, text."""
-    filters = {
-        "flagged": flagged,
-        "clinic_id": clinic_id,
-        "category": category.value if category else None,
-        "clinic_ids": visible_clinic_ids(user),
-    }
+    scope = visible_clinic_ids(user)
+
+    def page_of(db: Session, cursor: str | None) -> Page[ReviewPublic]:
+        return list_reviews(
+            session=db,
+            flagged=flagged,
+            clinic_id=clinic_id,
+            category=category.value if category else None,
+            cursor=cursor,
+            limit=MAX_LIMIT,
+            clinic_ids=scope,
+        )
+
     try:
         # The first page is read here so that a bad filter answers 404 before streaming starts.
-        first = list_reviews(session=session, cursor=None, limit=MAX_LIMIT, **filters)
+        first = page_of(session, None)
     except ClinicNotFoundError as exc:
         raise HTTPException(status.HTTP_404_NOT_FOUND, detail=str(exc)) from None
 
     def rows() -> Iterator[ReviewPublic]:
-        page: Page[ReviewPublic] = first
+        page = first
         yield from page.items
         # Later pages in a session of our own: the request's session is closed once the route
         # returns, while the body is still being streamed.
         with new_session() as own:
             while page.next_cursor:
-                page = list_reviews(
-                    session=own, cursor=page.next_cursor, limit=MAX_LIMIT, **filters
-                )
+                page = page_of(own, page.next_cursor)
                 yield from page.items
 
     name = f"kuchikomi-reviews-{utcnow():%Y%m%d-%H%M%S}.csv"
