@@ -10,6 +10,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
 from kuchikomi.services.dashboard import clinic_summaries, flagged_trend
+from models import TakedownCase
 from tests.api.conftest import LoginAs
 from tests.api.factories import make_clinic, make_review
 
@@ -163,3 +164,17 @@ def test_summaries_and_weekly_trend(session: Session) -> None:
         1,
     )
     assert [s.name for s in clinic_summaries(session=session, clinic_ids=[b.id])] == ["B"]
+
+
+def test_open_takedown_cases_are_counted_per_clinic(session: Session, login_as: LoginAs) -> None:
+    a = make_clinic(session, "A")
+    b = make_clinic(session, "B")
+    for clinic, status in ((a, "draft"), (a, "sent"), (a, "removed"), (b, "refused")):
+        review = make_review(session, clinic.listings[0], probability=0.9)
+        session.add(TakedownCase(review_id=review.id, status=status))
+    session.commit()
+
+    summaries = {s.name: s for s in clinic_summaries(session=session, clinic_ids=None)}
+    assert (summaries["A"].open_cases, summaries["B"].open_cases) == (2, 0)
+    html = login_as("admin").get("/dashboard").text
+    assert "<dt>対応中の削除依頼</dt><dd>2件</dd>" in html
