@@ -211,13 +211,14 @@ def _not_sent(subscription_id: int, kind: str, item_id: Any) -> Any:
     )
 
 
-def pending_reviews(*, session: Session, subscription: NotificationSubscription) -> list[Review]:
-    """Flagged, still-online reviews in scope, classified since the subscription began, unsent."""
+def pending_review_ids(*, session: Session, subscription: NotificationSubscription) -> list[int]:
+    """Flagged, still-online reviews in scope, classified since the subscription began and not
+    sent to it yet; most probably harmful first. Ids only: after a first crawl of many clinics
+    this can be long, and only the first few are shown in full."""
     query = (
-        select(Review)
-        .join(Review.classification)
-        .join(Review.listing)
-        .options(joinedload(Review.listing).joinedload(Listing.clinic))
+        select(Review.id)
+        .join(Classification, Classification.review_id == Review.id)
+        .join(Listing, Listing.id == Review.listing_id)
         .where(
             Classification.flagged.is_(True),
             Classification.classified_at >= subscription.created_at,
@@ -228,12 +229,12 @@ def pending_reviews(*, session: Session, subscription: NotificationSubscription)
     )
     if subscription.clinic_id is not None:
         query = query.where(Listing.clinic_id == subscription.clinic_id)
-    return list(session.scalars(query).unique())
+    return list(session.scalars(query))
 
 
-def pending_bursts(*, session: Session, subscription: NotificationSubscription) -> list[Burst]:
+def pending_burst_ids(*, session: Session, subscription: NotificationSubscription) -> list[int]:
     query = (
-        select(Burst)
+        select(Burst.id)
         .where(
             Burst.detected_at >= subscription.created_at,
             _not_sent(subscription.id, "burst", Burst.id),
@@ -532,18 +533,41 @@ def _error_text(exc: BaseException) -> str:
 def _digest(
     session: Session,
     subscription: NotificationSubscription,
-    reviews: list[Review],
-    bursts: list[Burst],
+    review_ids: list[int],
+    burst_ids: list[int],
     settings: NotifySettings,
 ) -> Digest:
+    """The message's content: the first ``max_items`` of each kind in full, the rest counted."""
     cap = settings.max_items
-    clinic_names = dict(session.execute(select(Clinic.id, Clinic.name)).tuples().all())
+    shown_reviews = {
+        r.id: r
+        for r in session.scalars(
+            select(Review)
+            .where(Review.id.in_(review_ids[:cap]))
+            .options(
+                joinedload(Review.listing).joinedload(Listing.clinic),
+                joinedload(Review.classification),
+            )
+        ).unique()
+    }
+    shown_bursts = {
+        b.id: b for b in session.scalars(select(Burst).where(Burst.id.in_(burst_ids[:cap])))
+    }
+    clinic_names = dict(
+        session.execute(
+            select(Clinic.id, Clinic.name).where(
+                Clinic.id.in_(sorted({b.clinic_id for b in shown_bursts.values()}))
+            )
+        )
+        .tuples()
+        .all()
+    )
     return Digest(
         scope_label=_scope_label(session, subscription),
-        reviews=[_review_item(r, settings) for r in reviews[:cap]],
-        bursts=[_burst_item(b, clinic_names) for b in bursts[:cap]],
-        omitted_reviews=max(0, len(reviews) - cap),
-        omitted_bursts=max(0, len(bursts) - cap),
+        reviews=[_review_item(shown_reviews[i], settings) for i in review_ids[:cap]],
+        bursts=[_burst_item(shown_bursts[i], clinic_names) for i in burst_ids[:cap]],
+        omitted_reviews=max(0, len(review_ids) - cap),
+        omitted_bursts=max(0, len(burst_ids) - cap),
     )
 
 
@@ -557,8 +581,8 @@ def notify_subscription(
         subscription = session.get(NotificationSubscription, subscription_id)
         if subscription is None or not subscription.active:
             return None
-        reviews = pending_reviews(session=session, subscription=subscription)
-        bursts = pending_bursts(session=session, subscription=subscription)
+        reviews = pending_review_ids(session=session, subscription=subscription)
+        bursts = pending_burst_ids(session=session, subscription=subscription)
         if not reviews and not bursts:
             return None
         digest = _digest(session, subscription, reviews, bursts, settings)
@@ -598,19 +622,19 @@ def notify_subscription(
                 NotifiedItem(
                     subscription_id=subscription_id,
                     kind="review",
-                    item_id=r.id,
+                    item_id=review_id,
                     delivery_id=delivery.id,
                 )
-                for r in reviews
+                for review_id in reviews
             ]
             + [
                 NotifiedItem(
                     subscription_id=subscription_id,
                     kind="burst",
-                    item_id=b.id,
+                    item_id=burst_id,
                     delivery_id=delivery.id,
                 )
-                for b in bursts
+                for burst_id in bursts
             ]
         )
         log.info(
