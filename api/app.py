@@ -16,6 +16,7 @@ from api.routers import (
     casework,
     clinics,
     dashboard,
+    decisions,
     docs,
     evidence,
     export,
@@ -23,6 +24,7 @@ from api.routers import (
     login,
     pages,
     reviews,
+    staff_pages,
     takedown,
 )
 from api.security import SecurityHeadersMiddleware
@@ -54,6 +56,8 @@ def create_app() -> FastAPI:
     for module in (clinics, reviews, evidence, takedown, health, docs, login, pages, casework):
         app.include_router(module.router)
     app.include_router(login.me_router)
+    app.include_router(decisions.router)
+    app.include_router(staff_pages.router)
     # Notifications/dashboard/export (issue 5, items 7-8).
     app.include_router(export.router)
     app.include_router(dashboard.router)

@@ -9,7 +9,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any, Generic, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 
 class ListingPublic(BaseModel):
@@ -74,6 +74,8 @@ class ReviewPublic(BaseModel):
     flagged: bool
     reasons: list[str]
     model_version: str | None
+    # The latest staff decision ("harmful" | "criticism" | "unsure"), null while undecided.
+    decision: str | None = None
 
 
 T = TypeVar("T")
@@ -109,3 +111,100 @@ class BurstPublic(BaseModel):
     harmful_share: float
     alarm_at: datetime
     details: dict[str, Any]
+
+
+# --- Staff workflow (issue 5): decisions, review detail, audit log -------------------------------
+
+NOTE_MAX_LENGTH = 2000
+
+
+class DecisionValue(StrEnum):
+    """A person's decision on a review (DESIGN §3)."""
+
+    harmful = "harmful"
+    criticism = "criticism"
+    unsure = "unsure"
+
+
+class DecisionStatus(StrEnum):
+    """Queue filter on the latest decision: none yet, or the latest one's value."""
+
+    undecided = "undecided"
+    harmful = "harmful"
+    criticism = "criticism"
+    unsure = "unsure"
+
+
+class DecisionCreate(BaseModel):
+    """``harmful`` needs the confirmed or corrected category; the other two take none."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    decision: DecisionValue
+    category: Category | None = None
+    note: str = Field(default="", max_length=NOTE_MAX_LENGTH)
+
+    @model_validator(mode="after")
+    def _category_fits_decision(self) -> DecisionCreate:
+        if self.decision is DecisionValue.harmful and self.category is None:
+            raise ValueError("a harmful decision needs its category")
+        if self.decision is not DecisionValue.harmful and self.category is not None:
+            raise ValueError("only a harmful decision takes a category")
+        return self
+
+
+class DecisionPublic(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    review_id: int
+    decision: str
+    category: str | None
+    note: str
+    # The deciding user's e-mail (null if that account was deleted).
+    decided_by: str | None
+    created_at: datetime
+
+
+class SightingPublic(BaseModel):
+    """One archived capture of the page the review was seen on (the review's history)."""
+
+    evidence_id: int
+    url: str
+    fetched_at: datetime
+    status_code: int
+    payload_sha256: str
+
+
+class ReviewBurstPublic(BaseModel):
+    """A burst the review belongs to (see ``GET /api/v1/bursts``)."""
+
+    id: int
+    kind: str
+    start: datetime
+    end: datetime
+    observed: float
+    expected: float
+    score: float
+
+
+class ReviewDetail(ReviewPublic):
+    """One review with its decisions (oldest first), bursts and captures."""
+
+    decisions: list[DecisionPublic] = Field(default_factory=list)
+    bursts: list[ReviewBurstPublic] = Field(default_factory=list)
+    sightings: list[SightingPublic] = Field(default_factory=list)
+
+
+class AuditEntryPublic(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    at: datetime
+    user_id: int | None
+    actor: str
+    action: str
+    object_type: str
+    object_id: str
+    before: dict[str, Any] | None
+    after: dict[str, Any] | None

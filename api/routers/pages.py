@@ -6,6 +6,7 @@ Server-rendered, no JavaScript. Every value from a review is escaped by the temp
 
 from __future__ import annotations
 
+from datetime import date, timedelta
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
@@ -14,12 +15,14 @@ from fastapi.responses import HTMLResponse
 
 from api.auth import CurrentUser, visible_clinic_ids
 from api.deps import SessionDep
+from api.routers.staff_pages import render_review_page
 from api.templating import CATEGORY_JA, templates
 from kuchikomi.services.clinics import list_clinics
+from kuchikomi.services.decisions import review_detail
 from kuchikomi.services.reviews import (
     ClinicNotFoundError,
     CursorError,
-    get_review,
+    day_start,
     list_reviews,
     review_counts_by_clinic,
 )
@@ -44,33 +47,80 @@ def _parse_clinic_id(value: str | None) -> int | None:
     return int(value)
 
 
+DECISION_STATUS_JA = {
+    "undecided": "未判断",
+    "harmful": "有害と判断",
+    "criticism": "正当な批判と判断",
+    "unsure": "保留（判断つかず）",
+}
+_BAD_FILTER = "指定が正しくありません"
+
+
+def _parse_day(value: str | None) -> date | None:
+    """``YYYY-MM-DD`` from a date input; "" means no bound."""
+    if not value:
+        return None
+    return date.fromisoformat(value)  # ValueError on anything else
+
+
 @router.get("/", response_class=HTMLResponse)
+@router.get("/reviews", response_class=HTMLResponse)
 def queue_page(
     request: Request,
     session: SessionDep,
     user: CurrentUser,
     clinic_id: Annotated[str | None, Query(max_length=20)] = None,
     category: Annotated[str | None, Query(max_length=32)] = None,
+    source: Annotated[str | None, Query(max_length=32)] = None,
+    decision: Annotated[str | None, Query(max_length=16)] = None,
+    posted_from: Annotated[str | None, Query(max_length=10)] = None,
+    posted_to: Annotated[str | None, Query(max_length=10)] = None,
+    show: Annotated[str | None, Query(max_length=8)] = None,
     cursor: Annotated[str | None, Query(max_length=200)] = None,
 ) -> HTMLResponse:
+    """The queue: flagged reviews, most probably harmful first, then the newest (``show=all``:
+    every review, newest first), with filters for clinic, category, site, decision and date."""
+    visible = visible_clinic_ids(user)
+    clinics = list_clinics(session=session, clinic_ids=visible)
+    sources = sorted({listing.source for clinic in clinics for listing in clinic.listings})
     try:
         selected_clinic = _parse_clinic_id(clinic_id)
     except ValueError:
-        return _error_page(
-            request, 400, "指定が正しくありません", "医療機関の指定が正しくありません。"
-        )
-    selected_category = category or None
-    if selected_category is not None and selected_category not in CATEGORY_JA:
-        return _error_page(request, 400, "指定が正しくありません", "分類の指定が正しくありません。")
+        return _error_page(request, 400, _BAD_FILTER, "医療機関の指定が正しくありません。")
+    filters: dict[str, Any] = {}
+    if selected_clinic is not None:
+        filters["clinic_id"] = selected_clinic
+    for name, value, allowed in (
+        ("category", category, CATEGORY_JA),
+        ("source", source, sources),
+        ("decision", decision, DECISION_STATUS_JA),
+        ("show", show, ("all",)),
+    ):
+        if value:
+            if value not in allowed:
+                return _error_page(request, 400, _BAD_FILTER, "絞り込みの指定が正しくありません。")
+            filters[name] = value
+    try:
+        day_from, day_to = _parse_day(posted_from), _parse_day(posted_to)
+    except ValueError:
+        return _error_page(request, 400, _BAD_FILTER, "日付は YYYY-MM-DD の形で指定してください。")
+    if day_from is not None:
+        filters["posted_from"] = day_from.isoformat()
+    if day_to is not None:
+        filters["posted_to"] = day_to.isoformat()
     try:
         page = list_reviews(
             session=session,
-            flagged=True,
+            flagged=None if filters.get("show") == "all" else True,
             clinic_id=selected_clinic,
-            category=selected_category,
+            category=filters.get("category"),
             cursor=cursor or None,
             limit=PAGE_SIZE,
-            clinic_ids=visible_clinic_ids(user),
+            clinic_ids=visible,
+            source=filters.get("source"),
+            decision=filters.get("decision"),
+            posted_since=day_start(day_from),
+            posted_before=day_start(day_to + timedelta(days=1)) if day_to else None,
         )
     except ClinicNotFoundError:
         return _error_page(
@@ -86,23 +136,26 @@ def queue_page(
             "ページ指定が正しくありません",
             "ページの指定が壊れているか、古くなっています。最初のページから開き直してください。",
         )
-    filters: dict[str, Any] = {}
-    if selected_clinic is not None:
-        filters["clinic_id"] = selected_clinic
-    if selected_category is not None:
-        filters["category"] = selected_category
-    first_url = "/" + ("?" + urlencode(filters) if filters else "")
+    path = request.url.path
+    first_url = path + ("?" + urlencode(filters) if filters else "")
     next_url = (
-        "/?" + urlencode({**filters, "cursor": page.next_cursor}) if page.next_cursor else None
+        f"{path}?" + urlencode({**filters, "cursor": page.next_cursor})
+        if page.next_cursor
+        else None
     )
     return templates.TemplateResponse(
         request,
         "queue.html",
         {
             "page": page,
-            "clinics": list_clinics(session=session, clinic_ids=visible_clinic_ids(user)),
+            "clinics": clinics,
+            "sources": sources,
+            "decision_statuses": DECISION_STATUS_JA,
+            "selected": filters,
             "selected_clinic": selected_clinic,
-            "selected_category": selected_category,
+            "selected_category": filters.get("category"),
+            "show_all": filters.get("show") == "all",
+            "form_action": path,
             "is_first_page": not cursor,
             "first_url": first_url,
             "next_url": next_url,
@@ -130,10 +183,13 @@ def review_page(
     session: SessionDep,
     user: CurrentUser,
     review_id: Annotated[int, Path(ge=1)],
+    saved: Annotated[bool, Query()] = False,
 ) -> HTMLResponse:
-    review = get_review(session=session, review_id=review_id, clinic_ids=visible_clinic_ids(user))
+    review = review_detail(
+        session=session, review_id=review_id, clinic_ids=visible_clinic_ids(user)
+    )
     if review is None:
         return _error_page(
             request, status.HTTP_404_NOT_FOUND, "見つかりません", "この口コミは登録されていません。"
         )
-    return templates.TemplateResponse(request, "review.html", {"review": review})
+    return render_review_page(request, review, user=user, saved=saved)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date, timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Path, Query, status
@@ -9,13 +10,14 @@ from fastapi import APIRouter, HTTPException, Path, Query, status
 from api.auth import CurrentUser, visible_clinic_ids
 from api.deps import SessionDep
 from api.errors import error_responses
-from kuchikomi.schemas import Category, Page, ReviewPublic
+from kuchikomi.schemas import Category, DecisionStatus, Page, ReviewDetail, ReviewPublic
+from kuchikomi.services.decisions import review_detail
 from kuchikomi.services.reviews import (
     DEFAULT_LIMIT,
     MAX_LIMIT,
     ClinicNotFoundError,
     CursorError,
-    get_review,
+    day_start,
     list_reviews,
 )
 
@@ -43,6 +45,24 @@ def get_reviews(
         int | None, Query(ge=1, description="Only this clinic's reviews; 404 if no such clinic.")
     ] = None,
     category: Annotated[Category | None, Query(description="Only this harmful category.")] = None,
+    source: Annotated[
+        str | None,
+        Query(
+            max_length=32,
+            pattern="^[a-z0-9_]+$",
+            description="Only reviews from listings read by this site adapter (e.g. schema_org).",
+        ),
+    ] = None,
+    decision: Annotated[
+        DecisionStatus | None,
+        Query(description="`undecided`, or the latest staff decision's value."),
+    ] = None,
+    posted_from: Annotated[
+        date | None, Query(description="Posted on or after this day (Japan time).")
+    ] = None,
+    posted_to: Annotated[
+        date | None, Query(description="Posted on or before this day (Japan time).")
+    ] = None,
     cursor: Annotated[
         str | None,
         Query(max_length=200, description="`next_cursor` of the previous page, unchanged."),
@@ -60,6 +80,10 @@ def get_reviews(
             cursor=cursor,
             limit=limit,
             clinic_ids=visible_clinic_ids(user),
+            source=source,
+            decision=decision.value if decision else None,
+            posted_since=day_start(posted_from),
+            posted_before=day_start(posted_to + timedelta(days=1)) if posted_to else None,
         )
     except CursorError as exc:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, detail=str(exc)) from None
@@ -69,14 +93,16 @@ def get_reviews(
 
 @router.get(
     "/{review_id}",
-    response_model=ReviewPublic,
-    summary="One review with its classification",
+    response_model=ReviewDetail,
+    summary="One review with its classification, decisions, bursts and captures",
     responses=error_responses(401, 404),
 )
 def get_one_review(
     review_id: Annotated[int, Path(ge=1)], session: SessionDep, user: CurrentUser
-) -> ReviewPublic:
-    review = get_review(session=session, review_id=review_id, clinic_ids=visible_clinic_ids(user))
+) -> ReviewDetail:
+    review = review_detail(
+        session=session, review_id=review_id, clinic_ids=visible_clinic_ids(user)
+    )
     if review is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"review {review_id} does not exist")
     return review

@@ -20,7 +20,7 @@ from datetime import datetime, timedelta
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import delete, func, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from kuchikomi.services.audit import record_audit
 from models import Clinic
@@ -168,11 +168,13 @@ class NewSession:
     expires_at: datetime
 
 
-def _failures_since(session: Session, column: object, value: str, since: datetime) -> int:
+def _failures_since(
+    session: Session, column: InstrumentedAttribute[str], value: str, since: datetime
+) -> int:
     return (
         session.scalar(
             select(func.count(LoginAttempt.id)).where(
-                column == value,  # type: ignore[operator]
+                column == value,
                 LoginAttempt.succeeded.is_(False),
                 LoginAttempt.attempted_at >= since,
             )

@@ -5,7 +5,8 @@
   Loaded models are cached per file, and the ``active`` pointer is read on every call, so every
   process picks up a newly activated model and two API workers never disagree for long.
 - :func:`ensure_model` — the same, but trains and activates a model from the shipped corpus
-  when none exists (used by ``kuchikomi demo``); training takes well under a minute.
+  when none exists (``kuchikomi demo``, ``classify``, ``model eval`` and the crawl pipeline on a
+  fresh machine); training takes well under a minute.
 - :func:`classify_reviews` — classify reviews in batches and upsert one ``classification`` row
   per review, recording the model version.
 - :func:`staff_decision_examples` — labelled texts from staff decisions for ``model train``.
@@ -20,12 +21,12 @@ from typing import Any
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-from sqlalchemy import Select, func, inspect, select
+from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
 from classifier import Classifier, ModelNotFoundError, active_model_path, load_model
 from classifier.corpus import HARMFUL_CATEGORIES, Example
-from models import Classification, Review
+from models import Classification, Decision, Review
 from models.base import utcnow
 
 BATCH_SIZE = 500
@@ -53,13 +54,25 @@ def load_active_model() -> Classifier:
         return model
 
 
-def ensure_model() -> Classifier:
-    """The active model, trained from the shipped corpus first if there is none yet."""
+def ensure_model(*, announce: bool = False) -> Classifier:
+    """The active model, trained from the shipped corpus first if there is none yet.
+
+    No model file ships with the package: a .skops file is tied to the scikit-learn version
+    that wrote it, while training is deterministic, needs no network and takes well under a
+    minute. A configured ``model_path`` that does not exist is an error, not a reason to train.
+    ``announce`` says on stderr that training is happening (CLI commands).
+    """
+    from kuchikomi.settings import get_settings
+
     try:
         return load_active_model()
     except ModelNotFoundError:
+        if get_settings().classifier.model_path is not None:
+            raise
         from classifier.training import train
 
+        if announce:
+            Console(stderr=True).print("モデルがないため、同梱のコーパスから学習します…")
         train()
         return load_active_model()
 
@@ -78,7 +91,7 @@ def classify_reviews(
     Writes happen in the caller's transaction; returns how many reviews were classified. A
     progress bar goes to stderr when ``progress`` is true (the CLI and scheduler), never to stdout.
     """
-    model = model or load_active_model()
+    model = model or ensure_model()
     query = select(Review.id, Review.text)
     if only_unclassified:
         query = query.outerjoin(Classification, Classification.review_id == Review.id).where(
@@ -201,49 +214,24 @@ class _progress:
             self.bar.stop()
 
 
-# Table and column names the staff-decision feature uses (DESIGN §3: decision harmful /
-# criticism / unsure with a category). Read by reflection so that training works on a database
-# from before that table existed.
-DECISION_TABLES = ("review_decision", "decision")
-
-
 def staff_decision_examples(session: Session) -> list[Example]:
     """Labelled texts from staff decisions: the latest decision per review, ``unsure`` skipped.
 
-    Returns an empty list when the database has no decision table yet (checked with
-    ``sqlalchemy.inspect``, so an older schema is not an error).
+    ``criticism`` teaches criticism; ``harmful`` teaches its confirmed category. A review whose
+    latest decision is ``unsure`` (or harmful without a learnable category) gives no example,
+    even if an earlier decision was firm: the person's current view is what counts.
     """
-    from sqlalchemy import MetaData, Table
-
-    inspector = inspect(session.get_bind())
-    name = next((t for t in DECISION_TABLES if inspector.has_table(t)), None)
-    if name is None:
-        return []
-    table = Table(name, MetaData(), autoload_with=session.get_bind())
-    needed = {"review_id", "decision"}
-    if not needed <= set(table.c.keys()):
-        return []
-    order = (
-        table.c.created_at
-        if "created_at" in table.c
-        else table.c[table.primary_key.columns.keys()[0]]
-    )
-    category = table.c.category if "category" in table.c else None
-    columns = [table.c.review_id, table.c.decision, Review.text]
-    if category is not None:
-        columns.append(category)
+    newest = select(func.max(Decision.id)).group_by(Decision.review_id)
     rows = session.execute(
-        select(*columns).join(Review, Review.id == table.c.review_id).order_by(order)
-    ).all()
+        select(Decision.review_id, Decision.decision, Decision.category, Review.text)
+        .join(Review, Review.id == Decision.review_id)
+        .where(Decision.id.in_(newest))
+        .order_by(Decision.review_id)
+    )
     latest: dict[int, Example] = {}
-    for row in rows:
-        review_id, decision, text = row[0], row[1], row[2]
-        chosen = row[3] if category is not None else None
+    for review_id, decision, chosen, text in rows:
         if decision == "criticism":
             latest[review_id] = Example("criticism", text, f"decision:{review_id}")
         elif decision == "harmful" and chosen in HARMFUL_CATEGORIES:
             latest[review_id] = Example(chosen, text, f"decision:{review_id}")
-        else:
-            # "unsure", or harmful without a category the model can learn: not a label.
-            latest.pop(review_id, None)
     return [e for e in latest.values() if e.text and e.text.strip()]

@@ -19,13 +19,15 @@ import binascii
 import json
 import math
 from collections.abc import Sequence
+from datetime import date, datetime, time
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import Select, and_, func, or_, select
 from sqlalchemy.orm import Session, contains_eager
 
 from kuchikomi.schemas import Page, ReviewPublic
-from models import Classification, Clinic, Listing, Review
+from models import Classification, Clinic, Decision, Listing, Review
 
 MAX_LIMIT = 200
 DEFAULT_LIMIT = 50
@@ -123,6 +125,44 @@ def _base_query(*, flagged: bool | None) -> Select[tuple[Review]]:
     return query
 
 
+# Staff and the portals count days in Japan time; storage is UTC.
+JST = ZoneInfo("Asia/Tokyo")
+
+
+def day_start(day: date | None) -> datetime | None:
+    """The first instant of ``day`` in Japan time (for post-date filters)."""
+    if day is None:
+        return None
+    return datetime.combine(day, time.min, tzinfo=JST)
+
+
+def latest_decisions(*, session: Session, review_ids: Sequence[int]) -> dict[int, str]:
+    """``{review_id: latest staff decision}`` for those of ``review_ids`` that have one."""
+    if not review_ids:
+        return {}
+    newest = (
+        select(func.max(Decision.id))
+        .where(Decision.review_id.in_(review_ids))
+        .group_by(Decision.review_id)
+    )
+    rows = session.execute(
+        select(Decision.review_id, Decision.decision).where(Decision.id.in_(newest))
+    )
+    return dict(rows.tuples().all())
+
+
+def _latest_decision_of_row() -> Any:
+    """The latest decision of the review in the enclosing query (correlated subquery)."""
+    return (
+        select(Decision.decision)
+        .where(Decision.review_id == Review.id)
+        .order_by(Decision.id.desc())
+        .limit(1)
+        .correlate(Review)
+        .scalar_subquery()
+    )
+
+
 def list_reviews(
     *,
     session: Session,
@@ -132,12 +172,20 @@ def list_reviews(
     cursor: str | None,
     limit: int = DEFAULT_LIMIT,
     clinic_ids: Sequence[int] | None = None,
+    source: str | None = None,
+    decision: str | None = None,
+    posted_since: datetime | None = None,
+    posted_before: datetime | None = None,
 ) -> Page[ReviewPublic]:
     """One page of reviews; ``flagged=True`` is the staff queue (most probably harmful first).
 
     Raises :class:`CursorError` for a cursor this listing did not issue and
     :class:`ClinicNotFoundError` when ``clinic_id`` names no clinic, or one outside
     ``clinic_ids`` (the clinics the caller may see; None = all; see api.auth).
+
+    Further filters: ``source`` (the listing's site adapter), ``decision`` (``"undecided"`` or
+    the latest decision's value) and the post date, ``posted_since <= posted_at <
+    posted_before``. Filters narrow a listing without changing its order, so cursors stay valid.
     """
     if not 1 <= limit <= MAX_LIMIT:
         raise ValueError(f"limit must be between 1 and {MAX_LIMIT}")
@@ -157,6 +205,16 @@ def list_reviews(
         query = query.where(Listing.clinic_id.in_(clinic_ids))
     if category is not None:
         query = query.where(Classification.category == category)
+    if source is not None:
+        query = query.where(Listing.source == source)
+    if decision == "undecided":
+        query = query.where(~select(Decision.id).where(Decision.review_id == Review.id).exists())
+    elif decision is not None:
+        query = query.where(_latest_decision_of_row() == decision)
+    if posted_since is not None:
+        query = query.where(Review.posted_at >= posted_since)
+    if posted_before is not None:
+        query = query.where(Review.posted_at < posted_before)
 
     if kind == _QUEUE:
         if position is not None:
@@ -194,7 +252,9 @@ def list_reviews(
             )
         else:
             next_cursor = _encode_cursor({"k": kind, "id": last.id})
-    return Page[ReviewPublic](items=[review_public(r) for r in rows], next_cursor=next_cursor)
+    decided = latest_decisions(session=session, review_ids=[r.id for r in rows])
+    items = [review_public(r).model_copy(update={"decision": decided.get(r.id)}) for r in rows]
+    return Page[ReviewPublic](items=items, next_cursor=next_cursor)
 
 
 def get_review(
@@ -205,7 +265,10 @@ def get_review(
     if clinic_ids is not None:
         query = query.where(Listing.clinic_id.in_(clinic_ids))
     review = session.scalars(query).unique().one_or_none()
-    return review_public(review) if review is not None else None
+    if review is None:
+        return None
+    decided = latest_decisions(session=session, review_ids=[review.id])
+    return review_public(review).model_copy(update={"decision": decided.get(review.id)})
 
 
 def review_counts_by_clinic(

@@ -1,0 +1,102 @@
+"""``POST /api/v1/reviews/{id}/decision`` and ``GET /api/v1/audit``: staff decisions and the
+append-only audit log.
+
+Who may do what: admins and reviewers decide on any review; clinic users read their own clinics'
+reviews but do not decide (the decision is the association's, and it trains the classifier), and
+another clinic's review answers 404 as if it did not exist. Only admins read the audit log.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, HTTPException, Path, Query, status
+
+from api.auth import AdminUser, AuthError, CurrentUser, visible_clinic_ids
+from api.deps import SessionDep
+from api.errors import error_responses
+from kuchikomi.schemas import AuditEntryPublic, DecisionCreate, DecisionPublic, Page
+from kuchikomi.services.audit import MAX_AUDIT_LIMIT, list_audit
+from kuchikomi.services.decisions import ReviewNotFoundError, decision_public, record_decision
+from kuchikomi.services.reviews import get_review
+
+router = APIRouter(prefix="/api/v1", tags=["decisions"])
+
+DECIDING_ROLES = ("admin", "reviewer")
+
+
+def refuse_unless_deciding(user: CurrentUser) -> None:
+    if user.role not in DECIDING_ROLES:
+        raise AuthError(
+            403,
+            "only admins and reviewers record decisions",
+            "判断を記録できるのは管理者と確認担当者です。",
+        )
+
+
+@router.post(
+    "/reviews/{review_id}/decision",
+    response_model=DecisionPublic,
+    status_code=status.HTTP_201_CREATED,
+    summary="Record a staff decision on a review (admin, reviewer)",
+    responses=error_responses(401, 403, 404, 422),
+)
+def post_decision(
+    review_id: Annotated[int, Path(ge=1)],
+    body: DecisionCreate,
+    session: SessionDep,
+    user: CurrentUser,
+) -> DecisionPublic:
+    """`harmful` needs the confirmed or corrected `category`; `criticism` and `unsure` take
+    none; `note` is at most 2000 characters. Each decision is added (earlier ones stay as
+    history) together with an audit entry holding the previous and the new decision."""
+    clinic_ids = visible_clinic_ids(user)
+    # Visibility first: another clinic's review is 404 for everyone who cannot see it.
+    if get_review(session=session, review_id=review_id, clinic_ids=clinic_ids) is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"review {review_id} does not exist")
+    refuse_unless_deciding(user)
+    try:
+        decision = record_decision(
+            session=session, review_id=review_id, body=body, user=user, clinic_ids=clinic_ids
+        )
+    except ReviewNotFoundError as exc:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, detail=str(exc)) from None
+    session.commit()
+    return decision_public(decision)
+
+
+@router.get(
+    "/audit",
+    response_model=Page[AuditEntryPublic],
+    summary="The audit log, newest first (admin)",
+    responses=error_responses(401, 403, 422),
+)
+def get_audit(
+    session: SessionDep,
+    user: AdminUser,
+    object_type: Annotated[str | None, Query(max_length=32)] = None,
+    object_id: Annotated[str | None, Query(max_length=64)] = None,
+    cursor: Annotated[
+        str | None, Query(max_length=20, description="`next_cursor` of the previous page.")
+    ] = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_AUDIT_LIMIT)] = 50,
+) -> Page[AuditEntryPublic]:
+    before_id = None
+    if cursor is not None:
+        if not cursor.isascii() or not cursor.isdigit():
+            raise HTTPException(
+                status.HTTP_422_UNPROCESSABLE_CONTENT,
+                detail="invalid cursor: not a token returned as next_cursor",
+            )
+        before_id = int(cursor)
+    entries, next_id = list_audit(
+        session=session,
+        before_id=before_id,
+        object_type=object_type,
+        object_id=object_id,
+        limit=limit,
+    )
+    return Page[AuditEntryPublic](
+        items=[AuditEntryPublic.model_validate(e) for e in entries],
+        next_cursor=str(next_id) if next_id is not None else None,
+    )

@@ -1,0 +1,171 @@
+"""Staff decisions on reviews, and what the review page shows around them.
+
+A decision is ``harmful`` (with the confirmed or corrected category), ``criticism`` or ``unsure``
+and a note. Decisions are only ever added: the latest one per review is current, the earlier
+ones are its history, and each is written to the audit log with the state before and after in the
+same transaction. The system itself never acts on a decision (DESIGN §1): it is what a person
+concluded, and the training signal of ``kuchikomi model train``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from kuchikomi.schemas import (
+    DecisionCreate,
+    DecisionPublic,
+    ReviewBurstPublic,
+    ReviewDetail,
+    SightingPublic,
+)
+from kuchikomi.services.audit import record_audit
+from kuchikomi.services.reviews import get_review
+from models import (
+    Burst,
+    BurstReview,
+    Decision,
+    EvidenceRecord,
+    Listing,
+    Review,
+    ReviewSighting,
+    User,
+)
+
+
+class ReviewNotFoundError(LookupError):
+    """No such review, or one outside the clinics the caller may see."""
+
+
+def decision_public(decision: Decision) -> DecisionPublic:
+    return DecisionPublic(
+        id=decision.id,
+        review_id=decision.review_id,
+        decision=decision.decision,
+        category=decision.category,
+        note=decision.note,
+        decided_by=decision.user.email if decision.user is not None else None,
+        created_at=decision.created_at,
+    )
+
+
+def _state(decision: Decision | None) -> dict[str, Any] | None:
+    if decision is None:
+        return None
+    return {
+        "decision_id": decision.id,
+        "decision": decision.decision,
+        "category": decision.category,
+        "note": decision.note,
+    }
+
+
+def latest_decision(*, session: Session, review_id: int) -> Decision | None:
+    return session.scalar(
+        select(Decision).where(Decision.review_id == review_id).order_by(Decision.id.desc())
+    )
+
+
+def _visible_review(
+    session: Session, review_id: int, clinic_ids: Sequence[int] | None
+) -> Review | None:
+    query = select(Review).join(Review.listing).where(Review.id == review_id)
+    if clinic_ids is not None:
+        query = query.where(Listing.clinic_id.in_(clinic_ids))
+    return session.scalar(query)
+
+
+def record_decision(
+    *,
+    session: Session,
+    review_id: int,
+    body: DecisionCreate,
+    user: User,
+    clinic_ids: Sequence[int] | None = None,
+) -> Decision:
+    """Add a decision and its audit entry (flushed; the caller commits both or neither).
+
+    Raises :class:`ReviewNotFoundError` for a review that does not exist or lies outside
+    ``clinic_ids`` (None = every clinic).
+    """
+    review = _visible_review(session, review_id, clinic_ids)
+    if review is None:
+        raise ReviewNotFoundError(f"review {review_id} does not exist")
+    before = latest_decision(session=session, review_id=review.id)
+    decision = Decision(
+        review_id=review.id,
+        user_id=user.id,
+        decision=body.decision.value,
+        category=body.category.value if body.category is not None else None,
+        note=body.note,
+    )
+    session.add(decision)
+    session.flush()
+    record_audit(
+        session=session,
+        user=user,
+        action="decision.create",
+        object_type="review",
+        object_id=review.id,
+        before=_state(before),
+        after=_state(decision),
+    )
+    return decision
+
+
+def review_detail(
+    *, session: Session, review_id: int, clinic_ids: Sequence[int] | None = None
+) -> ReviewDetail | None:
+    """The review with its decisions, bursts and captures; None if not visible."""
+    review = get_review(session=session, review_id=review_id, clinic_ids=clinic_ids)
+    if review is None:
+        return None
+    decisions = session.scalars(
+        select(Decision).where(Decision.review_id == review_id).order_by(Decision.id)
+    ).all()
+    sightings = session.execute(
+        select(EvidenceRecord)
+        .join(ReviewSighting, ReviewSighting.evidence_id == EvidenceRecord.id)
+        .where(ReviewSighting.review_id == review_id)
+        .order_by(EvidenceRecord.fetched_at, EvidenceRecord.id)
+    ).scalars()
+    return ReviewDetail(
+        **review.model_dump(exclude={"decision"}),
+        decision=decisions[-1].decision if decisions else None,
+        decisions=[decision_public(d) for d in decisions],
+        bursts=_bursts_of(session, review_id),
+        sightings=[
+            SightingPublic(
+                evidence_id=e.id,
+                url=e.url,
+                fetched_at=e.fetched_at,
+                status_code=e.status_code,
+                payload_sha256=e.payload_sha256,
+            )
+            for e in sightings
+        ],
+    )
+
+
+def _bursts_of(session: Session, review_id: int) -> list[ReviewBurstPublic]:
+    bursts = session.scalars(
+        select(Burst)
+        .join(BurstReview, BurstReview.burst_id == Burst.id)
+        .where(BurstReview.review_id == review_id)
+        .order_by(Burst.start, Burst.id)
+    )
+    return [
+        ReviewBurstPublic(
+            id=b.id,
+            kind=b.kind,
+            start=b.start,
+            end=b.end,
+            observed=b.observed,
+            expected=b.expected,
+            score=b.score,
+        )
+        for b in bursts
+    ]
