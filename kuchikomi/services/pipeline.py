@@ -71,10 +71,8 @@ def _notify() -> list[dict[str, Any]]:
 
 
 def _detect_bursts(summary: CrawlSummary) -> list[dict[str, Any]]:
-    try:
-        from kuchikomi.services.bursts import detect_bursts
-    except ImportError:  # burst detection not installed in this build
-        return []
+    from kuchikomi.services.bursts import detect_bursts
+
     clinic_ids = sorted({outcome.clinic_id for outcome in summary.listings})
     with session_scope() as session:
         bursts = detect_bursts(session=session, clinic_ids=clinic_ids)
