@@ -245,10 +245,8 @@ def save_status_form(
         return _not_found(request)
     except CaseStateError:
         return refuse("現在の状態からは、その状態に変更できません。", status.HTTP_409_CONFLICT)
-    except CaseInputError:
-        return refuse(
-            "日付が正しくありません（未来の日付や、送付日より前の回答日は記録できません）。"
-        )
+    except CaseInputError as exc:
+        return refuse(exc.message_ja)
     return RedirectResponse(
         f"/reviews/{review_id}/takedown?saved=status", status_code=status.HTTP_303_SEE_OTHER
     )

@@ -53,7 +53,13 @@ class CaseStateError(RuntimeError):
 
 
 class CaseInputError(ValueError):
-    """The change is malformed: a date in the future, an answer dated before sending (HTTP 422)."""
+    """The change is malformed: a date in the future, an answer dated before sending (HTTP 422).
+
+    ``message_ja`` says the same to the staff using the web form."""
+
+    def __init__(self, message: str, message_ja: str) -> None:
+        super().__init__(message)
+        self.message_ja = message_ja
 
 
 class CaseTransition(BaseModel):
@@ -128,13 +134,10 @@ def _audit(
     )
 
 
-def _open_case(session: Session, review: Review) -> tuple[TakedownCase, bool]:
-    case = get_case(session=session, review_id=review.id)
-    if case is not None:
-        return case, False
+def _new_case(session: Session, review: Review) -> TakedownCase:
     case = TakedownCase(review_id=review.id, status=CaseStatus.draft.value, draft={})
     session.add(case)
-    return case, True
+    return case
 
 
 def save_draft(
@@ -156,7 +159,9 @@ def save_draft(
     :class:`CaseStateError` (a request that is out is not edited).
     """
     review = load_review(session, review_id, clinic_ids)
-    case, created = _open_case(session, review)
+    existing = get_case(session=session, review_id=review.id)
+    created = existing is None
+    case = existing or _new_case(session, review)
     if CaseStatus(case.status) not in EDITABLE_IN:
         raise CaseStateError(
             f"the draft of a case in state {case.status!r} cannot be edited "
@@ -191,30 +196,36 @@ def change_status(
     """Move the case (opening it as a draft first when there is none) and commit.
 
     Raises ReviewNotFoundError, :class:`CaseStateError` for a move the current state does not
-    allow and :class:`CaseInputError` for impossible dates. Nothing is written on an error.
+    allow and :class:`CaseInputError` for impossible dates. Everything is checked before anything
+    is written.
     """
     today = today or today_jst()
     review = load_review(session, review_id, clinic_ids)
-    case, created = _open_case(session, review)
-    current = CaseStatus(case.status)
+    existing = get_case(session=session, review_id=review.id)
+    current = CaseStatus(existing.status) if existing is not None else CaseStatus.draft
     target = CaseStatus(change.status)
     if target not in TRANSITIONS[current]:
-        session.rollback()
         raise CaseStateError(f"a case in state {current.value!r} cannot move to {target.value!r}")
     on = change.on or today
     if on > today:
-        session.rollback()
-        raise CaseInputError(f"the date {on.isoformat()} is in the future")
+        raise CaseInputError(
+            f"the date {on.isoformat()} is in the future", "未来の日付は記録できません。"
+        )
     if change.via is not None and target is not CaseStatus.sent:
-        session.rollback()
-        raise CaseInputError("'via' is given only when the request is sent")
-    if target is not CaseStatus.sent and case.sent_on is not None and on < case.sent_on:
-        session.rollback()
+        raise CaseInputError(
+            "'via' is given only when the request is sent",
+            "送付先は「送付済み」にするときだけ指定できます。",
+        )
+    sent_on = existing.sent_on if existing is not None else None
+    if target is not CaseStatus.sent and sent_on is not None and on < sent_on:
         raise CaseInputError(
             f"the answer date {on.isoformat()} is before the request was sent "
-            f"({case.sent_on.isoformat()})"
+            f"({sent_on.isoformat()})",
+            "回答日が送付日より前になっています。",
         )
 
+    created = existing is None
+    case = existing or _new_case(session, review)
     before = None if created else _snapshot(case)
     case.status = target.value
     if target is CaseStatus.sent:

@@ -594,7 +594,7 @@ def draft_docx(draft: TakedownDraft) -> bytes:
     table(_requester_rows(draft))
     para(DRAFT_NOTE, size=9)
 
-    document.add_page_break()
+    document.add_page_break()  # type: ignore[no-untyped-call]
     para("担当者用メモ（この頁は送付しないでください）", bold=True)
     table(_memo_rows(draft))
     for warning in draft.warnings:
