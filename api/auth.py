@@ -25,6 +25,7 @@ from urllib.parse import quote
 
 from fastapi import Depends, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.concurrency import run_in_threadpool
 
 from api.deps import SessionDep
@@ -102,8 +103,18 @@ async def _submitted_csrf_token(request: Request) -> str | None:
     return None
 
 
+# Declared for the OpenAPI description only (the "Authorize" button of /docs); the header itself
+# is read in _authenticate, which also accepts the session cookie.
+_bearer_scheme = HTTPBearer(
+    auto_error=False,
+    description="A token from `kuchikomi token create`; or log in at /login (session cookie).",
+)
+
+
 async def current_user(
-    request: Request, session: SessionDep
+    request: Request,
+    session: SessionDep,
+    _bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer_scheme)] = None,
 ) -> User:
     user = await run_in_threadpool(_authenticate, request, session)
     if request.method not in SAFE_METHODS and request.state.auth_via == "cookie":

@@ -76,9 +76,19 @@ def test_registered_clinics_are_crawled_classified_and_flagged(portal: str) -> N
     assert len(everything) == total
     assert len(flagged) < len(everything) / 3
 
-    # The staff page lists the flagged reviews with category, probability and reasons.
+    # The staff page lists the flagged reviews with category, probability and reasons; it needs
+    # a login, here a bearer token made with the user's own commands.
+    result = CliRunner().invoke(
+        app,
+        ["user", "add", "--email", "staff@example.jp", "--role", "reviewer", "--password-stdin"],
+        input="correct horse battery staple\n",
+    )
+    assert result.exit_code == 0, result.stderr
+    code, token, err = kuchikomi("token", "create", "--email", "staff@example.jp")
+    assert code == 0, err
     with TestClient(create_app()) as client:
-        page = client.get("/")
+        assert client.get("/", follow_redirects=False).status_code == 303  # to /login
+        page = client.get("/", headers={"Authorization": f"Bearer {token.strip()}"})
     assert page.status_code == 200
     assert "脅迫" in page.text
     assert "ただじゃおかない" in page.text

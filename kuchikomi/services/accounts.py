@@ -208,6 +208,10 @@ def check_password(*, session: Session, email: str, password: str, ip: str) -> U
     if not ok:
         return None
     assert user is not None
+    # A success clears this account's old failures from the table (they no longer count anyway).
+    session.execute(
+        delete(LoginAttempt).where(LoginAttempt.email == key, LoginAttempt.attempted_at < since)
+    )
     if _hasher.check_needs_rehash(user.password_hash):
         user.password_hash = _hasher.hash(password)
     user.last_login_at = utcnow()
