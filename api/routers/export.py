@@ -8,8 +8,10 @@ clinics' reviews; another clinic's id answers 404 like an unknown one.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from typing import Annotated
+from collections.abc import Iterator, Mapping
+from datetime import date, timedelta
+from typing import Annotated, Any
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, HTTPException, Query, status
 from fastapi.responses import StreamingResponse
@@ -18,13 +20,24 @@ from sqlalchemy.orm import Session
 from api.auth import CurrentUser, visible_clinic_ids
 from api.deps import SessionDep
 from api.errors import error_responses
-from kuchikomi.schemas import Category, Page, ReviewPublic
+from kuchikomi.schemas import Category, DecisionStatus, Page, ReviewPublic
 from kuchikomi.services.export import review_csv_lines
-from kuchikomi.services.reviews import MAX_LIMIT, ClinicNotFoundError, list_reviews
+from kuchikomi.services.reviews import MAX_LIMIT, ClinicNotFoundError, day_start, list_reviews
 from models.base import utcnow
 from models.db import new_session
 
 router = APIRouter(prefix="/api/v1", tags=["reviews"])
+
+EXPORT_PATH = "/api/v1/reviews.csv"
+
+
+def export_url(page_filters: Mapping[str, Any]) -> str:
+    """The CSV of exactly what the queue page shows with these filters (its ``show=all``
+    means every review; otherwise the flagged queue)."""
+    query = {k: v for k, v in page_filters.items() if k != "show"}
+    if page_filters.get("show") != "all":
+        query = {"flagged": "true", **query}
+    return EXPORT_PATH + ("?" + urlencode(query) if query else "")
 
 
 @router.get(
@@ -45,9 +58,24 @@ def export_reviews_csv(
     ] = None,
     clinic_id: Annotated[int | None, Query(ge=1, description="Only this clinic's reviews.")] = None,
     category: Annotated[Category | None, Query(description="Only this harmful category.")] = None,
+    source: Annotated[
+        str | None,
+        Query(max_length=32, pattern="^[a-z0-9_]+$", description="Only this site adapter."),
+    ] = None,
+    decision: Annotated[
+        DecisionStatus | None,
+        Query(description="`undecided`, or the latest staff decision's value."),
+    ] = None,
+    posted_from: Annotated[
+        date | None, Query(description="Posted on or after this day (Japan time).")
+    ] = None,
+    posted_to: Annotated[
+        date | None, Query(description="Posted on or before this day (Japan time).")
+    ] = None,
 ) -> StreamingResponse:
     """Columns (Japanese headers): id, clinic, listing and review URLs, author, rating, dates,
-    label, category, harmful probability, flagged, reasons, text."""
+    label, category, harmful probability, flagged, reasons, staff decision, text. The filters
+    are those of `GET /api/v1/reviews` and of the queue page, which links here."""
     scope = visible_clinic_ids(user)
 
     def page_of(db: Session, cursor: str | None) -> Page[ReviewPublic]:
@@ -59,6 +87,10 @@ def export_reviews_csv(
             cursor=cursor,
             limit=MAX_LIMIT,
             clinic_ids=scope,
+            source=source,
+            decision=decision.value if decision else None,
+            posted_since=day_start(posted_from),
+            posted_before=day_start(posted_to + timedelta(days=1)) if posted_to else None,
         )
 
     try:

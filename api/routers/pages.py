@@ -15,6 +15,7 @@ from fastapi.responses import HTMLResponse
 
 from api.auth import CurrentUser, visible_clinic_ids
 from api.deps import SessionDep
+from api.routers.export import export_url
 from api.routers.staff_pages import render_review_page
 from api.templating import CATEGORY_JA, templates
 from kuchikomi.services.clinics import list_clinics
@@ -160,6 +161,7 @@ def queue_page(
             "first_url": first_url,
             "next_url": next_url,
             "filtered": bool(filters),
+            "csv_url": export_url(filters),
         },
     )
 

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import csv
+import html
 import io
+import re
 from datetime import UTC, datetime, timedelta
 
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
 from kuchikomi.services.dashboard import clinic_summaries, flagged_trend
-from models import TakedownCase
+from models import Decision, TakedownCase
 from tests.api.conftest import LoginAs
 from tests.api.factories import make_clinic, make_review
 
@@ -178,3 +180,46 @@ def test_open_takedown_cases_are_counted_per_clinic(session: Session, login_as: 
     assert (summaries["A"].open_cases, summaries["B"].open_cases) == (2, 0)
     html = login_as("admin").get("/dashboard").text
     assert "<dt>対応中の削除依頼</dt><dd>2件</dd>" in html
+
+
+def test_queue_page_links_to_the_csv_of_what_it_shows(session: Session, login_as: LoginAs) -> None:
+    clinic = make_clinic(session, "さくら内科")
+    other = make_clinic(session, "みどり歯科")
+    decided = make_review(
+        session,
+        clinic.listings[0],
+        text="裏金",
+        probability=0.9,
+        posted_at=datetime(2025, 3, 1, tzinfo=UTC),
+    )
+    make_review(
+        session,
+        clinic.listings[0],
+        text="ブス",
+        probability=0.8,
+        posted_at=datetime(2025, 4, 1, tzinfo=UTC),
+    )
+    may = datetime(2025, 5, 1, tzinfo=UTC)
+    make_review(session, clinic.listings[0], text="普通", probability=0.1, posted_at=may)
+    make_review(session, other.listings[0], text="他院", probability=0.99, posted_at=may)
+    session.add(Decision(review_id=decided.id, decision="harmful", category="defamation", note=""))
+    session.commit()
+    reviewer = login_as("reviewer")
+
+    page = reviewer.get(f"/?clinic_id={clinic.id}&decision=undecided").text
+    link = re.search(r'<a href="([^"]+)" download>この一覧をCSVで書き出す', page)
+    assert link is not None
+    url = html.unescape(link[1])
+    assert url == f"/api/v1/reviews.csv?flagged=true&clinic_id={clinic.id}&decision=undecided"
+    assert [r["本文"] for r in read_csv(reviewer.get(url).content)] == ["ブス"]
+
+    rows = read_csv(reviewer.get(f"/api/v1/reviews.csv?clinic_id={clinic.id}").content)
+    assert [r["本文"] for r in rows] == ["普通", "ブス", "裏金"]  # every review, newest first
+    assert rows[2]["担当者の判断"] == "harmful" and rows[1]["担当者の判断"] == ""
+    march = read_csv(
+        reviewer.get("/api/v1/reviews.csv?posted_from=2025-03-01&posted_to=2025-03-31").content
+    )
+    assert [r["口コミID"] for r in march] == [str(decided.id)]
+    all_link = re.search(r'<a href="([^"]+)" download>', reviewer.get("/?show=all").text)
+    assert all_link is not None and html.unescape(all_link[1]) == "/api/v1/reviews.csv"
+    assert reviewer.get("/api/v1/reviews.csv?decision=maybe").status_code == 422
