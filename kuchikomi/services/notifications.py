@@ -345,6 +345,7 @@ _TEXT_TEMPLATE = """\
 {% else %}口コミガードの巡回で、新たに確認が必要な口コミが見つかりました。
 対象: {{ digest.scope_label }}
 {% endif %}
+
 このシステムが口コミを削除・非表示にすることはありません。「要確認」は有害と判定した結果ではなく、担当者に確認していただく候補です。内容を読んだうえで必ず人が判断してください。
 {% if digest.reviews %}
 
@@ -376,6 +377,7 @@ _TEXT_TEMPLATE = """\
 ほか {{ digest.omitted_bursts }} 件は画面で確認してください。
 {% endif %}
 {% endif %}
+
 ――
 口コミガード
 """
@@ -401,6 +403,7 @@ _HTML_TEMPLATE = """\
 <blockquote>{{ r._preview }}</blockquote>
 <p>{% if r.page_url %}<a href="{{ r.page_url }}">確認する</a>{% endif %}
 {% if r._link %}
+{% if r.page_url %} ・ {% endif %}
 <a href="{{ r._link }}" rel="noopener noreferrer nofollow">掲載元</a>
 {% endif %}
 </p>
