@@ -11,11 +11,13 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import exists, select, update
+from sqlalchemy.orm import Session
 
 from crawler.items import ReviewPageItem
 from models import CrawlRunListing, EvidenceRecord, Listing, Review, ReviewSighting
 from models.base import utcnow
 from models.db import session_scope
+from models.tables import ReviewRevision
 
 
 @dataclass(frozen=True)
@@ -86,14 +88,18 @@ def save_page(*, run_id: int, page: ReviewPageItem) -> tuple[int, int]:
     new = 0
     with session_scope() as session:
         ids = [r.external_id for r in page.reviews]
-        existing = {
-            review.external_id: review
-            for review in session.scalars(
-                select(Review).where(
-                    Review.listing_id == page.listing_id, Review.external_id.in_(ids)
+        existing = (
+            {
+                review.external_id: review
+                for review in session.scalars(
+                    select(Review).where(
+                        Review.listing_id == page.listing_id, Review.external_id.in_(ids)
+                    )
                 )
-            )
-        } if ids else {}
+            }
+            if ids
+            else {}
+        )
         stored: list[Review] = []
         for item in page.reviews:
             review = existing.get(item.external_id)
@@ -115,7 +121,7 @@ def save_page(*, run_id: int, page: ReviewPageItem) -> tuple[int, int]:
                 session.add(review)
                 new += 1
             else:
-                _refresh(review, item, now)
+                _refresh(session, review, item, now)
             stored.append(review)
         session.flush()
         if page.evidence_id is not None:
@@ -135,11 +141,22 @@ def save_page(*, run_id: int, page: ReviewPageItem) -> tuple[int, int]:
     return len(stored), new
 
 
-def _refresh(review: Review, item: Any, now: datetime) -> None:
+def _refresh(session: Session, review: Review, item: Any, now: datetime) -> None:
     review.last_seen_at = now
     review.removed_at = None
     if review.content_hash != item.content_hash:
-        # Edited on the site: show what is published now; the earlier wording stays in the WARC.
+        # Edited on the site: show what is published now; the earlier wording is kept as a
+        # revision (the review page's edit history) and stays in the WARC.
+        session.add(
+            ReviewRevision(
+                review_id=review.id,
+                author=review.author,
+                rating=review.rating,
+                text=review.text,
+                content_hash=review.content_hash,
+                replaced_at=now,
+            )
+        )
         review.author, review.rating, review.text = item.author, item.rating, item.text
         review.content_hash = item.content_hash
     if item.url and review.url != item.url:

@@ -188,12 +188,24 @@ class ReviewBurstPublic(BaseModel):
     score: float
 
 
+class RevisionPublic(BaseModel):
+    """An earlier wording of the review, replaced on the site at ``replaced_at``."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    author: str | None
+    rating: float | None
+    text: str
+    replaced_at: datetime
+
+
 class ReviewDetail(ReviewPublic):
-    """One review with its decisions (oldest first), bursts and captures."""
+    """One review with its decisions, bursts, captures and earlier wordings (all oldest first)."""
 
     decisions: list[DecisionPublic] = Field(default_factory=list)
     bursts: list[ReviewBurstPublic] = Field(default_factory=list)
     sightings: list[SightingPublic] = Field(default_factory=list)
+    revisions: list[RevisionPublic] = Field(default_factory=list)
 
 
 class AuditEntryPublic(BaseModel):

@@ -193,3 +193,22 @@ class JobLock(Base):
     # "host:pid" of the holder, so a lock left by a killed process can be recognised as stale.
     owner: Mapped[str] = mapped_column(String(255))
     acquired_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ReviewRevision(Base):
+    """An earlier wording of a review, kept when a crawl finds the review edited on the site.
+
+    The review row always shows what is published now; its revisions, oldest first, are its edit
+    history (the archived pages hold the same wording as evidence).
+    """
+
+    __tablename__ = "review_revision"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    review_id: Mapped[int] = mapped_column(ForeignKey("review.id", ondelete="CASCADE"), index=True)
+    author: Mapped[str | None] = mapped_column(String(255))
+    rating: Mapped[float | None] = mapped_column(Float)
+    text: Mapped[str] = mapped_column(Text)
+    content_hash: Mapped[str] = mapped_column(String(64))
+    # When a crawl first saw the wording that replaced this one.
+    replaced_at: Mapped[datetime] = mapped_column(default=utcnow)

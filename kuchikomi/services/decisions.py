@@ -20,6 +20,7 @@ from kuchikomi.schemas import (
     DecisionPublic,
     ReviewBurstPublic,
     ReviewDetail,
+    RevisionPublic,
     SightingPublic,
 )
 from kuchikomi.services.audit import record_audit
@@ -34,6 +35,7 @@ from models import (
     ReviewSighting,
     User,
 )
+from models.tables import ReviewRevision
 
 
 class ReviewNotFoundError(LookupError):
@@ -137,6 +139,14 @@ def review_detail(
         decision=decisions[-1].decision if decisions else None,
         decisions=[decision_public(d) for d in decisions],
         bursts=_bursts_of(session, review_id),
+        revisions=[
+            RevisionPublic.model_validate(r)
+            for r in session.scalars(
+                select(ReviewRevision)
+                .where(ReviewRevision.review_id == review_id)
+                .order_by(ReviewRevision.replaced_at, ReviewRevision.id)
+            )
+        ],
         sightings=[
             SightingPublic(
                 evidence_id=e.id,

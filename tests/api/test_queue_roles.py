@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from models import Burst, BurstReview, EvidenceRecord, Listing, Review, ReviewSighting
@@ -244,3 +245,45 @@ def test_a_review_without_bursts_or_captures_says_so(
     assert "集中投稿は検出されていません" in page
     assert "保存したページはありません" in page
     assert "まだ判断されていません" in page
+
+
+def test_review_edited_on_the_site_keeps_its_earlier_wording(
+    reviewer_client: LoggedInClient, session: Session
+) -> None:
+    from crawler.items import ReviewItem, ReviewPageItem
+    from crawler.store import save_page
+
+    listing = make_clinic(session).listings[0]
+
+    def crawl(text: str, rating: float) -> None:
+        item = ReviewItem(
+            external_id="r-1",
+            author="通りすがり",
+            rating=rating,
+            text=text,
+            posted_at=None,
+            posted_at_raw="3日前",
+            posted_at_exact=False,
+            url=None,
+            content_hash=f"{text}|{rating}".encode().hex()[:64],
+        )
+        page = ReviewPageItem(
+            listing_id=listing.id, page_url=listing.url, page_number=1, evidence_id=None
+        )
+        page.reviews.append(item)
+        save_page(run_id=1, page=page)
+
+    crawl("院長は<b>詐欺師</b>だ", 1.0)
+    crawl("院長は<b>詐欺師</b>だ", 1.0)  # unchanged: no revision
+    crawl("対応が悪かった", 2.0)  # edited on the site
+    review_id = session.scalar(select(Review.id).where(Review.listing_id == listing.id))
+
+    detail = reviewer_client.get(f"/api/v1/reviews/{review_id}").json()
+    page = reviewer_client.get(f"/reviews/{review_id}").text
+
+    assert detail["text"] == "対応が悪かった"
+    assert [(r["text"], r["rating"]) for r in detail["revisions"]] == [
+        ("院長は<b>詐欺師</b>だ", 1.0)
+    ]
+    assert "編集履歴" in page and "以前の本文" in page
+    assert "院長は&lt;b&gt;詐欺師&lt;/b&gt;だ" in page and "<b>詐欺師</b>" not in page
