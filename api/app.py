@@ -13,6 +13,7 @@ from swagger_ui_bundle import swagger_ui_path
 
 from api.auth import AuthError, auth_error_handler
 from api.routers import (
+    bursts,
     casework,
     clinics,
     dashboard,
@@ -56,6 +57,8 @@ def create_app() -> FastAPI:
     for module in (clinics, reviews, evidence, takedown, health, docs, login, pages, casework):
         app.include_router(module.router)
     app.include_router(login.me_router)
+    app.include_router(bursts.router)
+    app.include_router(bursts.page_router)
     app.include_router(decisions.router)
     app.include_router(staff_pages.router)
     # Notifications/dashboard/export (issue 5, items 7-8).

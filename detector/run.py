@@ -83,7 +83,8 @@ def _timeline_bursts(
     if until is not None:
         last_day = max(last_day, int(day_index(np.array([until.timestamp()]))[0]))
     n_days = last_day - first_day + 1
-    order = np.lexsort((reviews.time, reviews.clinic_id))
+    # Grouped by clinic (time order within a clinic is not needed: everything is binned by day).
+    order = np.argsort(reviews.clinic_id, kind="stable")
     clinic_sorted = reviews.clinic_id[order]
     clinics, clinic_start = np.unique(clinic_sorted, return_index=True)
     clinic_end = np.append(clinic_start[1:], len(order))
@@ -91,6 +92,7 @@ def _timeline_bursts(
         keep = np.isin(clinics, np.fromiter(wanted, dtype=np.int64))
         clinics, clinic_start, clinic_end = clinics[keep], clinic_start[keep], clinic_end[keep]
     out: list[BurstCandidate] = []
+    rated_all: np.ndarray | None = None
     for lo in range(0, len(clinics), params.chunk_clinics):
         chunk = slice(lo, lo + params.chunk_clinics)
         c_ids, c_start, c_end = clinics[chunk], clinic_start[chunk], clinic_end[chunk]
@@ -100,7 +102,9 @@ def _timeline_bursts(
         size = len(c_ids) * n_days
         shape = (len(c_ids), n_days)
         counts = np.bincount(cell, minlength=size).reshape(shape).astype(np.float64)
-        observed_from = np.array([days[order[s]] - first_day for s in c_start], dtype=np.int64)
+        # A clinic's history starts with its first review.
+        offsets = np.concatenate([[0], np.cumsum(c_end - c_start)[:-1]])
+        observed_from = np.minimum.reduceat(days[rows_idx], offsets) - first_day
         fday = weekday_factors(counts, first_day, observed_from, params)
 
         def members(
@@ -131,6 +135,8 @@ def _timeline_bursts(
                 for b in scan_counts(flagged, fday, observed_from, params)
             ]
         if RATING_DROP in kinds:
+            if rated_all is None:
+                rated_all = ~np.isnan(reviews.rating)
             rating = reviews.rating[rows_idx]
             rated = ~np.isnan(rating)
             r0 = np.where(rated, rating, 0.0)
@@ -138,7 +144,7 @@ def _timeline_bursts(
             r_sum = np.bincount(cell, weights=r0, minlength=size)
             r_sq = np.bincount(cell, weights=r0 * r0, minlength=size)
             found += [
-                (RATING_DROP, b, members(b, ~np.isnan(reviews.rating)))
+                (RATING_DROP, b, members(b, rated_all))
                 for b in scan_ratings(
                     r_count.reshape(shape),
                     r_sum.reshape(shape),

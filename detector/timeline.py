@@ -174,22 +174,29 @@ def scan_counts(
     s_cum = _cum(counts)
     f_cum = _cum(fday)
     hits: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []  # rows, first, last, p
+    # The baseline before every day, computed once: windows starting on day d all share it.
+    rate_a, rate_b = _baseline_rate(s_cum, f_cum, np.arange(days), params)
+    day_rate = rate_a / rate_b  # the rate expected for day d from the days before it
     for w in params.windows:
         if w > days:
             continue
         starts = np.arange(0, days - w + 1)
-        x = s_cum[:, starts + w] - s_cum[:, starts]
+        x = s_cum[:, w:] - s_cum[:, : days - w + 1]
         candidate = (x >= params.min_count) & (starts[None, :] >= warm)
         if not candidate.any():
             continue
-        exposure = f_cum[:, starts + w] - f_cum[:, starts]
-        a, b = _baseline_rate(s_cum, f_cum, starts, params)
-        mu = exposure * a / b
-        candidate &= x > mu
+        exposure = f_cum[:, w:] - f_cum[:, : days - w + 1]
+        a = rate_a[:, : days - w + 1]
+        mu = exposure * day_rate[:, : days - w + 1]
+        # Cheap filter before the exact tail: a count within 3 standard deviations of the mean
+        # has a tail probability far above alpha (the negative binomial's right tail is heavier
+        # than the normal's, which is already 1.3e-3 there).
+        shape_all = np.minimum(a, params.max_shape)
+        candidate &= x > mu + 3.0 * np.sqrt(mu * (1.0 + mu / shape_all))
         rows, cols = np.nonzero(candidate)
         if rows.size == 0:
             continue
-        shape = np.minimum(a[rows, cols], params.max_shape)
+        shape = shape_all[rows, cols]
         mu_c = mu[rows, cols]
         p_success = shape / (shape + mu_c)
         pv = nbinom_sf(x[rows, cols], shape, p_success)
@@ -199,8 +206,6 @@ def scan_counts(
             hits.append((rows[significant], first, first + w - 1, pv[significant]))
     if not hits:
         return []
-    rate_a, rate_b = _baseline_rate(s_cum, f_cum, np.arange(days), params)
-    day_rate = rate_a / rate_b  # the rate expected for day d from the days before it
     bursts = _merge(hits, counts, fday, rate_a, rate_b, params)
     if kleinberg and bursts:
         rows = np.unique([b.row for b in bursts])
@@ -339,41 +344,43 @@ def scan_ratings(
     n, days = rating_count.shape
     c_cum, s_cum, q_cum = _cum(rating_count), _cum(rating_sum), _cum(rating_sumsq)
     hits: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
-    baseline_mean = np.full((n, days), np.nan)
-    baseline_var = np.full((n, days), np.nan)
-    baseline_n = np.full((n, days), np.nan)
+    # The trailing baseline before every day (shared by all windows starting that day).
+    all_days = np.arange(days)
+    b0 = np.maximum(all_days - params.rating_baseline_days, 0)
+    baseline_n = c_cum[:, :days] - c_cum[:, b0]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        baseline_mean = (s_cum[:, :days] - s_cum[:, b0]) / baseline_n
+        baseline_var = np.maximum(
+            (q_cum[:, :days] - q_cum[:, b0]) / baseline_n - baseline_mean**2,
+            params.rating_variance_floor,
+        )
+    usable = (baseline_n >= params.rating_min_baseline) & (
+        all_days[None, :] >= (observed_from + params.warmup_days)[:, None]
+    )
     for w in params.windows:
         if w > days:
             continue
-        starts = np.arange(0, days - w + 1)
-        nw = c_cum[:, starts + w] - c_cum[:, starts]
-        b0 = np.maximum(starts - params.rating_baseline_days, 0)
-        nb = c_cum[:, starts] - c_cum[:, b0]
+        m = days - w + 1
+        nw = c_cum[:, w:] - c_cum[:, :m]
+        sw = s_cum[:, w:] - s_cum[:, :m]
+        # Cheap filter first: enough ratings, and a mean at least min_rating_drop below.
         candidate = (
-            (nw >= params.min_count)
-            & (nb >= params.rating_min_baseline)
-            & (starts[None, :] >= (observed_from + params.warmup_days)[:, None])
+            usable[:, :m]
+            & (nw >= params.min_count)
+            & (sw <= (baseline_mean[:, :m] - params.min_rating_drop) * nw)
         )
         rows, cols = np.nonzero(candidate)
         if rows.size == 0:
             continue
-        st, b0c = starts[cols], b0[cols]
-        nw_c, nb_c = nw[rows, cols], nb[rows, cols]
-        mean_w = (s_cum[rows, st + w] - s_cum[rows, st]) / nw_c
-        sum_b = s_cum[rows, st] - s_cum[rows, b0c]
-        mean_b = sum_b / nb_c
-        var_b = (q_cum[rows, st] - q_cum[rows, b0c]) / nb_c - mean_b**2
-        var = np.maximum(var_b, params.rating_variance_floor)
-        drop = mean_b - mean_w
+        nw_c, nb_c = nw[rows, cols], baseline_n[rows, cols]
+        drop = baseline_mean[rows, cols] - sw[rows, cols] / nw_c
+        var = baseline_var[rows, cols]
         z = drop / np.sqrt(var * (1.0 / nw_c + 1.0 / nb_c))
         pv = norm.sf(z)
-        significant = (drop >= params.min_rating_drop) & (pv < params.rating_alpha)
+        significant = pv < params.rating_alpha
         if significant.any():
-            r, first = rows[significant], st[significant]
+            r, first = rows[significant], cols[significant]
             hits.append((r, first, first + w - 1, pv[significant]))
-            baseline_mean[r, first] = mean_b[significant]
-            baseline_var[r, first] = var[significant]
-            baseline_n[r, first] = nb_c[significant]
     if not hits:
         return []
     rows = np.concatenate([h[0] for h in hits])

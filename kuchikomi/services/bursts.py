@@ -23,7 +23,8 @@ other clinics' reviews from the last ``CONTEXT_DAYS`` days when only some clinic
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from datetime import datetime, timedelta
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta, timezone
 from typing import Any
 
 import numpy as np
@@ -45,6 +46,7 @@ from models import Burst, BurstReview, Classification, Clinic, Listing, Review
 from models.base import utcnow
 
 CONTEXT_DAYS = 365
+JST = timezone(timedelta(hours=9))
 _IN_CHUNK = 500
 
 
@@ -264,3 +266,75 @@ def _jsonable(value: Any) -> Any:
     if isinstance(value, float) and not np.isfinite(value):
         return None
     return value
+
+
+@dataclass
+class TimelineDay:
+    day: date  # Japan-time calendar day
+    reviews: int
+    flagged: int
+
+
+@dataclass
+class ClinicTimeline:
+    clinic_id: int
+    days: list[TimelineDay]
+    bursts: list[Burst]
+
+
+def clinic_timeline(
+    *, session: Session, clinic_id: int, days: int = 180, now: datetime | None = None
+) -> ClinicTimeline:
+    """Daily new and flagged reviews of one clinic over the last ``days`` Japan-time days, timed
+    by the same rule as the detectors, with the stored bursts that overlap those days."""
+    now = now or utcnow()
+    last = now.astimezone(JST).date()
+    first = last - timedelta(days=days - 1)
+    since = datetime(first.year, first.month, first.day, tzinfo=JST)
+    first_seen = dict(
+        session.execute(
+            select(Review.listing_id, func.min(Review.first_seen_at))
+            .join(Listing, Listing.id == Review.listing_id)
+            .where(Listing.clinic_id == clinic_id)
+            .group_by(Review.listing_id)
+        ).all()
+    )
+    rows = session.execute(
+        select(
+            Review.listing_id,
+            Review.posted_at,
+            Review.posted_at_exact,
+            Review.first_seen_at,
+            Classification.flagged,
+        )
+        .join(Listing, Listing.id == Review.listing_id)
+        .outerjoin(Classification, Classification.review_id == Review.id)
+        .where(
+            Listing.clinic_id == clinic_id,
+            or_(Review.first_seen_at >= since, Review.posted_at >= since),
+        )
+    )
+    counts = {first + timedelta(days=i): [0, 0] for i in range(days)}
+    for row in rows:
+        when = burst_time(
+            posted_at=row.posted_at,
+            posted_at_exact=row.posted_at_exact,
+            first_seen_at=row.first_seen_at,
+            listing_first_seen_at=first_seen[row.listing_id],
+        )
+        if when is None:
+            continue
+        cell = counts.get(when.astimezone(JST).date())
+        if cell is not None:
+            cell[0] += 1
+            cell[1] += bool(row.flagged)
+    bursts = [
+        b
+        for b in list_bursts(session=session, clinic_ids=[clinic_id])
+        if b.end >= since and b.start <= now
+    ]
+    return ClinicTimeline(
+        clinic_id=clinic_id,
+        days=[TimelineDay(day, r, f) for day, (r, f) in counts.items()],
+        bursts=bursts,
+    )

@@ -1,0 +1,225 @@
+"""Bursts: ``GET /api/v1/bursts`` (JSON) and the clinic page with its timeline chart (HTML).
+
+The chart is server-rendered SVG (no JavaScript, CSP-safe: geometry in attributes, colours in
+``/static/style.css``): one bar per Japan-time day for new reviews, the flagged part of each
+bar in red, burst windows shaded behind the bars. Clinic users see only their own clinics;
+another clinic answers 404.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, timedelta
+from typing import Annotated
+
+from fastapi import APIRouter, HTTPException, Path, Query, Request, status
+from fastapi.responses import HTMLResponse
+
+from api.auth import CurrentUser, can_see_clinic, visible_clinic_ids
+from api.deps import SessionDep
+from api.errors import error_responses
+from api.templating import templates
+from detector import KINDS
+from kuchikomi.schemas import BurstPublic
+from kuchikomi.services.bursts import (
+    JST,
+    ClinicTimeline,
+    burst_public,
+    clinic_timeline,
+    list_bursts,
+)
+from models import Clinic
+
+router = APIRouter(prefix="/api/v1/bursts", tags=["bursts"])
+page_router = APIRouter(include_in_schema=False)
+
+KIND_JA = {
+    "volume": "投稿数の急増",
+    "harmful": "有害な投稿の急増",
+    "rating_drop": "評価の急落",
+    "duplicate": "酷似した文面",
+    "author": "同一投稿者の連続投稿",
+}
+
+
+@router.get(
+    "",
+    response_model=list[BurstPublic],
+    summary="Burst records, newest window first",
+    responses=error_responses(401, 404, 422),
+)
+def get_bursts(
+    session: SessionDep,
+    user: CurrentUser,
+    clinic_id: Annotated[
+        int | None, Query(ge=1, description="Only this clinic's bursts; 404 if no such clinic.")
+    ] = None,
+    kind: Annotated[
+        str | None,
+        Query(pattern="^(" + "|".join(KINDS) + ")$", description="Only this kind of burst."),
+    ] = None,
+) -> list[BurstPublic]:
+    """Bursts (kinds: volume, harmful, rating_drop, duplicate, author) with their member review
+    ids. `observed`/`expected` are counts for volume and harmful, mean star ratings for
+    rating_drop; `details` explains the rest."""
+    visible = visible_clinic_ids(user)
+    if clinic_id is not None:
+        if session.get(Clinic, clinic_id) is None or not can_see_clinic(user, clinic_id):
+            raise HTTPException(status.HTTP_404_NOT_FOUND, f"no clinic with id {clinic_id}")
+        ids: list[int] | None = [clinic_id]
+    else:
+        ids = visible
+    return [burst_public(b) for b in list_bursts(session=session, clinic_ids=ids, kind=kind)]
+
+
+# Chart geometry (SVG user units; the SVG scales to the page width).
+CHART_DAYS = 180
+WIDTH, HEIGHT = 900, 220
+LEFT, RIGHT, TOP, BOTTOM = 40, 10, 10, 30
+
+
+@dataclass
+class Bar:
+    x: float
+    width: float
+    y: float
+    height: float
+    flagged_y: float
+    flagged_height: float
+    title: str
+
+
+@dataclass
+class Band:
+    x: float
+    width: float
+    kind: str
+    title: str
+
+
+@dataclass
+class Tick:
+    x: float
+    label: str
+
+
+@dataclass
+class Chart:
+    width: int
+    height: int
+    plot_top: int
+    plot_bottom: int
+    left: int
+    right: int
+    bars: list[Bar]
+    bands: list[Band]
+    ticks: list[Tick]
+    y_max: int
+    total: int
+    flagged: int
+    summary: str
+
+
+def _nice_max(value: int) -> int:
+    """The y axis top: the first of 4, 5, 8, 10, 20, 40, 50, 80, 100, … not below ``value``."""
+    nice = sorted(m * 10**e for e in range(6) for m in (1, 2, 4, 5, 8))
+    return next((c for c in nice if c >= max(value, 4)), value)
+
+
+def build_chart(timeline: ClinicTimeline) -> Chart:
+    days = timeline.days
+    n = max(len(days), 1)
+    plot_w = WIDTH - LEFT - RIGHT
+    plot_h = HEIGHT - TOP - BOTTOM
+    step = plot_w / n
+    y_max = _nice_max(max((d.reviews for d in days), default=0))
+    bottom = TOP + plot_h
+    index = {d.day: i for i, d in enumerate(days)}
+    first: date = days[0].day if days else date.today()
+    bars = []
+    for i, d in enumerate(days):
+        h = plot_h * d.reviews / y_max
+        fh = plot_h * d.flagged / y_max
+        bars.append(
+            Bar(
+                x=round(LEFT + i * step + step * 0.1, 2),
+                width=round(step * 0.8, 2),
+                y=round(bottom - h, 2),
+                height=round(h, 2),
+                flagged_y=round(bottom - fh, 2),
+                flagged_height=round(fh, 2),
+                title=f"{d.day.month}月{d.day.day}日: 新着 {d.reviews} 件（要確認 {d.flagged} 件）",
+            )
+        )
+    bands = []
+    for burst in timeline.bursts:
+        start = burst.start.astimezone(JST).date()
+        end = (burst.end - timedelta(microseconds=1)).astimezone(JST).date()
+        lo = index.get(max(start, first), 0)
+        hi = index.get(min(end, days[-1].day), n - 1) if days else 0
+        if hi < lo:
+            continue
+        bands.append(
+            Band(
+                x=round(LEFT + lo * step, 2),
+                width=round((hi - lo + 1) * step, 2),
+                kind=burst.kind,
+                title=f"{KIND_JA.get(burst.kind, burst.kind)}: {start:%m/%d}〜{end:%m/%d}",
+            )
+        )
+    ticks = [
+        Tick(x=round(LEFT + i * step + step / 2, 2), label=f"{d.day.month}/{d.day.day}")
+        for i, d in enumerate(days)
+        if d.day.day == 1
+    ]
+    total = sum(d.reviews for d in days)
+    flagged = sum(d.flagged for d in days)
+    summary = (
+        f"過去{n}日間の新着口コミ {total} 件（うち要確認 {flagged} 件）、"
+        f"急増・集中投稿の検知 {len(bands)} 件"
+    )
+    return Chart(
+        width=WIDTH,
+        height=HEIGHT,
+        plot_top=TOP,
+        plot_bottom=bottom,
+        left=LEFT,
+        right=WIDTH - RIGHT,
+        bars=bars,
+        bands=bands,
+        ticks=ticks,
+        y_max=y_max,
+        total=total,
+        flagged=flagged,
+        summary=summary,
+    )
+
+
+@page_router.get("/clinics/{clinic_id}", response_class=HTMLResponse)
+def clinic_page(
+    request: Request,
+    session: SessionDep,
+    user: CurrentUser,
+    clinic_id: Annotated[int, Path(ge=1)],
+) -> HTMLResponse:
+    clinic = session.get(Clinic, clinic_id)
+    if clinic is None or not can_see_clinic(user, clinic_id):
+        return templates.TemplateResponse(
+            request,
+            "error.html",
+            {"title": "見つかりません", "message": "この医療機関は登録されていません。"},
+            status_code=status.HTTP_404_NOT_FOUND,
+        )
+    timeline = clinic_timeline(session=session, clinic_id=clinic_id, days=CHART_DAYS)
+    bursts = list_bursts(session=session, clinic_ids=[clinic_id])
+    return templates.TemplateResponse(
+        request,
+        "clinic.html",
+        {
+            "clinic": clinic,
+            "chart": build_chart(timeline),
+            "bursts": bursts,
+            "kind_ja": KIND_JA,
+            "nav": "clinics",
+        },
+    )

@@ -1,0 +1,90 @@
+"""``GET /api/v1/bursts`` and the clinic page's timeline chart, scoped by account."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy.orm import Session
+
+import kuchikomi.services.bursts as service
+from kuchikomi.services.bursts import detect_bursts
+from tests.api.conftest import LoginAs
+from tests.bursts.timelines import START, clinic_with_campaign, quiet_clinic
+
+# "Now" for the chart: the campaign (day 100) lies inside the last 180 days.
+NOW = START + timedelta(days=130)
+
+
+def _setup(session: Session) -> tuple[int, int, list[int]]:
+    clinic, attack = clinic_with_campaign(session, "さくら内科<script>alert(1)</script>")
+    quiet = quiet_clinic(session)
+    detect_bursts(session=session, clinic_ids=None, now=NOW)
+    session.commit()
+    return clinic.id, quiet.id, attack
+
+
+def test_bursts_need_a_login(client: TestClient) -> None:
+    assert client.get("/api/v1/bursts").status_code == 401
+
+
+def test_staff_see_every_burst_and_can_filter(session: Session, login_as: LoginAs) -> None:
+    clinic_id, quiet_id, attack = _setup(session)
+    staff = login_as("reviewer")
+    bursts = staff.get("/api/v1/bursts").json()
+    assert {b["clinic_id"] for b in bursts} == {clinic_id}
+    volume = next(b for b in bursts if b["kind"] == "volume")
+    assert set(attack) <= set(volume["review_ids"])
+    assert volume["observed"] >= 12 and volume["score"] > 5
+    only = staff.get("/api/v1/bursts", params={"kind": "duplicate"}).json()
+    assert [b["kind"] for b in only] == ["duplicate"]
+    assert staff.get("/api/v1/bursts", params={"clinic_id": quiet_id}).json() == []
+    assert staff.get("/api/v1/bursts", params={"clinic_id": 999999}).status_code == 404
+    assert staff.get("/api/v1/bursts", params={"kind": "nonsense"}).status_code == 422
+
+
+def test_clinic_users_see_only_their_clinics(session: Session, login_as: LoginAs) -> None:
+    clinic_id, quiet_id, _ = _setup(session)
+    own = login_as("clinic", clinic_ids=[quiet_id])
+    assert own.get("/api/v1/bursts").json() == []
+    assert own.get("/api/v1/bursts", params={"clinic_id": clinic_id}).status_code == 404
+    assert own.get(f"/clinics/{clinic_id}").status_code == 404
+    attacked = login_as("clinic", clinic_ids=[clinic_id])
+    assert {b["clinic_id"] for b in attacked.get("/api/v1/bursts").json()} == {clinic_id}
+
+
+def test_clinic_page_draws_the_timeline_with_the_burst_shaded(
+    session: Session, login_as: LoginAs, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    clinic_id, _, attack = _setup(session)
+    # The page shows the last 180 days before "now"; pin the clock of the service.
+    monkeypatch.setattr(service, "utcnow", lambda: NOW)
+    page = login_as("reviewer").get(f"/clinics/{clinic_id}")
+    assert page.status_code == 200
+    html = page.text
+    # The clinic's name is escaped, never markup.
+    assert "<script>alert(1)</script>" not in html
+    assert "&lt;script&gt;" in html
+    svg = html[html.index("<svg") : html.index("</svg>")]
+    assert "style=" not in svg and "<script" not in svg
+    # One shaded band per burst, all on the campaign's day; its tooltip names the kind.
+    bands = re.findall(r'<rect class="burst-band burst-(\w+)" x="([\d.]+)"', svg)
+    assert {kind for kind, _ in bands} >= {"volume", "harmful", "duplicate"}
+    assert len({x for _, x in bands}) == 1
+    assert "投稿数の急増" in svg
+    # The campaign day's bar: 13 reviews, 12 of them flagged.
+    assert "4月16日: 新着 13 件（要確認 12 件）" in svg
+    assert svg.count('class="bar-flagged"') == 1
+    assert f"/reviews/{attack[0]}" in html
+    assert "過去180日間の新着口コミ" in html
+
+
+def test_clinic_page_of_a_quiet_clinic_has_no_bands(session: Session, login_as: LoginAs) -> None:
+    _, quiet_id, _ = _setup(session)
+    page = login_as("admin").get(f"/clinics/{quiet_id}")
+    assert page.status_code == 200
+    assert "burst-band" not in page.text
+    assert "急増・集中投稿は検知されていません" in page.text
+    assert login_as("admin").get("/clinics/999999").status_code == 404
