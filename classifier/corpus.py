@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import hashlib
 import unicodedata
-from collections.abc import Iterable
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,6 +29,9 @@ LABELS: tuple[str, ...] = ("harmful", "criticism", "benign")
 GREY = "grey"
 CORPUS_LABELS: frozenset[str] = frozenset({*HARMFUL_CATEGORIES, "criticism", "benign", GREY})
 EVAL_LABELS: frozenset[str] = CORPUS_LABELS | {"harmful"}
+
+# Two texts this similar (character-3-gram Jaccard) are one text written twice, not two texts.
+NEAR_DUPLICATE_JACCARD = 0.8
 
 TEST_BUCKETS = range(0, 20)
 VALIDATION_BUCKETS = range(20, 35)
@@ -140,6 +144,41 @@ def write_tsv(path: Path, examples: Iterable[Example]) -> int:
         for example in rows:
             fh.write(f"{example.label}\t{example.text}\n")
     return len(rows)
+
+
+def shingles(text: str) -> frozenset[str]:
+    """Character 3-grams of a text's split key (NFKC, no white space)."""
+    key = split_key(text)
+    return frozenset(key[i : i + 3] for i in range(max(1, len(key) - 2)))
+
+
+def near_duplicates(
+    examples: Sequence[Example], threshold: float = NEAR_DUPLICATE_JACCARD
+) -> list[tuple[float, Example, Example]]:
+    """Pairs of texts whose character-3-gram Jaccard similarity exceeds ``threshold``.
+
+    Candidate pairs come from an inverted index on 3-grams, so a few thousand texts take a
+    second or two rather than the minutes of comparing every pair.
+    """
+    sets = [shingles(e.text) for e in examples]
+    index: dict[str, list[int]] = defaultdict(list)
+    for i, grams in enumerate(sets):
+        for gram in grams:
+            index[gram].append(i)
+    pairs = []
+    for i, grams in enumerate(sets):
+        overlap: Counter[int] = Counter()
+        for gram in grams:
+            overlap.update(j for j in index[gram] if j > i)
+        for j, shared in overlap.items():
+            jaccard = shared / (len(grams) + len(sets[j]) - shared)
+            if jaccard > threshold:
+                pairs.append((round(jaccard, 3), examples[i], examples[j]))
+    return pairs
+
+
+def label_counts(examples: Iterable[Example]) -> dict[str, int]:
+    return dict(sorted(Counter(e.label for e in examples).items()))
 
 
 def main() -> None:

@@ -15,12 +15,12 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import skops.io as sio
 from sklearn.pipeline import Pipeline
 
 from classifier.corpus import HARMFUL_CATEGORIES
@@ -28,6 +28,47 @@ from classifier.signals import fired_reasons
 from classifier.text import MAX_CHARS, Analysed, analyse, chunks, clean
 
 ACTIVE_FILE = "active"
+
+
+def _import_skops_io() -> Any:
+    """``skops.io``, imported without its list of every scikit-learn estimator.
+
+    On import, skops builds its default trusted-type list from ``sklearn.utils.all_estimators()``,
+    which imports every scikit-learn module (and much of SciPy): ~1.8 s and ~100 MB before a
+    model is even read, most of the model-load budget. The estimators our pipeline uses are
+    all this project needs; we name every type we accept anyway (``TRUSTED_TYPES``, checked
+    before loading), so the narrower default only makes skops stricter, never looser.
+    """
+    if "skops.io" in sys.modules:
+        return sys.modules["skops.io"]
+    import sklearn.utils
+    from sklearn.calibration import CalibratedClassifierCV
+    from sklearn.feature_extraction.text import TfidfTransformer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import FeatureUnion
+    from sklearn.preprocessing import FunctionTransformer
+
+    ours = [
+        (cls.__name__, cls)
+        for cls in (
+            CalibratedClassifierCV,
+            FeatureUnion,
+            FunctionTransformer,
+            LogisticRegression,
+            Pipeline,
+            TfidfTransformer,
+        )
+    ]
+    original = sklearn.utils.all_estimators
+    sklearn.utils.all_estimators = lambda *args, **kwargs: list(ours)
+    try:
+        import skops.io
+    finally:
+        sklearn.utils.all_estimators = original
+    return skops.io
+
+
+sio = _import_skops_io()
 
 # Types a model file may contain beyond those skops trusts by default. Anything else in a file
 # is refused: a .skops file from elsewhere must not be able to run arbitrary code on load.
@@ -70,7 +111,16 @@ class ClassificationResult:
     model_version: str
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        # Written out rather than dataclasses.asdict(), which deep-copies every value.
+        return {
+            "text": self.text,
+            "label": self.label,
+            "category": self.category,
+            "harmful_probability": self.harmful_probability,
+            "flagged": self.flagged,
+            "reasons": list(self.reasons),
+            "model_version": self.model_version,
+        }
 
 
 @dataclass
@@ -107,6 +157,8 @@ class Classifier:
         classes = [str(c) for c in pipeline.classes_]
         self.classes = classes
         self._harmful_columns = np.asarray([c in HARMFUL_CATEGORIES for c in classes])
+        self._harmful_index = np.flatnonzero(self._harmful_columns)
+        self._other_index = np.flatnonzero(~self._harmful_columns)
         self._explainer: _Explainer | None = None
 
     @property
@@ -124,54 +176,56 @@ class Classifier:
         """Classify raw review texts; never raises on odd text (empty, huge, markup, emoji)."""
         cleaned = [clean(t) for t in texts]
         scored = self._score(cleaned)
-        explainer = self._explainer_for()
+        has_text = scored.piece >= 0
+        pieces = scored.piece[has_text]
+        flagged_all = scored.harmful >= self.threshold
+        flagged = flagged_all[has_text]
+        proba = scored.proba[pieces]
+        # The likeliest harmful category and the likelier of criticism/benign, per text.
+        best_harmful = self._harmful_index[np.argmax(proba[:, self._harmful_index], axis=1)]
+        best_other = self._other_index[np.argmax(proba[:, self._other_index], axis=1)]
+        target = np.where(flagged, best_harmful, best_other)
+        reference = np.where(flagged, best_other, best_harmful)
+        terms = self._explainer_for().top_terms(scored, pieces, target, reference)
+        empty_rows = np.diff(scored.features.indptr)[pieces] == 0 if len(pieces) else pieces
         results = []
+        k = 0
         for i, text in enumerate(texts):
-            piece = scored.piece[i]
-            if piece < 0:
+            if not has_text[i]:
                 results.append(
                     ClassificationResult(
                         text, "benign", None, 0.0, False, ["本文がありません"], self.version
                     )
                 )
                 continue
-            p = scored.proba[piece]
+            record = scored.records[pieces[k]]
             harm = float(scored.harmful[i])
-            flagged = harm >= self.threshold
-            if flagged:
-                label = "harmful"
-                category: str | None = self._best(p, harmful=True)
-                target = category
+            label = "harmful" if flagged[k] else self.classes[target[k]]
+            category = self.classes[target[k]] if flagged[k] else None
+            if empty_rows[k] and not flagged[k]:
+                # Nothing the model knows (emoji, symbols, an unknown script): no evidence of
+                # criticism either, so the text is reported as neutral, with the reason.
+                label = "benign"
+                reasons = ["判断材料となる語がありません（絵文字・記号のみ等）"]
             else:
-                label = target = self._best(p, harmful=False)
-                category = None
-            # Harm signals are shown from half the threshold up: a text there is worth a look,
-            # and staff should see what pushed it up; below that they would only mislead.
-            reasons = fired_reasons(
-                scored.records[piece],
-                show_harm=harm >= self.threshold / 2,
-                show_opinion=label == "criticism",
-            )
-            reference = self._best(p, harmful=not flagged)
-            assert target is not None
-            terms = explainer.top_terms(
-                scored.features, piece, scored.records[piece], target, reference
-            )
-            if terms:
-                reasons.append("強く寄与した語: " + "、".join(terms))
+                # Harm signals are shown from half the threshold up: a text there is worth a
+                # look, and staff should see what pushed it up; below that they would mislead.
+                reasons = fired_reasons(
+                    record,
+                    show_harm=harm >= self.threshold / 2,
+                    show_opinion=label == "criticism",
+                )
+            if terms[k]:
+                reasons.append("強く寄与した語: " + "、".join(terms[k]))
             if len(cleaned[i]) > MAX_CHARS:
                 reasons.append(f"長文のため先頭{MAX_CHARS:,}字のみ解析")
             results.append(
                 ClassificationResult(
-                    text, label, category, round(harm, 4), flagged, reasons, self.version
+                    text, label, category, round(harm, 4), bool(flagged[k]), reasons, self.version
                 )
             )
+            k += 1
         return results
-
-    def _best(self, p: np.ndarray, *, harmful: bool) -> str:
-        mask = self._harmful_columns if harmful else ~self._harmful_columns
-        columns = np.flatnonzero(mask)
-        return self.classes[int(columns[np.argmax(p[columns])])]
 
     def _score(self, cleaned: list[str]) -> _Scored:
         """Score every text; a long text is scored chunk by chunk and takes its most harmful
@@ -225,54 +279,80 @@ class _Explainer:
 
     Only word features are named, by their surface in the text (燃やして rather than the
     normalised 燃やす), and only content words: character n-grams and particles carry weight
-    but mean nothing to a reader. Signals are named by their own reasons.
+    but mean nothing to a reader. Signals are named by their own reasons. Contributions are
+    computed for a whole batch at once; only the few candidate words per text are looked up
+    in Python.
     """
+
+    # A word is named when its contribution to the log-odds of the label exceeds this.
+    MIN_CONTRIBUTION = 0.05
+    CANDIDATES = 40
 
     def __init__(self, pipeline: Pipeline, classes: list[str]):
         calibrated = pipeline.named_steps["model"]
         regression = calibrated.calibrated_classifiers_[0].estimator
         self.coef = np.asarray(regression.coef_)
-        self.class_index = {c: i for i, c in enumerate(classes)}
         names = pipeline.named_steps["features"].get_feature_names_out().tolist()
         self.terms: list[tuple[str, ...] | None] = [
             tuple(name.split("__w:", 1)[1].split(" ")) if "__w:" in name else None for name in names
         ]
+        self.is_word = np.asarray([t is not None for t in self.terms])
 
     def top_terms(
-        self, matrix: Any, row: int, record: Analysed, target: str, reference: str
-    ) -> list[str]:
-        start, end = matrix.indptr[row], matrix.indptr[row + 1]
-        if start == end:
-            return []
-        columns = matrix.indices[start:end]
-        weights = (
-            self.coef[self.class_index[target], columns]
-            - self.coef[self.class_index[reference], columns]
-        )
-        contribution = matrix.data[start:end] * weights
-        chosen: list[str] = []
-        for k in np.argsort(-contribution)[:40]:
-            if contribution[k] <= 0.05:
-                break
-            term = self.terms[int(columns[k])]
-            shown = _surface_of(record, term) if term else None
-            if not shown or any(shown in c or c in shown for c in chosen):
-                continue
-            chosen.append(shown)
-            if len(chosen) == TOP_TERMS:
-                break
+        self, scored: _Scored, pieces: np.ndarray, target: np.ndarray, reference: np.ndarray
+    ) -> list[list[str]]:
+        chosen: list[list[str]] = [[] for _ in range(len(pieces))]
+        if not len(pieces):
+            return chosen
+        matrix = scored.features
+        if len(pieces) != matrix.shape[0] or np.any(pieces != np.arange(len(pieces))):
+            matrix = matrix[pieces]
+        row = np.repeat(np.arange(len(pieces)), np.diff(matrix.indptr))
+        columns = matrix.indices
+        words = self.is_word[columns]
+        row, columns, values = row[words], columns[words], matrix.data[words]
+        weights = self.coef[target[row], columns] - self.coef[reference[row], columns]
+        contribution = values * weights
+        keep = contribution > self.MIN_CONTRIBUTION
+        row, columns, contribution = row[keep], columns[keep], contribution[keep]
+        order = np.lexsort((-contribution, row))
+        ordered = columns[order].tolist()
+        # Each text's candidates, strongest first: ordered[starts[r]:starts[r + 1]].
+        starts = np.searchsorted(row[order], np.arange(len(pieces) + 1)).tolist()
+        for r, names in enumerate(chosen):
+            record = scored.records[int(pieces[r])]
+            for column in ordered[starts[r] : min(starts[r + 1], starts[r] + self.CANDIDATES)]:
+                term = self.terms[column]
+                assert term is not None
+                shown = _surface_of(record, term)
+                if not shown or any(shown in c or c in shown for c in names):
+                    continue
+                names.append(shown)
+                if len(names) == TOP_TERMS:
+                    break
         return chosen
 
 
 def _surface_of(record: Analysed, term: tuple[str, ...]) -> str | None:
-    """How a (normalised) word or word pair is written in the text, if it holds a content word."""
+    """How a (normalised) word or word pair is written in the text, without a leading particle
+    (の病院 → 病院, but 痛かった stays whole); None when it holds no content word."""
     words, n = record.words, len(term)
-    for i in range(len(words) - n + 1):
-        if tuple(words[i : i + n]) == term:
-            if not any(record.content[i : i + n]):
-                return None
-            return "".join(record.surfaces[i : i + n])
-    return None
+    start = 0
+    while True:
+        try:
+            i = words.index(term[0], start)
+        except ValueError:
+            return None
+        if words[i : i + n] == list(term):
+            break
+        start = i + 1
+    content = record.content
+    first, last = i, i + n - 1
+    while first <= last and not content[first]:
+        first += 1
+    if first > last:
+        return None
+    return "".join(record.surfaces[first : last + 1])
 
 
 # --- model files -------------------------------------------------------------------------------

@@ -427,8 +427,12 @@ _BY_NAME = {s.name: s for s in SIGNALS}
 
 
 def _fired(record: Analysed) -> dict[str, list[str]]:
+    """Signal name → matched terms, computed once per record (features and reasons share it)."""
+    found: dict[str, list[str]] | None = record.memo.get("signals")
+    if found is not None:
+        return found
     text = record.text
-    found: dict[str, list[str]] = {}
+    found = {}
     for signal in SIGNALS:
         if signal.pattern is None:
             terms = record.names
@@ -436,6 +440,7 @@ def _fired(record: Analysed) -> dict[str, list[str]]:
             terms = signal.pattern.findall(text)
         if terms:
             found[signal.name] = terms
+    record.memo["signals"] = found
     return found
 
 

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 import sklearn
+from threadpoolctl import threadpool_limits
 
 from classifier.corpus import GREY, SOURCE_DIR, Example, data_hash, load_corpus, split, split_key
 from classifier.evaluation import choose_threshold, evaluate
@@ -69,7 +70,10 @@ def train(
     texts, labels, weights = training_rows(train_examples)
 
     pipeline = build_pipeline()
-    pipeline.fit(texts, labels, model__sample_weight=weights)
+    # One BLAS thread: L-BFGS works on vectors too small for threads to pay off, and OpenBLAS
+    # threads spinning against other busy processes made training ten times slower.
+    with threadpool_limits(limits=1, user_api="blas"):
+        pipeline.fit(texts, labels, model__sample_weight=weights)
 
     created = datetime.now(UTC)
     fingerprint = data_hash(train_examples + parts["validation"])

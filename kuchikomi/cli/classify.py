@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from enum import StrEnum
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -59,9 +59,10 @@ def classify(
 ) -> None:
     """Classify review texts: harmful (with category), criticism or benign, with reasons."""
     from classifier import ModelLoadError, ModelNotFoundError, load_model
+    from kuchikomi.services.classification import ensure_model
 
     try:
-        classifier = load_model(model)
+        classifier = load_model(model) if model else ensure_model(announce=True)
     except (ModelNotFoundError, ModelLoadError) as exc:
         fail(str(exc), EXIT_FAILED)
 
@@ -73,36 +74,48 @@ def classify(
         except OSError as exc:
             fail(f"cannot read {file}: {exc.strerror}")
 
-    failed = 0
     as_array = format == ClassifyFormat.json
-    first = True
     out = sys.stdout
-
-    def emit(obj: dict[str, Any]) -> None:
-        nonlocal first
-        line = json.dumps(obj, ensure_ascii=False)
-        if as_array:
-            out.write(("[\n" if first else ",\n") + line)
-        else:
-            out.write(line + "\n")
-        first = False
-
     try:
-        batch: list[tuple[int, str | dict[str, Any]]] = []
-        for number, raw in _lines(stream):
-            batch.append((number, _decode(number, raw)))
-            if len(batch) >= BATCH_LINES:
-                failed += _flush(classifier, batch, emit)
-                batch = []
-        failed += _flush(classifier, batch, emit)
+        if as_array:
+            first = True
+
+            def write(line: str) -> None:
+                nonlocal first
+                out.write(("[\n" if first else ",\n") + line)
+                first = False
+
+            failed = classify_lines(classifier, _lines(stream), write)
+            out.write("[]\n" if first else "\n]\n")
+        else:
+            failed = classify_lines(classifier, _lines(stream), lambda line: out.write(line + "\n"))
     finally:
         if stream is not sys.stdin.buffer:
             stream.close()
-    if as_array:
-        out.write("[]\n" if first else "\n]\n")
     out.flush()
     if failed:
         raise typer.Exit(EXIT_FAILED)
+
+
+def classify_lines(
+    classifier: Any, lines: Iterable[tuple[int, bytes]], write: Callable[[str], None]
+) -> int:
+    """The whole ``classify`` path: numbered raw lines in, one JSON text per line out (in input
+    order), classified in batches. Returns how many lines got an error object instead of a
+    classification. Also what bench/classify_speed.py times."""
+    failed = 0
+
+    def emit(obj: dict[str, Any]) -> None:
+        write(json.dumps(obj, ensure_ascii=False))
+
+    batch: list[tuple[int, str | dict[str, Any]]] = []
+    for number, raw in lines:
+        batch.append((number, _decode(number, raw)))
+        if len(batch) >= BATCH_LINES:
+            failed += _flush(classifier, batch, emit)
+            batch = []
+    failed += _flush(classifier, batch, emit)
+    return failed
 
 
 def _flush(classifier: Any, batch: list[tuple[int, str | dict[str, Any]]], emit: Any) -> int:

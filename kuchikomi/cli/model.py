@@ -132,8 +132,10 @@ def evaluate(
         fail(str(exc))
     if not examples:
         fail(f"{data} holds no labelled texts")
+    from kuchikomi.services.classification import ensure_model
+
     try:
-        classifier = load_model(model)
+        classifier = load_model(model) if model else ensure_model(announce=True)
     except (ModelNotFoundError, ModelLoadError) as exc:
         fail(str(exc), EXIT_FAILED)
     results = classifier.classify([e.text for e in examples])
@@ -150,7 +152,8 @@ def _print_metrics(m: dict[str, Any]) -> None:
     out.print(f"model {m['model_version']} (threshold {m['threshold']:.4f}), {m['n']} texts")
     out.print(
         f"accuracy {m['accuracy']:.3f}  macro-F1 {m['macro_f1']:.3f}  "
-        f"harmful recall {m['harmful_recall']:.3f}  criticism flagged {m['criticism_flagged']:.3f}  "
+        f"harmful recall {m['harmful_recall']:.3f}  "
+        f"criticism flagged {m['criticism_flagged']:.3f}  "
         f"category accuracy {m['category_accuracy']:.3f}"
     )
     rows = [{"label": label, **values} for label, values in m["per_label"].items()]
@@ -164,7 +167,8 @@ def _print_metrics(m: dict[str, Any]) -> None:
     grey = m["grey"]
     if grey["n"]:
         out.print(
-            f"grey zone: {grey['n']} texts, mean harmful probability {grey['mean_probability']:.3f}, "
+            f"grey zone: {grey['n']} texts, "
+            f"mean harmful probability {grey['mean_probability']:.3f}, "
             f"flagged {grey['flagged']:.3f}"
         )
 

@@ -1,0 +1,191 @@
+"""How fast the classifier is, against SudachiPy tokenisation alone (issue #3 targets).
+
+On 20,000 realistic reviews of mixed length, on one core (CPU affinity and BLAS threads pinned):
+
+- tokenisation only: the classifier's own SudachiPy tokenizer (same dictionary, mode and
+  fields) running ``tokenize()`` over every review — the floor no Sudachi-based classifier
+  can go below;
+- the whole ``kuchikomi classify`` path: raw input lines → UTF-8 decoding → cleaning →
+  tokenisation → word, character and signal features → calibrated probabilities → reasons →
+  one JSON line per review (``kuchikomi.cli.classify.classify_lines``, what the CLI runs).
+
+Also the model load time in a fresh process (imports, reading the .skops file, the first
+classification, which opens the Sudachi dictionary) and this process's peak resident memory.
+Targets: whole path ≥ 60% of tokenisation throughput and ≥ 3,000 reviews/s; load ≤ 2 s;
+peak RSS ≤ 300 MB. Each timing is the best of three runs (other processes share the machine).
+
+The reviews are built from the corpus texts: one to a dozen texts joined into one review, so
+lengths range from a line to several paragraphs (the mix is printed). A model is trained into a
+temporary directory first unless KUCHIKOMI_CLASSIFIER__MODEL_PATH names one.
+
+    .venv/bin/python bench/classify_speed.py [N]
+"""
+
+from __future__ import annotations
+
+import os
+
+# One core: pin BLAS threads before numpy is imported, and the process to one CPU.
+for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ[_var] = "1"
+
+import io  # noqa: E402
+import random  # noqa: E402
+import resource  # noqa: E402
+import statistics  # noqa: E402
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+import tempfile  # noqa: E402
+import time  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+TARGET_RATIO = 0.60
+TARGET_RATE = 3_000
+TARGET_LOAD_S = 2.0
+TARGET_RSS_MB = 300
+REPEATS = 3
+
+# How many corpus texts make one review, and how often (short reviews are the most common).
+PIECES = [(1, 0.40), (2, 0.22), (3, 0.15), (4, 0.10), (6, 0.08), (12, 0.05)]
+# Roughly what a review queue holds: mostly criticism and praise, some attacks.
+LABEL_SHARE = {"benign": 0.45, "criticism": 0.38, "harmful": 0.12, "grey": 0.05}
+
+
+def make_reviews(n: int, seed: int = 20261123) -> list[str]:
+    from classifier.corpus import load_corpus
+
+    by_label: dict[str, list[str]] = {}
+    for example in load_corpus():
+        text = example.text.replace("\\n", "\n")
+        by_label.setdefault(example.coarse_label, []).append(text)
+    rng = random.Random(seed)
+    labels = list(LABEL_SHARE)
+    weights = list(LABEL_SHARE.values())
+    sizes = [k for k, _ in PIECES]
+    size_weights = [w for _, w in PIECES]
+    reviews = []
+    for _ in range(n):
+        label = rng.choices(labels, weights)[0]
+        k = rng.choices(sizes, size_weights)[0]
+        # The first piece sets the review's tone; the rest are ordinary experience.
+        parts = [rng.choice(by_label[label])]
+        parts += [rng.choice(by_label[rng.choice(["benign", "criticism"])]) for _ in range(k - 1)]
+        # One review per input line: paragraphs are separated by a full-width space here.
+        reviews.append("\u3000".join(p.replace("\n", " ") for p in parts))
+    return reviews
+
+
+def best_rate(run: object, count: int) -> float:
+    times = []
+    for _ in range(REPEATS):
+        start = time.perf_counter()
+        run()  # type: ignore[operator]
+        times.append(time.perf_counter() - start)
+    return count / min(times)
+
+
+LOAD_PROBE = """
+import time
+start = time.perf_counter()
+from classifier import load_model
+model = load_model()
+model.classify(["待ち時間が長かったです。"])
+print(time.perf_counter() - start)
+"""
+
+
+def load_seconds(env: dict[str, str]) -> float:
+    samples = []
+    for _ in range(REPEATS):
+        out = subprocess.run(
+            [sys.executable, "-c", LOAD_PROBE],
+            env=env,
+            cwd=ROOT,
+            check=True,
+            capture_output=True,
+            text=True,
+        )
+        samples.append(float(out.stdout.strip().splitlines()[-1]))
+    return min(samples)
+
+
+def main() -> int:
+    n = int(sys.argv[1]) if len(sys.argv) > 1 else 20_000
+    cpu = min(os.sched_getaffinity(0))
+    os.sched_setaffinity(0, {cpu})
+    tmp = Path(tempfile.mkdtemp(prefix="kuchikomi-bench-"))
+    env = dict(os.environ)
+    if not env.get("KUCHIKOMI_CLASSIFIER__MODEL_PATH"):
+        env["KUCHIKOMI_DATA_DIR"] = str(tmp)
+        subprocess.run(
+            [sys.executable, "-c", "from classifier.training import train; train()"],
+            env=env,
+            cwd=ROOT,
+            check=True,
+        )
+    os.environ.update(env)
+    load_s = load_seconds(env)
+
+    from classifier import load_model
+    from classifier.text import CHUNK_CHARS, _tokenizer, chunks, clean
+    from kuchikomi.cli.classify import classify_lines
+
+    model = load_model()
+    reviews = make_reviews(n)
+    lines = [(i, r.encode("utf-8")) for i, r in enumerate(reviews, 1)]
+    lengths = [len(r) for r in reviews]
+    print(
+        f"{n:,} reviews: median {statistics.median(lengths):.0f} chars, mean "
+        f"{statistics.mean(lengths):.0f}, longest {max(lengths):,} "
+        f"({sum(x > 500 for x in lengths):,} over 500 chars); one core (CPU {cpu})"
+    )
+
+    tokenizer = _tokenizer()
+    # Exactly the text the classifier tokenises: cleaned, in Sudachi-sized pieces.
+    pieces = [p for r in reviews for p in chunks(clean(r))]
+    assert all(len(p) <= CHUNK_CHARS for p in pieces)
+    out = tokenizer.tokenize("")
+
+    def tokenise_only() -> None:
+        for piece in pieces:
+            tokenizer.tokenize(piece, out=out)
+
+    def whole_path() -> None:
+        sink = io.StringIO()
+        failed = classify_lines(model, lines, lambda line: sink.write(line + "\n"))
+        assert failed == 0 and sink.getvalue().count("\n") == n
+
+    tokenise_rate = best_rate(tokenise_only, n)
+    classify_rate = best_rate(whole_path, n)
+    ratio = classify_rate / tokenise_rate
+    rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+    def verdict(ok: bool) -> str:
+        return "ok" if ok else "MISSED"
+
+    print(f"tokenisation only (SudachiPy): {tokenise_rate:8,.0f} reviews/s")
+    print(
+        f"whole classify path:           {classify_rate:8,.0f} reviews/s   "
+        f"[target ≥ {TARGET_RATE:,}: {verdict(classify_rate >= TARGET_RATE)}]"
+    )
+    print(
+        f"ratio whole/tokenisation:      {ratio:8.1%}           "
+        f"[target ≥ {TARGET_RATIO:.0%}: {verdict(ratio >= TARGET_RATIO)}]"
+    )
+    print(
+        f"model load (fresh process):    {load_s:8.2f} s           "
+        f"[target ≤ {TARGET_LOAD_S:.0f} s: {verdict(load_s <= TARGET_LOAD_S)}]"
+    )
+    print(
+        f"peak resident memory:          {rss_mb:8.0f} MB          "
+        f"[target ≤ {TARGET_RSS_MB} MB: {verdict(rss_mb <= TARGET_RSS_MB)}]"
+    )
+    print(f"model {model.version}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

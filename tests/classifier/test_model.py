@@ -1,0 +1,223 @@
+"""The trained model on texts it has never seen: the held-out split, hard cases, odd input,
+its reasons, and what is stored beside it (version, data hash, metrics, threshold)."""
+
+from __future__ import annotations
+
+import json
+import statistics
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from classifier import Classifier, ModelLoadError, load_model
+from classifier.corpus import HELDOUT_FILE, data_hash, load_corpus, read_tsv, split
+from classifier.evaluation import MAX_CRITICISM_FLAGGED, MIN_HARMFUL_RECALL, evaluate
+from classifier.text import MAX_CHARS, analyse_texts
+from classifier.training import TrainedModel
+
+
+def test_held_out_split_meets_the_targets(model: Classifier) -> None:
+    examples = read_tsv(HELDOUT_FILE)
+    metrics = evaluate(examples, model.classify([e.text for e in examples]))
+    print(
+        f"held-out: n={metrics['n']} accuracy={metrics['accuracy']} macro-F1={metrics['macro_f1']}"
+        f" harmful recall={metrics['harmful_recall']}"
+        f" criticism flagged={metrics['criticism_flagged']} grey={metrics['grey']}"
+    )
+
+    assert metrics["harmful_recall"] >= MIN_HARMFUL_RECALL == 0.85
+    assert metrics["criticism_flagged"] <= MAX_CRITICISM_FLAGGED == 0.10
+    assert metrics["macro_f1"] >= 0.75
+    assert metrics["category_accuracy"] >= 0.75
+
+
+def test_grey_zone_lands_between_criticism_and_harmful(model: Classifier) -> None:
+    examples = read_tsv(HELDOUT_FILE)
+    probability = dict(
+        zip(
+            [e.text for e in examples],
+            model.harmful_probabilities([e.text for e in examples]),
+            strict=True,
+        )
+    )
+
+    def median(label: str) -> float:
+        return statistics.median(probability[e.text] for e in examples if e.coarse_label == label)
+
+    grey = [probability[e.text] for e in examples if e.label == "grey"]
+    assert median("criticism") < median("grey") < median("harmful")
+    assert median("grey") < model.threshold < median("harmful")
+    assert np.mean(np.asarray(grey) >= model.threshold) <= 1 / 3
+    assert np.mean(np.asarray(grey) >= 0.9) <= 0.1
+
+
+def test_threshold_was_chosen_on_validation_and_is_stored_with_the_model(
+    trained: TrainedModel,
+) -> None:
+    assert trained.path is not None
+    stored = json.loads(trained.path.with_suffix(".json").read_text(encoding="utf-8"))
+    selection = stored["metrics"]["threshold_selection"]
+
+    assert stored["threshold"] == trained.classifier.threshold
+    assert selection["targets_met"] is True
+    assert selection["harmful_recall"] >= 0.85 and selection["criticism_flagged"] <= 0.10
+    assert selection["n_harmful"] + selection["n_criticism"] < stored["training"]["n_train"]
+    # Reloaded from disk, the model scores exactly as the one just trained.
+    reloaded = load_model(trained.path)
+    texts = ["院長、夜道に気をつけろよ", "待ち時間が長かった"]
+    assert reloaded.threshold == trained.classifier.threshold
+    assert np.allclose(
+        reloaded.harmful_probabilities(texts), trained.classifier.harmful_probabilities(texts)
+    )
+
+
+def test_model_records_id_training_data_hash_and_held_out_metrics(trained: TrainedModel) -> None:
+    info = trained.classifier.info
+    parts = split(load_corpus())
+
+    assert info.model_id.endswith(info.training_data_sha256[:8])
+    assert info.training_data_sha256 == data_hash(parts["train"] + parts["validation"])
+    assert info.metrics["test"]["n"] > 500
+    assert info.training["n_test"] == len(parts["test"])
+    assert trained.classifier.classify(["ok"])[0].model_version == info.model_id
+
+
+# Texts written for these tests, not in the corpus.
+NOT_FLAGGED = [
+    "死ぬほど痛かった親知らずを一瞬で抜いてくれた",
+    "殺されるかと思うくらい痛い注射だったけど、おかげで熱はすぐ下がりました",
+    "待ち時間が長すぎて最悪。二度と行かない。しかもぼったくり価格",
+    "受付の態度が最悪でした。予約の意味がないくらい待たされ、説明もありません。",
+    "先生の説明がとても丁寧で、安心して治療を受けられました",
+    "駐車場は10台分。土日も診療しています。",
+]
+
+
+@pytest.mark.parametrize("text", NOT_FLAGGED)
+def test_praise_and_harsh_but_legitimate_criticism_are_not_flagged(
+    model: Classifier, text: str
+) -> None:
+    result = model.classify([text])[0]
+
+    assert not result.flagged, result
+    assert result.label in ("criticism", "benign")
+    assert result.category is None
+
+
+FLAGGED = [
+    ("受付の女、今度会ったら刺してやる。覚悟しとけ", "threat", "脅迫表現（刺してやる"),
+    ("院長の家に火をつけてやるからな", "threat", "脅迫表現（火をつけ"),
+    (
+        "聞いた話では、ここの院長は保険の不正請求で何度も指導を受けているらしい",
+        "defamation",
+        "具体的な犯罪・不正行為の断定（不正請求）",
+    ),
+    ("院長はクズ。ゴミ医者。さっさと死ね", "insult", "侮辱表現（クズ"),
+    ("外国人の医者なんかに診てもらいたくない。国に帰れ", "discrimination", "差別表現（外国人"),
+    (
+        "看護師の田中は不倫してて、090-1234-5678に電話すれば本人が出るよ",
+        "privacy",
+        "電話番号の記載",
+    ),
+]
+
+
+@pytest.mark.parametrize(("text", "category", "reason"), FLAGGED)
+def test_attacks_are_flagged_with_their_category_and_a_reason(
+    model: Classifier, text: str, category: str, reason: str
+) -> None:
+    result = model.classify([text])[0]
+
+    assert result.flagged and result.label == "harmful", result
+    assert result.category == category
+    assert any(r.startswith(reason) for r in result.reasons), result.reasons
+    assert result.harmful_probability >= model.threshold
+
+
+def test_reasons_name_the_signals_and_the_strongest_words_as_written(
+    model: Classifier,
+) -> None:
+    threat, hearsay, insult, phone = model.classify(
+        [
+            "あの歯医者、燃やしてやる",
+            "知り合いの元職員から聞いたけど、ここは期限切れの薬を使い回してるらしい",
+            "院長はクズ。ゴミ医者。さっさと死ね",
+            "受付の佐藤の番号は080-9876-5432、住所は緑町2-3-4",
+        ]
+    )
+
+    assert "脅迫表現（燃やし）" in threat.reasons
+    assert hearsay.category == "defamation"
+    assert any(r.startswith("具体的な犯罪・不正行為の断定（期限切れの薬") for r in hearsay.reasons)
+    assert any(r.startswith("伝聞による事実の摘示（") and "聞いた" in r for r in hearsay.reasons)
+    for result in (hearsay, insult):
+        words = [r for r in result.reasons if r.startswith("強く寄与した語: ")]
+        assert len(words) == 1, result.reasons
+        named = words[0].removeprefix("強く寄与した語: ").split("、")
+        # Words as written in the review (not Sudachi's normalised forms), never particles.
+        assert named and all(term in result.text for term in named), named
+        assert not {"の", "は", "を", "に"} & set(named)
+    # Reasons travel into takedown drafts: a phone number is not repeated there.
+    assert phone.category == "privacy"
+    assert "電話番号の記載" in phone.reasons
+    assert not any("080" in r or "9876" in r for r in phone.reasons)
+
+
+def test_odd_input_gets_a_classification_each(model: Classifier) -> None:
+    threat = "院長、夜道に気をつけろよ。家は知ってるからな"
+    threat_at_the_end = ("待合室は広くて明るいです。" * 8_000 + threat)[-MAX_CHARS:]
+    texts = [
+        "",
+        "   \t ",
+        "😀😀😀🙏",
+        '<p onclick="x()">最悪の<b>対応</b></p><script>alert("燃やす")</script>',
+        "受付\x00の\x07態度\x1bが\u202e最悪",
+        "\ud800待ち時間が長い",
+        threat_at_the_end,
+        "とても親切でした。" * 20_000,
+    ]
+
+    results = model.classify(texts)
+
+    assert [r.text for r in results] == texts
+    empty, blank, emoji, html, control, surrogate, long_threat, too_long = results
+    assert empty.label == blank.label == "benign" and empty.reasons == ["本文がありません"]
+    assert emoji.label == "benign" and not emoji.flagged
+    assert emoji.reasons == ["判断材料となる語がありません（絵文字・記号のみ等）"]
+    # Markup is not text: the script's 燃やす does not count.
+    assert html.label == "criticism" and not html.flagged
+    assert control.label == "criticism" and surrogate.label == "criticism"
+    assert len(long_threat.text) == MAX_CHARS
+    assert long_threat.flagged and long_threat.category == "threat"
+    assert too_long.label == "benign"
+    assert f"長文のため先頭{MAX_CHARS:,}字のみ解析" in too_long.reasons
+
+
+def test_fast_feature_paths_count_exactly_like_the_plain_analysers(model: Classifier) -> None:
+    texts = [e.text for e in load_corpus()[::7]] + ["", "a", "😀", "ｱｲｳ１２３ABC"]
+    records = analyse_texts(texts)
+    union = model.pipeline.named_steps["features"]
+    for name in ("words", "chars"):
+        vectorizer = union.named_transformers[name].named_steps["count"]
+        fast = vectorizer.transform(records)
+        saved = dict(vectorizer.__dict__)
+        vectorizer.__dict__["_words"] = vectorizer.__dict__["_chars"] = None  # plain Python
+        try:
+            plain = vectorizer.transform(records)
+        finally:
+            vectorizer.__dict__.clear()
+            vectorizer.__dict__.update(saved)
+        assert fast.nnz > 0 and (fast != plain).nnz == 0, name
+
+
+def test_a_model_file_with_untrusted_types_is_refused(tmp_path: Path) -> None:
+    import skops.io as sio
+    from sklearn.dummy import DummyClassifier
+
+    path = tmp_path / "evil.skops"
+    sio.dump(DummyClassifier().fit([[0], [1]], [0, 1]), path)
+    path.with_suffix(".json").write_text("{}", encoding="utf-8")
+
+    with pytest.raises(ModelLoadError, match="does not trust: sklearn.dummy.DummyClassifier"):
+        load_model(path)
