@@ -33,6 +33,13 @@ from models import Clinic
 router = APIRouter(prefix="/api/v1/bursts", tags=["bursts"])
 page_router = APIRouter(include_in_schema=False)
 
+KIND_SHORT = {
+    "volume": "急増",
+    "harmful": "有害急増",
+    "rating_drop": "評価急落",
+    "duplicate": "酷似文面",
+    "author": "同一投稿者",
+}
 KIND_JA = {
     "volume": "投稿数の急増",
     "harmful": "有害な投稿の急増",
@@ -75,7 +82,8 @@ def get_bursts(
 # Chart geometry (SVG user units; the SVG scales to the page width).
 CHART_DAYS = 180
 WIDTH, HEIGHT = 900, 220
-LEFT, RIGHT, TOP, BOTTOM = 40, 10, 10, 30
+LEFT, RIGHT, TOP, BOTTOM = 40, 10, 28, 30
+MIN_BAND = 6.0  # a one-day burst in a 180-day chart stays visible
 
 
 @dataclass
@@ -98,6 +106,12 @@ class Band:
 
 
 @dataclass
+class Marker:
+    x: float
+    label: str
+
+
+@dataclass
 class Tick:
     x: float
     label: str
@@ -113,6 +127,7 @@ class Chart:
     right: int
     bars: list[Bar]
     bands: list[Band]
+    markers: list[Marker]
     ticks: list[Tick]
     y_max: int
     total: int
@@ -159,14 +174,24 @@ def build_chart(timeline: ClinicTimeline) -> Chart:
         hi = index.get(min(end, days[-1].day), n - 1) if days else 0
         if hi < lo:
             continue
+        width = max((hi - lo + 1) * step, MIN_BAND)
+        x = LEFT + (lo + hi + 1) * step / 2 - width / 2
         bands.append(
             Band(
-                x=round(LEFT + lo * step, 2),
-                width=round((hi - lo + 1) * step, 2),
+                x=round(x, 2),
+                width=round(width, 2),
                 kind=burst.kind,
-                title=f"{KIND_JA.get(burst.kind, burst.kind)}: {start:%m/%d}〜{end:%m/%d}",
+                title=f"{KIND_JA.get(burst.kind, burst.kind)}: {burst_days(burst)}",
             )
         )
+    # One label above each shaded stretch, naming the kinds found there.
+    labels: dict[float, list[str]] = {}
+    for band in bands:
+        centre = round(band.x + band.width / 2, 2)
+        short = KIND_SHORT.get(band.kind, band.kind)
+        if short not in labels.setdefault(centre, []):
+            labels[centre].append(short)
+    markers = [Marker(x=x, label="・".join(kinds)) for x, kinds in sorted(labels.items())]
     ticks = [
         Tick(x=round(LEFT + i * step + step / 2, 2), label=f"{d.day.month}/{d.day.day}")
         for i, d in enumerate(days)
@@ -187,12 +212,27 @@ def build_chart(timeline: ClinicTimeline) -> Chart:
         right=WIDTH - RIGHT,
         bars=bars,
         bands=bands,
+        markers=markers,
         ticks=ticks,
         y_max=y_max,
         total=total,
         flagged=flagged,
         summary=summary,
     )
+
+
+def burst_days(burst: object) -> str:
+    """The burst's Japan-time days, last day inclusive ("5月1日〜5月2日")."""
+    start = burst.start.astimezone(JST)  # type: ignore[attr-defined]
+    # Day windows end at the next midnight (exclusive); other kinds at their last review.
+    end = (burst.end - timedelta(microseconds=1)).astimezone(JST)  # type: ignore[attr-defined]
+    first, last = start.date(), max(start.date(), end.date())
+    text = f"{first.year}年{first.month}月{first.day}日"
+    if last != first:
+        text += (
+            f"〜{last.month}月{last.day}日" if last.year == first.year else f"〜{last:%Y年%m月%d日}"
+        )
+    return text
 
 
 @page_router.get("/clinics/{clinic_id}", response_class=HTMLResponse)
@@ -220,6 +260,7 @@ def clinic_page(
             "chart": build_chart(timeline),
             "bursts": bursts,
             "kind_ja": KIND_JA,
+            "burst_days": burst_days,
             "nav": "clinics",
         },
     )
