@@ -164,8 +164,8 @@ def duplicate_clusters(texts: list[str], params: DuplicateParams | None = None) 
         keys = np.ascontiguousarray(cols).view(np.dtype((np.void, cols.shape[1] * 4))).ravel()
         _, inverse, counts = np.unique(keys, return_inverse=True, return_counts=True)
         shared = np.nonzero((counts[inverse] > 1) & present)[0]
-        for i in shared:
-            buckets[int(inverse[i]).to_bytes(8, "little")].append(int(i))
+        for member in shared.tolist():
+            buckets[int(inverse[member]).to_bytes(8, "little")].append(member)
         for members in buckets.values():
             if len(members) * (len(members) - 1) // 2 <= params.max_bucket_pairs:
                 for x in range(len(members)):
@@ -175,8 +175,8 @@ def duplicate_clusters(texts: list[str], params: DuplicateParams | None = None) 
                 for other in members[1:]:
                     verify(members[0], other)
     groups: dict[int, list[int]] = defaultdict(list)
-    for i in range(len(keep)):
-        groups[uf.find(i)].append(keep[i])
+    for k in range(len(keep)):
+        groups[uf.find(k)].append(keep[k])
     return sorted(
         (sorted(g) for g in groups.values() if len(g) >= params.min_cluster), key=lambda g: g[0]
     )

@@ -101,12 +101,13 @@ class DayBurst:
     extra: dict[str, float] | None = None
 
 
-def nbinom_sf(x: np.ndarray, r: np.ndarray, p: np.ndarray) -> np.ndarray:
+def nbinom_sf(x: np.ndarray, r: np.ndarray | float, p: np.ndarray) -> np.ndarray:
     """``P(X >= x)`` for the negative binomial (failures before the r-th success, success p).
 
     Written with the regularised incomplete beta directly: P(X >= x) = I_{1-p}(x, r).
     """
-    return betainc(x, r, 1.0 - p)
+    result: np.ndarray = betainc(x, r, 1.0 - p)
+    return result
 
 
 def weekday_factors(
@@ -133,7 +134,7 @@ def weekday_factors(
     factors = (per_weekday + shrink) / (total / 7.0 + shrink)
     factors /= factors.mean(axis=2, keepdims=True)
     day_block = np.arange(days) // block
-    fday = factors[:, day_block, wk]
+    fday: np.ndarray = factors[:, day_block, wk]
     fday[np.arange(days)[None, :] < observed_from[:, None]] = 0.0
     return fday
 
@@ -210,7 +211,7 @@ def scan_counts(
     if kleinberg and bursts:
         rows = np.unique([b.row for b in bursts])
         high = kleinberg_states(counts[rows], day_rate[rows] * fday[rows], params)
-        where = {row: i for i, row in enumerate(rows)}
+        where = {int(row): i for i, row in enumerate(rows)}
         for burst in bursts:
             burst.kleinberg = bool(high[where[burst.row], burst.first : burst.last + 1].any())
     return bursts

@@ -122,13 +122,19 @@ def _scope(session: Session, clinic_ids: Sequence[int] | None) -> list[int]:
     return check_clinics(session, clinic_ids)
 
 
+def _listing_first_seen(session: Session, clinic_id: int | None = None) -> dict[int, datetime]:
+    """When each listing was first crawled (its earliest review sighting); see the timing rule."""
+    query = select(Review.listing_id, func.min(Review.first_seen_at)).group_by(Review.listing_id)
+    if clinic_id is not None:
+        query = query.join(Listing, Listing.id == Review.listing_id).where(
+            Listing.clinic_id == clinic_id
+        )
+    return {int(row[0]): row[1] for row in session.execute(query)}
+
+
 def _load(session: Session, clinic_ids: list[int] | None, now: datetime) -> ReviewArrays:
     """Review columns: the clinics' whole history plus recent cross-clinic context."""
-    first_seen = dict(
-        session.execute(
-            select(Review.listing_id, func.min(Review.first_seen_at)).group_by(Review.listing_id)
-        ).all()
-    )
+    first_seen = _listing_first_seen(session)
     query = (
         select(
             Review.id,
@@ -291,14 +297,7 @@ def clinic_timeline(
     last = now.astimezone(JST).date()
     first = last - timedelta(days=days - 1)
     since = datetime(first.year, first.month, first.day, tzinfo=JST)
-    first_seen = dict(
-        session.execute(
-            select(Review.listing_id, func.min(Review.first_seen_at))
-            .join(Listing, Listing.id == Review.listing_id)
-            .where(Listing.clinic_id == clinic_id)
-            .group_by(Review.listing_id)
-        ).all()
-    )
+    first_seen = _listing_first_seen(session, clinic_id)
     rows = session.execute(
         select(
             Review.listing_id,

@@ -66,3 +66,48 @@ def test_table_output_names_the_kinds(session: Session) -> None:
     result = runner.invoke(app, ["bursts", "detect"])
     assert result.exit_code == 0, result.stderr
     assert "volume" in result.stdout and "duplicate" in result.stdout
+
+
+def test_a_growing_burst_keeps_its_record_and_a_vanished_one_is_dropped(session: Session) -> None:
+    from datetime import timedelta
+
+    from models import Classification
+    from tests.bursts.timelines import ATTACK, START, make_review
+
+    clinic, attack = clinic_with_campaign(session)
+    first = {b["kind"]: b for b in _json("detect", "--clinic", str(clinic.id))}
+
+    # The campaign goes on the next day: the same records grow, none is added.
+    listing = clinic.listings[0]
+    added = [
+        make_review(
+            session,
+            listing,
+            text=ATTACK,
+            author=None,
+            rating=1.0,
+            posted_at=START + timedelta(days=101, minutes=5 * k),
+            probability=0.9,
+            commit=False,
+        )
+        for k in range(10)
+    ]
+    session.commit()
+    more = [r.id for r in added]
+    grown = {b["kind"]: b for b in _json("detect", "--clinic", str(clinic.id))}
+    assert set(grown) == set(first)
+    for kind in ("volume", "harmful", "duplicate"):
+        assert grown[kind]["id"] == first[kind]["id"]
+        assert set(more) <= set(grown[kind]["review_ids"])
+    assert session.scalar(select(func.count()).select_from(Burst)) == len(grown)
+
+    # Staff-side re-classification: the posts are not flagged after all. The harmful burst
+    # no longer holds and is dropped; the volume and duplicate bursts stay.
+    for cls in session.scalars(select(Classification)):
+        cls.flagged = False
+    session.commit()
+    after = {b["kind"]: b for b in _json("detect", "--clinic", str(clinic.id))}
+    assert "harmful" not in after
+    assert after["volume"]["id"] == first["volume"]["id"]
+    assert after["volume"]["harmful_share"] == 0.0
+    assert set(attack) <= set(after["duplicate"]["review_ids"])
