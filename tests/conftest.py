@@ -17,6 +17,7 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
+from classifier.training import TrainedModel
 from kuchikomi.settings import get_settings
 from models.base import Base
 from models.db import new_session, reset_engine
@@ -92,3 +93,24 @@ def _empty_tables() -> None:
 def session(env: Path) -> Iterator[Session]:
     with new_session() as s:
         yield s
+
+
+@pytest.fixture(scope="session")
+def trained_model(tmp_path_factory: pytest.TempPathFactory) -> TrainedModel:
+    """One classifier trained from the shipped corpus per test session (training takes a while)."""
+    from classifier.training import train
+
+    trained = train(directory=tmp_path_factory.mktemp("model"))
+    assert trained.path is not None
+    return trained
+
+
+@pytest.fixture
+def model_env(
+    env: Path, trained_model: TrainedModel, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Path]:
+    """``env`` with the session's trained model configured for the CLI, pipeline and API."""
+    monkeypatch.setenv("KUCHIKOMI_CLASSIFIER__MODEL_PATH", str(trained_model.path))
+    get_settings.cache_clear()
+    yield env
+    get_settings.cache_clear()

@@ -16,25 +16,13 @@ from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
 from api.app import create_app
-from classifier.training import train
 from kuchikomi.cli import app
 from kuchikomi.demo.portal import DemoPortal, listing_urls, serve
 from tests.crawler.conftest import PORTAL_TODAY
 
 
-@pytest.fixture(scope="module")
-def model_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    trained = train(directory=tmp_path_factory.mktemp("model"))
-    assert trained.path is not None
-    return trained.path
-
-
 @pytest.fixture
-def portal(env: Path, model_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    from kuchikomi.settings import get_settings
-
-    monkeypatch.setenv("KUCHIKOMI_CLASSIFIER__MODEL_PATH", str(model_path))
-    get_settings.cache_clear()
+def portal(model_env: Path) -> Iterator[str]:
     with serve(DemoPortal(today=PORTAL_TODAY)) as base_url:
         yield base_url
 

@@ -3,15 +3,12 @@ confirmed by a later complete crawl that no longer shows the review."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 
-import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from classifier.training import train
 from crawler.extract import normalize_text
 from kuchikomi.demo.portal import DemoPortal, listing_urls
 from kuchikomi.services.cases import CRAWL_ACTOR, today_jst
@@ -145,26 +142,9 @@ def test_status_form_needs_the_csrf_token_and_reports_bad_dates(
 # --- removal confirmed by a later complete crawl ------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def model_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    trained = train(directory=tmp_path_factory.mktemp("model"))
-    assert trained.path is not None
-    return trained.path
-
-
-@pytest.fixture
-def classifier_env(env: Path, model_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    from kuchikomi.settings import get_settings
-
-    monkeypatch.setenv("KUCHIKOMI_CLASSIFIER__MODEL_PATH", str(model_path))
-    get_settings.cache_clear()
-    yield env
-    get_settings.cache_clear()
-
-
 def test_removal_is_confirmed_by_a_complete_recrawl_and_undone_if_the_review_returns(
     session: Session,
-    classifier_env: Path,
+    model_env: Path,
     demo_portal: DemoPortal,  # noqa: F811
     portal_url: str,  # noqa: F811
     login_as: LoginAs,

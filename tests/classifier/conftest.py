@@ -13,10 +13,8 @@ from classifier.training import TrainedModel
 
 
 @pytest.fixture(scope="session")
-def trained(tmp_path_factory: pytest.TempPathFactory) -> TrainedModel:
-    from classifier.training import train
-
-    return train(directory=tmp_path_factory.mktemp("model"))
+def trained(trained_model: TrainedModel) -> TrainedModel:
+    return trained_model
 
 
 @pytest.fixture(scope="session")

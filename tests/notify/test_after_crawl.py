@@ -10,25 +10,14 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from classifier.training import train
 from kuchikomi.cli import app
 from kuchikomi.demo.portal import DemoPortal, listing_urls, serve
-from kuchikomi.settings import get_settings
 from tests.crawler.conftest import PORTAL_TODAY
 from tests.notify.conftest import Mailbox, WebhookReceiver, text_part
 
 
-@pytest.fixture(scope="module")
-def model_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    trained = train(directory=tmp_path_factory.mktemp("model"))
-    assert trained.path is not None
-    return trained.path
-
-
 @pytest.fixture
-def portal(env: Path, model_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    monkeypatch.setenv("KUCHIKOMI_CLASSIFIER__MODEL_PATH", str(model_path))
-    get_settings.cache_clear()
+def portal(model_env: Path) -> Iterator[str]:
     with serve(DemoPortal(today=PORTAL_TODAY)) as base_url:
         yield base_url
 
