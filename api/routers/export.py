@@ -9,20 +9,20 @@ clinics' reviews; another clinic's id answers 404 like an unknown one.
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from datetime import date, timedelta
-from typing import Annotated, Any
+from typing import Any
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, HTTPException, Query, status
+from fastapi import APIRouter, HTTPException, status
 from fastapi.responses import StreamingResponse
 from sqlalchemy.orm import Session
 
 from api.auth import CurrentUser, visible_clinic_ids
 from api.deps import SessionDep
 from api.errors import error_responses
-from kuchikomi.schemas import Category, DecisionStatus, Page, ReviewPublic
+from api.routers.reviews import ReviewFiltersDep
+from kuchikomi.schemas import Page, ReviewPublic
 from kuchikomi.services.export import review_csv_lines
-from kuchikomi.services.reviews import MAX_LIMIT, ClinicNotFoundError, day_start, list_reviews
+from kuchikomi.services.reviews import MAX_LIMIT, ClinicNotFoundError, list_reviews
 from models.base import utcnow
 from models.db import new_session
 
@@ -52,26 +52,7 @@ def export_url(page_filters: Mapping[str, Any]) -> str:
 def export_reviews_csv(
     session: SessionDep,
     user: CurrentUser,
-    flagged: Annotated[
-        bool | None,
-        Query(description="true: the staff queue, most probably harmful first; as in /reviews."),
-    ] = None,
-    clinic_id: Annotated[int | None, Query(ge=1, description="Only this clinic's reviews.")] = None,
-    category: Annotated[Category | None, Query(description="Only this harmful category.")] = None,
-    source: Annotated[
-        str | None,
-        Query(max_length=32, pattern="^[a-z0-9_]+$", description="Only this site adapter."),
-    ] = None,
-    decision: Annotated[
-        DecisionStatus | None,
-        Query(description="`undecided`, or the latest staff decision's value."),
-    ] = None,
-    posted_from: Annotated[
-        date | None, Query(description="Posted on or after this day (Japan time).")
-    ] = None,
-    posted_to: Annotated[
-        date | None, Query(description="Posted on or before this day (Japan time).")
-    ] = None,
+    filters: ReviewFiltersDep,
 ) -> StreamingResponse:
     """Columns (Japanese headers): id, clinic, listing and review URLs, author, rating, dates,
     label, category, harmful probability, flagged, reasons, staff decision, text. The filters
@@ -81,16 +62,10 @@ def export_reviews_csv(
     def page_of(db: Session, cursor: str | None) -> Page[ReviewPublic]:
         return list_reviews(
             session=db,
-            flagged=flagged,
-            clinic_id=clinic_id,
-            category=category.value if category else None,
             cursor=cursor,
             limit=MAX_LIMIT,
             clinic_ids=scope,
-            source=source,
-            decision=decision.value if decision else None,
-            posted_since=day_start(posted_from),
-            posted_before=day_start(posted_to + timedelta(days=1)) if posted_to else None,
+            **filters.query(),
         )
 
     try:

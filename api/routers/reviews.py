@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from datetime import date, timedelta
-from typing import Annotated
+from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Path, Query, status
+from fastapi import APIRouter, Depends, HTTPException, Path, Query, status
 
 from api.auth import CurrentUser, visible_clinic_ids
 from api.deps import SessionDep
@@ -24,6 +24,73 @@ from kuchikomi.services.reviews import (
 router = APIRouter(prefix="/api/v1/reviews", tags=["reviews"])
 
 
+class ReviewFilters:
+    """The queue's filters, shared by the JSON list and the CSV export (FastAPI builds this
+    from the query string)."""
+
+    def __init__(
+        self,
+        flagged: Annotated[
+            bool | None,
+            Query(
+                description="true: the staff queue, most probably harmful first (probability desc, "
+                "then id desc). false: reviews not flagged (including not yet classified), newest "
+                "first. Omitted: every review, newest first."
+            ),
+        ] = None,
+        clinic_id: Annotated[
+            int | None,
+            Query(ge=1, description="Only this clinic's reviews; 404 if no such clinic."),
+        ] = None,
+        category: Annotated[
+            Category | None, Query(description="Only this harmful category.")
+        ] = None,
+        source: Annotated[
+            str | None,
+            Query(
+                max_length=32,
+                pattern="^[a-z0-9_]+$",
+                description="Only reviews from listings read by this site adapter "
+                "(e.g. schema_org).",
+            ),
+        ] = None,
+        decision: Annotated[
+            DecisionStatus | None,
+            Query(description="`undecided`, or the latest staff decision's value."),
+        ] = None,
+        posted_from: Annotated[
+            date | None, Query(description="Posted on or after this day (Japan time).")
+        ] = None,
+        posted_to: Annotated[
+            date | None, Query(description="Posted on or before this day (Japan time).")
+        ] = None,
+    ) -> None:
+        self.flagged = flagged
+        self.clinic_id = clinic_id
+        self.category = category
+        self.source = source
+        self.decision = decision
+        self.posted_from = posted_from
+        self.posted_to = posted_to
+
+    def query(self) -> dict[str, Any]:
+        """Keyword arguments for :func:`kuchikomi.services.reviews.list_reviews`."""
+        return {
+            "flagged": self.flagged,
+            "clinic_id": self.clinic_id,
+            "category": self.category.value if self.category else None,
+            "source": self.source,
+            "decision": self.decision.value if self.decision else None,
+            "posted_since": day_start(self.posted_from),
+            "posted_before": (
+                day_start(self.posted_to + timedelta(days=1)) if self.posted_to else None
+            ),
+        }
+
+
+ReviewFiltersDep = Annotated[ReviewFilters, Depends()]
+
+
 @router.get(
     "",
     response_model=Page[ReviewPublic],
@@ -33,36 +100,7 @@ router = APIRouter(prefix="/api/v1/reviews", tags=["reviews"])
 def get_reviews(
     session: SessionDep,
     user: CurrentUser,
-    flagged: Annotated[
-        bool | None,
-        Query(
-            description="true: the staff queue, most probably harmful first (probability desc, "
-            "then id desc). false: reviews not flagged (including not yet classified), newest "
-            "first. Omitted: every review, newest first."
-        ),
-    ] = None,
-    clinic_id: Annotated[
-        int | None, Query(ge=1, description="Only this clinic's reviews; 404 if no such clinic.")
-    ] = None,
-    category: Annotated[Category | None, Query(description="Only this harmful category.")] = None,
-    source: Annotated[
-        str | None,
-        Query(
-            max_length=32,
-            pattern="^[a-z0-9_]+$",
-            description="Only reviews from listings read by this site adapter (e.g. schema_org).",
-        ),
-    ] = None,
-    decision: Annotated[
-        DecisionStatus | None,
-        Query(description="`undecided`, or the latest staff decision's value."),
-    ] = None,
-    posted_from: Annotated[
-        date | None, Query(description="Posted on or after this day (Japan time).")
-    ] = None,
-    posted_to: Annotated[
-        date | None, Query(description="Posted on or before this day (Japan time).")
-    ] = None,
+    filters: ReviewFiltersDep,
     cursor: Annotated[
         str | None,
         Query(max_length=200, description="`next_cursor` of the previous page, unchanged."),
@@ -74,16 +112,10 @@ def get_reviews(
     try:
         return list_reviews(
             session=session,
-            flagged=flagged,
-            clinic_id=clinic_id,
-            category=category.value if category else None,
             cursor=cursor,
             limit=limit,
             clinic_ids=visible_clinic_ids(user),
-            source=source,
-            decision=decision.value if decision else None,
-            posted_since=day_start(posted_from),
-            posted_before=day_start(posted_to + timedelta(days=1)) if posted_to else None,
+            **filters.query(),
         )
     except CursorError as exc:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, detail=str(exc)) from None
