@@ -70,7 +70,12 @@ def parse_japanese_date(text: str | None, *, now: datetime | None = None) -> Par
 
 
 def _build(
-    year: int, month: int, day: int, hour: str | None, minute: str | None, second: str | None,
+    year: int,
+    month: int,
+    day: int,
+    hour: str | None,
+    minute: str | None,
+    second: str | None,
     tz: timezone = JST,
 ) -> datetime | None:
     try:
@@ -92,8 +97,12 @@ def _parse_japanese(text: str) -> datetime | None:
     else:
         year = int(match["year"])
     return _build(
-        year, int(match["month"]), int(match["day"]),
-        match["hour"], match["minute"], match["second"],
+        year,
+        int(match["month"]),
+        int(match["day"]),
+        match["hour"],
+        match["minute"],
+        match["second"],
     )
 
 
@@ -110,8 +119,13 @@ def _parse_numeric(text: str) -> datetime | None:
             digits = match["tz"][1:].replace(":", "")
             tz = timezone(sign * timedelta(hours=int(digits[:2]), minutes=int(digits[2:])))
     return _build(
-        int(match["year"]), int(match["month"]), int(match["day"]),
-        match["hour"], match["minute"], match["second"], tz,
+        int(match["year"]),
+        int(match["month"]),
+        int(match["day"]),
+        match["hour"],
+        match["minute"],
+        match["second"],
+        tz,
     )
 
 

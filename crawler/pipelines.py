@@ -34,6 +34,10 @@ class StoreReviewPagePipeline:
                 stats.inc_value("kuchikomi/reviews_new", new)
             logger.info(
                 "listing %s page %s: %s reviews, %s new (%s)",
-                item.listing_id, item.page_number, seen, new, item.page_url,
+                item.listing_id,
+                item.page_number,
+                seen,
+                new,
+                item.page_url,
             )
         return item

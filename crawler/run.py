@@ -55,8 +55,11 @@ def main(argv: list[str] | None = None) -> int:
         if spider_cls is None:
             for task in store.pending_listings(run_id=args.run_id, source=source):
                 store.finish_listing(
-                    run_id=args.run_id, listing_id=task.listing_id, status="failed",
-                    complete=False, error=f"no crawler for listing source {source!r}",
+                    run_id=args.run_id,
+                    listing_id=task.listing_id,
+                    status="failed",
+                    complete=False,
+                    error=f"no crawler for listing source {source!r}",
                 )
             continue
         crawler = process.create_crawler(spider_cls)

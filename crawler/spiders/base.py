@@ -38,8 +38,9 @@ PAGE_NUMBER = "kuchikomi_page_number"
 
 def _scrapy_errors(*names: str) -> tuple[type[BaseException], ...]:
     # Scrapy 2.13+ wraps download failures in its own exception types; older ones raise Twisted's.
-    return tuple(getattr(scrapy.exceptions, name) for name in names
-                 if hasattr(scrapy.exceptions, name))
+    return tuple(
+        getattr(scrapy.exceptions, name) for name in names if hasattr(scrapy.exceptions, name)
+    )
 
 
 _DNS_ERRORS = (DNSLookupError, *_scrapy_errors("CannotResolveHostError"))
@@ -127,8 +128,9 @@ class ListingSpider(scrapy.Spider):
         where = "" if number == 1 else f"page {number}: "
         if not isinstance(response, TextResponse):
             content_type = response.headers.get("Content-Type", b"").decode("latin-1")
-            self._fail(state, 
-                f"{where}not an HTML page ({content_type or 'no Content-Type'}) at {response.url}"
+            self._fail(
+                state,
+                f"{where}not an HTML page ({content_type or 'no Content-Type'}) at {response.url}",
             )
             return
         page = extract_page(
@@ -139,9 +141,10 @@ class ListingSpider(scrapy.Spider):
             now=datetime.now(UTC),
         )
         if not page.has_review_markup:
-            self._fail(state, 
+            self._fail(
+                state,
                 f"{where}no schema.org review data at {response.url} "
-                "(not a review listing, or the site changed its layout)"
+                "(not a review listing, or the site changed its layout)",
             )
             return
         if number == 1:
@@ -150,9 +153,10 @@ class ListingSpider(scrapy.Spider):
             if not page.reviews and state.known:
                 # Crawl health (spidermon-style): a listing that showed reviews and now shows
                 # none has most likely changed its layout; a person must look.
-                self._fail(state, 
+                self._fail(
+                    state,
                     f"no reviews found at {response.url} although {len(state.known)} were "
-                    "shown before (the site may have changed its layout)"
+                    "shown before (the site may have changed its layout)",
                 )
                 return
         state.pages = number

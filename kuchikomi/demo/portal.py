@@ -127,18 +127,23 @@ def _load_clinics(today: date) -> tuple[list[DemoClinic], int]:
                 author=r["author"],
                 rating=r["rating"],
                 text=r["text"],
-                posted=datetime.combine(
-                    today - timedelta(days=r["days_ago"]), time(0, 0), JST
-                ) + timedelta(minutes=r["minute_of_day"]),
+                posted=datetime.combine(today - timedelta(days=r["days_ago"]), time(0, 0), JST)
+                + timedelta(minutes=r["minute_of_day"]),
             )
             for r in c["reviews"]
         ]
         reviews.sort(key=lambda r: r.posted, reverse=True)  # newest first, as portals list them
         clinics.append(
             DemoClinic(
-                id=c["id"], name=c["name"], specialty=c["specialty"], address=c["address"],
-                markup=c["markup"], pagination=c["pagination"], date_style=c["date_style"],
-                review_ids=c["review_ids"], reviews=reviews,
+                id=c["id"],
+                name=c["name"],
+                specialty=c["specialty"],
+                address=c["address"],
+                markup=c["markup"],
+                pagination=c["pagination"],
+                date_style=c["date_style"],
+                review_ids=c["review_ids"],
+                reviews=reviews,
             )
         )
     return clinics, int(raw["page_size"])
@@ -176,9 +181,7 @@ class _Renderer:
         return self._render(clinic, shown, page=page, pages=pages)
 
     def detail(self, clinic: DemoClinic, review_id: int) -> str | None:
-        review = next(
-            (r for r in self.portal.visible_reviews(clinic) if r.id == review_id), None
-        )
+        review = next((r for r in self.portal.visible_reviews(clinic) if r.id == review_id), None)
         if review is None:
             return None
         return self._render(clinic, [review], page=None, pages=None)

@@ -101,9 +101,7 @@ def _start_run(*, listing_ids: list[int] | None, trigger: str) -> int:
         else:
             listings = list(session.scalars(query))
             if not listings:
-                raise ValueError(
-                    "no listings are registered; add one with `kuchikomi clinic add`"
-                )
+                raise ValueError("no listings are registered; add one with `kuchikomi clinic add`")
         run = CrawlRun(started_at=utcnow(), status="running", trigger=trigger, stats={})
         run.listings = [
             CrawlRunListing(listing_id=listing.id, status="pending") for listing in listings

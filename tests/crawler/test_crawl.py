@@ -42,8 +42,18 @@ def _reviews(session: Session, listing_id: int | None = None) -> list[Review]:
 def _snapshot(session: Session) -> dict[int, tuple[object, ...]]:
     return {
         r.id: (
-            r.listing_id, r.external_id, r.author, r.rating, r.text, r.posted_at, r.posted_at_raw,
-            r.posted_at_exact, r.first_seen_at, r.removed_at, r.url, r.content_hash,
+            r.listing_id,
+            r.external_id,
+            r.author,
+            r.rating,
+            r.text,
+            r.posted_at,
+            r.posted_at_raw,
+            r.posted_at_exact,
+            r.first_seen_at,
+            r.removed_at,
+            r.url,
+            r.content_hash,
         )
         for r in _reviews(session)
     }
@@ -74,7 +84,9 @@ def test_first_crawl_reads_every_review_of_the_portal(
     for clinic in demo_portal.clinics:
         expected = {
             normalize_text(r.text): (
-                normalize_text(r.author), float(r.rating), _expected_posted_at(r, clinic.date_style)
+                normalize_text(r.author),
+                float(r.rating),
+                _expected_posted_at(r, clinic.date_style),
             )
             for r in clinic.reviews
         }
@@ -151,10 +163,16 @@ def test_second_crawl_adds_nothing_changes_nothing_and_stops_early(
 
     # A review posted since is still found, and only it is new.
     clinic = demo_portal.clinics[0]
-    clinic.reviews.insert(0, DemoReview(
-        id=1999, author="新しい患者", rating=4, text="受付の方が親切でした。",
-        posted=datetime.combine(PORTAL_TODAY, time(10, 0), JST),
-    ))
+    clinic.reviews.insert(
+        0,
+        DemoReview(
+            id=1999,
+            author="新しい患者",
+            rating=4,
+            text="受付の方が親切でした。",
+            posted=datetime.combine(PORTAL_TODAY, time(10, 0), JST),
+        ),
+    )
     third = run_crawl(listing_ids=[ids[clinic.name]])
     assert third.ok
     (new,) = third.new_review_ids
@@ -193,21 +211,35 @@ def test_only_a_full_crawl_marks_taken_down_reviews_removed(
 
 
 def _json_ld_page(reviews: list[dict[str, object]], next_href: str | None = None) -> str:
-    data = {"@context": "https://schema.org", "@type": "MedicalClinic", "name": "テスト医院",
-            "review": reviews}
+    data = {
+        "@context": "https://schema.org",
+        "@type": "MedicalClinic",
+        "name": "テスト医院",
+        "review": reviews,
+    }
     link = f'<a href="{next_href}">次へ</a>' if next_href else ""
-    return (f'<html><head><script type="application/ld+json">{json.dumps(data)}</script></head>'
-            f"<body>{link}</body></html>")
+    return (
+        f'<html><head><script type="application/ld+json">{json.dumps(data)}</script></head>'
+        f"<body>{link}</body></html>"
+    )
 
 
 def test_broken_listings_fail_with_a_reason_and_the_others_are_crawled(
-    session: Session, env: Path, portal_url: str, site: FixtureSite,
+    session: Session,
+    env: Path,
+    portal_url: str,
+    site: FixtureSite,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setenv("KUCHIKOMI_CRAWL__TIMEOUT", "1")
     monkeypatch.setenv("KUCHIKOMI_CRAWL__RETRY_TIMES", "0")
-    review = {"@type": "Review", "author": "A", "reviewBody": "丁寧でした。",
-              "reviewRating": {"ratingValue": 5}, "datePublished": "2025-05-01"}
+    review = {
+        "@type": "Review",
+        "author": "A",
+        "reviewBody": "丁寧でした。",
+        "reviewRating": {"ratingValue": 5},
+        "datePublished": "2025-05-01",
+    }
     urls = {
         "not_found": site.add("/gone", "なし", status=404),
         "server_error": site.add("/error", "error", status=500),
@@ -242,9 +274,14 @@ def test_broken_listings_fail_with_a_reason_and_the_others_are_crawled(
     assert not outcome[ids["mid_pagination"]].complete
 
     session.rollback()
-    assert session.scalar(
-        select(func.count()).select_from(CrawlRunListing).where(CrawlRunListing.status == "pending")
-    ) == 0
+    assert (
+        session.scalar(
+            select(func.count())
+            .select_from(CrawlRunListing)
+            .where(CrawlRunListing.status == "pending")
+        )
+        == 0
+    )
     for name, listing_id in ids.items():
         stored = listing(session, listing_id)
         assert stored.last_crawl_status == ("ok" if name == "ok" else "failed")
@@ -260,16 +297,24 @@ def test_a_listing_that_stops_showing_reviews_is_reported_not_emptied(
     session: Session, env: Path, site: FixtureSite
 ) -> None:
     reviews = [
-        {"@type": "Review", "@id": f"#r{i}", "author": f"患者{i}", "reviewBody": f"感想{i}",
-         "reviewRating": {"ratingValue": 4}, "datePublished": "2025-04-0" + str(i)}
+        {
+            "@type": "Review",
+            "@id": f"#r{i}",
+            "author": f"患者{i}",
+            "reviewBody": f"感想{i}",
+            "reviewRating": {"ratingValue": 4},
+            "datePublished": "2025-04-0" + str(i),
+        }
         for i in (1, 2)
     ]
     (listing_id,) = register(session, "変わる医院", site.add("/r", _json_ld_page(reviews)))
     assert run_crawl(listing_ids=[listing_id]).ok
     # The site redesigns: the rating summary is still marked up, the reviews no longer are.
-    summary_only = {"@context": "https://schema.org", "@type": "MedicalClinic",
-                    "aggregateRating": {"@type": "AggregateRating", "ratingValue": 4,
-                                        "reviewCount": 2}}
+    summary_only = {
+        "@context": "https://schema.org",
+        "@type": "MedicalClinic",
+        "aggregateRating": {"@type": "AggregateRating", "ratingValue": 4, "reviewCount": 2},
+    }
     site.add("/r", f'<script type="application/ld+json">{json.dumps(summary_only)}</script>')
 
     summary = run_crawl(listing_ids=[listing_id], full=True)
@@ -322,14 +367,26 @@ def test_schema_org_pages_outside_the_portal(
         "@context": "https://schema.org",
         "@graph": [
             {"@type": "Physician", "@id": "#doc", "name": "田中医師"},
-            {"@type": "Review", "@id": "#rv-1", "itemReviewed": {"@id": "#doc"},
-             "author": "鈴木", "reviewRating": {"@type": "Rating", "ratingValue": "4"},
-             "datePublished": "2024/12/01", "reviewBody": "話をよく聞いてくれます。"},
+            {
+                "@type": "Review",
+                "@id": "#rv-1",
+                "itemReviewed": {"@id": "#doc"},
+                "author": "鈴木",
+                "reviewRating": {"@type": "Rating", "ratingValue": "4"},
+                "datePublished": "2024/12/01",
+                "reviewBody": "話をよく聞いてくれます。",
+            },
         ],
     }
-    second = {"@context": "https://schema.org", "@type": "Review", "@id": "#rv-2",
-              "author": {"@type": "Person", "name": "高橋"}, "reviewRating": {"ratingValue": 3},
-              "datePublished": "2024-11-20T10:00:00+09:00", "reviewBody": "普通です。"}
+    second = {
+        "@context": "https://schema.org",
+        "@type": "Review",
+        "@id": "#rv-2",
+        "author": {"@type": "Person", "name": "高橋"},
+        "reviewRating": {"ratingValue": 3},
+        "datePublished": "2024-11-20T10:00:00+09:00",
+        "reviewBody": "普通です。",
+    }
     json_ld_url = site.add(
         "/doctor/9",
         f'<script type="application/ld+json">{json.dumps(graph_page)}</script>'
@@ -347,7 +404,8 @@ def test_schema_org_pages_outside_the_portal(
         "</div></body></html>"
     ).encode("shift_jis")
     microdata_id, json_ld_id, sjis_id = register(
-        session, "外部サイト",
+        session,
+        "外部サイト",
         site.add("/dentist", microdata),
         json_ld_url,
         # No charset in the header: the page's own meta tag says Shift_JIS.
@@ -361,20 +419,34 @@ def test_schema_org_pages_outside_the_portal(
         i: [(r.author, r.rating, r.posted_at, r.text) for r in _reviews(session, i)]
         for i in (microdata_id, json_ld_id, sjis_id)
     }
-    assert sorted(got[microdata_id]) == sorted([
-        ("山田", 1 + 4 * 0.8, datetime(2024, 11, 2, tzinfo=JST),
-         "痛みの少ない治療で 助かりました。"),
-        ("<b>佐藤</b>", 1 + 4 * 0.2, datetime(2024, 10, 30, 18, 20, tzinfo=JST),
-         '説明が雑でした。<script>alert("x")</script>'),
-    ])
+    assert sorted(got[microdata_id]) == sorted(
+        [
+            (
+                "山田",
+                1 + 4 * 0.8,
+                datetime(2024, 11, 2, tzinfo=JST),
+                "痛みの少ない治療で 助かりました。",
+            ),
+            (
+                "<b>佐藤</b>",
+                1 + 4 * 0.2,
+                datetime(2024, 10, 30, 18, 20, tzinfo=JST),
+                '説明が雑でした。<script>alert("x")</script>',
+            ),
+        ]
+    )
     assert got[json_ld_id] == [
         ("鈴木", 4.0, datetime(2024, 12, 1, tzinfo=JST), "話をよく聞いてくれます。"),
         ("高橋", 3.0, datetime(2024, 11, 20, 10, 0, tzinfo=JST), "普通です。"),
     ]
     assert [o.pages for o in summary.listings] == [1, 2, 1]
     assert got[sjis_id] == [
-        ("いわさき", 5.0, datetime(2023, 7, 7, tzinfo=JST),
-         "予約なしでも丁寧に診ていただきました。"),
+        (
+            "いわさき",
+            5.0,
+            datetime(2023, 7, 7, tzinfo=JST),
+            "予約なしでも丁寧に診ていただきました。",
+        ),
     ]
     # The site's own review ids are kept as they are: stable whichever page a review is on.
     assert [r.external_id for r in _reviews(session, json_ld_id)] == ["#rv-1", "#rv-2"]
@@ -391,7 +463,10 @@ def test_unknown_listing_ids_are_refused_and_no_run_is_recorded(
 
 
 def test_a_crawler_that_dies_leaves_its_listings_failed_not_pending(
-    session: Session, env: Path, portal_url: str, tmp_path: Path,
+    session: Session,
+    env: Path,
+    portal_url: str,
+    tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     ids = register_portal(session, portal_url)
@@ -411,4 +486,3 @@ def test_a_crawler_that_dies_leaves_its_listings_failed_not_pending(
     assert run is not None and run.status == "failed" and run.finished_at is not None
     assert session.scalar(select(func.count()).select_from(Review)) == 0
     assert all(listing(session, i).last_crawl_status == "failed" for i in ids.values())
-

@@ -65,8 +65,11 @@ def test_microdata_page_with_next_text_link_and_no_review_ids() -> None:
 
 
 def test_relative_dates_are_estimates_and_ids_come_from_the_site() -> None:
-    page = _page("portal_jsonld_relative_dates.html", f"{BASE}/clinics/3/reviews?page=1",
-                 f"{BASE}/clinics/3/reviews")
+    page = _page(
+        "portal_jsonld_relative_dates.html",
+        f"{BASE}/clinics/3/reviews?page=1",
+        f"{BASE}/clinics/3/reviews",
+    )
     raws = [r.posted_at_raw for r in page.reviews]
     assert raws[:3] == ["今日", "今日", "今日"]
     assert "昨日" in raws and "3日前" in raws
@@ -76,8 +79,11 @@ def test_relative_dates_are_estimates_and_ids_come_from_the_site() -> None:
 
 
 def test_last_page_has_no_next_url() -> None:
-    page = _page("portal_jsonld_graph_last_page.html", f"{BASE}/clinics/5/reviews?page=2",
-                 f"{BASE}/clinics/5/reviews")
+    page = _page(
+        "portal_jsonld_graph_last_page.html",
+        f"{BASE}/clinics/5/reviews?page=2",
+        f"{BASE}/clinics/5/reviews",
+    )
     assert page.next_url is None
     assert len(page.reviews) == 5
 
@@ -93,29 +99,42 @@ def test_hostile_markup_in_reviews_is_kept_as_text() -> None:
 
 def test_page_without_review_markup_is_reported() -> None:
     html = "<html><body><h1>メンテナンス中</h1><a href='?page=2'>次へ</a></body></html>"
-    page = extract_page(html, page_url=f"{BASE}/x", listing_url=f"{BASE}/x", site=SCHEMA_ORG,
-                        now=NOW)
+    page = extract_page(
+        html, page_url=f"{BASE}/x", listing_url=f"{BASE}/x", site=SCHEMA_ORG, now=NOW
+    )
     assert not page.has_review_markup
     assert page.reviews == []
 
 
 def test_other_rating_scales_headlines_and_untrustworthy_ids() -> None:
     reviews = [
-        {"@type": "Review", "url": f"{BASE}/list", "name": "最悪の対応",
-         "reviewBody": "二度と行かない。", "author": "A",
-         "reviewRating": {"ratingValue": "2", "bestRating": "10", "worstRating": "0"},
-         "datePublished": "2025-01-02"},
-        {"@type": "Review", "url": f"{BASE}/list",
-         "reviewBody": "  丁寧\u3000でした。\r\n\r\n\r\n助かりました ",
-         "author": {"@type": "Person", "name": "B"},
-         "reviewRating": {"ratingValue": 90, "bestRating": 100}, "datePublished": "2025-01-03"},
+        {
+            "@type": "Review",
+            "url": f"{BASE}/list",
+            "name": "最悪の対応",
+            "reviewBody": "二度と行かない。",
+            "author": "A",
+            "reviewRating": {"ratingValue": "2", "bestRating": "10", "worstRating": "0"},
+            "datePublished": "2025-01-02",
+        },
+        {
+            "@type": "Review",
+            "url": f"{BASE}/list",
+            "reviewBody": "  丁寧\u3000でした。\r\n\r\n\r\n助かりました ",
+            "author": {"@type": "Person", "name": "B"},
+            "reviewRating": {"ratingValue": 90, "bestRating": 100},
+            "datePublished": "2025-01-03",
+        },
         {"@type": "Review", "reviewRating": {"ratingValue": "7", "bestRating": "5"}},
     ]
-    html = ('<script type="application/ld+json">'
-            + json.dumps({"@context": "https://schema.org", "@type": "Dentist", "review": reviews})
-            + "</script>")
-    page = extract_page(html, page_url=f"{BASE}/list", listing_url=f"{BASE}/list",
-                        site=SCHEMA_ORG, now=NOW)
+    html = (
+        '<script type="application/ld+json">'
+        + json.dumps({"@context": "https://schema.org", "@type": "Dentist", "review": reviews})
+        + "</script>"
+    )
+    page = extract_page(
+        html, page_url=f"{BASE}/list", listing_url=f"{BASE}/list", site=SCHEMA_ORG, now=NOW
+    )
     first, second = page.reviews  # the third has neither text nor a usable rating
     assert first.text == "最悪の対応\n二度と行かない。"
     assert first.rating == pytest.approx(1.8)
@@ -126,9 +145,12 @@ def test_other_rating_scales_headlines_and_untrustworthy_ids() -> None:
 
 
 def test_pagination_never_leaves_the_listing_site() -> None:
-    html = ('<script type="application/ld+json">{"@type": "Review", "reviewBody": "x"}</script>'
-            '<a rel="next" href="https://elsewhere.example/page2">次へ</a>'
-            '<a href="/reviews?p=2">次のページ</a>')
-    page = extract_page(html, page_url=f"{BASE}/reviews", listing_url=f"{BASE}/reviews",
-                        site=SCHEMA_ORG, now=NOW)
+    html = (
+        '<script type="application/ld+json">{"@type": "Review", "reviewBody": "x"}</script>'
+        '<a rel="next" href="https://elsewhere.example/page2">次へ</a>'
+        '<a href="/reviews?p=2">次のページ</a>'
+    )
+    page = extract_page(
+        html, page_url=f"{BASE}/reviews", listing_url=f"{BASE}/reviews", site=SCHEMA_ORG, now=NOW
+    )
     assert page.next_url == f"{BASE}/reviews?p=2"
