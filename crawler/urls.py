@@ -86,7 +86,7 @@ def check_fetch_allowed(url: str, *, allow_private_hosts: bool) -> None:
     except (socket.gaierror, UnicodeError) as exc:
         raise UnsafeURLError(f"host {host!r} does not resolve: {exc}") from None
     for info in infos:
-        address = ipaddress.ip_address(info[4][0].split("%", 1)[0])
+        address = ipaddress.ip_address(str(info[4][0]).split("%", 1)[0])
         if _is_private(address):
             raise UnsafeURLError(f"refusing to fetch {url}: {host} resolves to private {address}")
 

@@ -1,6 +1,9 @@
 """Alembic environment: the URL comes from settings (or the caller), the metadata from models."""
 
+from typing import Any, Literal
+
 from alembic import context
+from alembic.autogenerate.api import AutogenContext
 from sqlalchemy import Connection
 
 import models  # noqa: F401  (registers every table on the metadata)
@@ -12,7 +15,7 @@ config = context.config
 target_metadata = Base.metadata
 
 
-def _render_item(type_: str, obj: object, autogen_context: object) -> str | bool:
+def _render_item(type_: str, obj: Any, autogen_context: AutogenContext) -> str | Literal[False]:
     # UTCDateTime is a Python-side wrapper; the stored type is a plain timezone-aware DateTime.
     if type_ == "type" and isinstance(obj, UTCDateTime):
         return "sa.DateTime(timezone=True)"
