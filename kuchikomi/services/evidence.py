@@ -239,12 +239,14 @@ def _read_capture(record: EvidenceRecord) -> Capture:
     digests = found.get(_bare_id(record.warc_record_id))
     if digests is None:
         raise ArchiveIntegrityError(
-            f"evidence {record.id}: no WARC record {record.warc_record_id} at offset "
-            f"{record.warc_offset} of {record.warc_path}"
+            f"archived page of evidence {record.id} is damaged or missing in "
+            f"{record.warc_path} (no WARC record {record.warc_record_id} at offset "
+            f"{record.warc_offset})"
         )
     if record.payload_sha256.lower() not in digests:
         raise ArchiveIntegrityError(
-            f"evidence {record.id}: the archived page no longer matches its recorded SHA-256"
+            f"archived page of evidence {record.id} is damaged in {record.warc_path}: "
+            "it no longer matches its recorded SHA-256"
         )
     return Capture(
         evidence_id=record.id,
@@ -268,6 +270,13 @@ def _payload_digests(warc: bytes | IO[bytes]) -> dict[str, set[str]]:
     content encoding undone). The crawler hashes the body as it received it; which of the two
     that is depends on whether the HTTP stack had decoded it, so either one proves the record.
     """
+    if isinstance(warc, bytes) and warc[:2] == b"\x1f\x8b":
+        # warcio stops reading a record at its Content-Length, so damage to the record's closing
+        # newlines or the gzip trailer goes unseen; gzip checks every member's CRC-32 and size.
+        try:
+            gzip.decompress(warc)
+        except (OSError, EOFError, zlib.error) as exc:
+            raise ArchiveIntegrityError(f"unreadable WARC data: {exc}") from None
     stream = io.BytesIO(warc) if isinstance(warc, bytes) else warc
     found: dict[str, set[str]] = {}
     try:

@@ -7,12 +7,13 @@ import zipfile
 from datetime import UTC, datetime
 from pathlib import Path
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 from typer.testing import CliRunner
 
 from kuchikomi.cli import app
 from kuchikomi.services.evidence import MANIFEST_NAME, REPORT_NAME, WARC_NAME
-from models import Review
+from models import EvidenceRecord, Review
 from tests.api.conftest import LoginAs
 from tests.api.factories import make_clinic, make_review
 from tests.evidence.warcs import Page, archive_pages, sight
@@ -98,14 +99,30 @@ def test_an_archive_that_no_longer_matches_is_refused_not_served(
     session: Session, env: Path, login_as: LoginAs
 ) -> None:
     review = _archived_review(session, env)
-    for path in (env / "warc").rglob("*.warc.gz"):
-        data = bytearray(path.read_bytes())
-        data[len(data) // 2] ^= 0xFF
+    admin = login_as("admin")
+    (path,) = (env / "warc").rglob("*.warc.gz")
+    original = path.read_bytes()
+    # Each record is one gzip member; its header's MTIME, XFL and OS bytes (4-9) carry nothing
+    # the evidence depends on. Wherever any other byte goes bad (gzip header, record headers,
+    # payload, CRC trailer), the download is refused with the same explanation.
+    spans = session.execute(select(EvidenceRecord.warc_offset, EvidenceRecord.warc_length)).all()
+    assert len(spans) == 2
+    harmless = {offset + i for offset, _ in spans for i in range(4, 10)}
+    # Every 20th byte, and each member's last 16: the end of the record and the gzip trailer,
+    # which a reader that stops at Content-Length never looks at.
+    tails = {offset + length - i for offset, length in spans for i in range(1, 17)}
+    positions = sorted((set(range(0, len(original), 20)) | tails) - harmless)
+    for position in positions:
+        data = bytearray(original)
+        data[position] ^= 0xFF
         path.write_bytes(bytes(data))
-    response = login_as("admin").get(f"/api/v1/reviews/{review.id}/evidence")
-    assert response.status_code == 409
-    assert response.json()["detail"].startswith("archived page of evidence ")
-    assert "damaged" in response.json()["detail"]
+        response = admin.get(f"/api/v1/reviews/{review.id}/evidence")
+        assert response.status_code == 409, position
+        detail = response.json()["detail"]
+        assert detail.startswith("archived page of evidence "), (position, detail)
+        assert "damaged" in detail, (position, detail)
+    path.write_bytes(original)
+    assert admin.get(f"/api/v1/reviews/{review.id}/evidence").status_code == 200
 
 
 def test_review_page_links_the_bundle_and_the_draft(
