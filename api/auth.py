@@ -177,12 +177,7 @@ def auth_error_handler(request: Request, exc: Exception) -> Response:
     if exc.status_code == 401 and request.method in SAFE_METHODS:
         target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
         return RedirectResponse(f"/login?next={quote(target, safe='')}", status_code=303)
-    from api.templating import templates
+    from api.templating import error_page
 
     title = "ログインが必要です" if exc.status_code == 401 else "実行できません"
-    return templates.TemplateResponse(
-        request,
-        "error.html",
-        {"title": title, "message": exc.message_ja},
-        status_code=exc.status_code,
-    )
+    return error_page(request, exc.status_code, title, exc.message_ja)

@@ -13,8 +13,11 @@ from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
 import jinja2
-from fastapi import Request
+from fastapi import Request, status
+from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
+
+from kuchikomi.labels import CATEGORY_JA
 
 TEMPLATE_DIR = Path(__file__).resolve().parent / "templates"
 STATIC_DIR = Path(__file__).resolve().parent / "static"
@@ -22,13 +25,6 @@ STATIC_DIR = Path(__file__).resolve().parent / "static"
 # Staff read dates as they appear on the Japanese portals; storage stays UTC.
 DISPLAY_TZ = ZoneInfo("Asia/Tokyo")
 
-CATEGORY_JA = {
-    "defamation": "名誉毀損",
-    "insult": "侮辱",
-    "threat": "脅迫",
-    "privacy": "プライバシー侵害",
-    "discrimination": "差別",
-}
 LABEL_JA = {
     "harmful": "有害の疑い",
     "criticism": "正当な批判",
@@ -96,3 +92,18 @@ def _account_context(request: Request) -> dict[str, Any]:
 
 
 templates = Jinja2Templates(env=_environment(), context_processors=[_account_context])
+
+
+def error_page(request: Request, code: int, title: str, message: str) -> HTMLResponse:
+    """The Japanese error page (``error.html``) with an HTTP status."""
+    return templates.TemplateResponse(
+        request, "error.html", {"title": title, "message": message}, status_code=code
+    )
+
+
+def not_found_page(request: Request, message: str) -> HTMLResponse:
+    """404 with the error page: ``message`` says what is not there (「この口コミは…」)."""
+    return error_page(request, status.HTTP_404_NOT_FOUND, "見つかりません", message)
+
+
+REVIEW_NOT_FOUND = "この口コミは登録されていません。"

@@ -18,8 +18,9 @@ from fastapi.responses import HTMLResponse
 from api.auth import CurrentUser, can_see_clinic, visible_clinic_ids
 from api.deps import SessionDep
 from api.errors import error_responses
-from api.templating import templates
+from api.templating import not_found_page, templates
 from detector import KINDS
+from kuchikomi.labels import BURST_KIND_JA
 from kuchikomi.schemas import BurstPublic
 from kuchikomi.services.bursts import (
     JST,
@@ -39,13 +40,6 @@ KIND_SHORT = {
     "rating_drop": "評価急落",
     "duplicate": "酷似文面",
     "author": "同一投稿者",
-}
-KIND_JA = {
-    "volume": "投稿数の急増",
-    "harmful": "有害な投稿の急増",
-    "rating_drop": "評価の急落",
-    "duplicate": "酷似した文面",
-    "author": "同一投稿者の連続投稿",
 }
 
 
@@ -181,7 +175,7 @@ def build_chart(timeline: ClinicTimeline) -> Chart:
                 x=round(x, 2),
                 width=round(width, 2),
                 kind=burst.kind,
-                title=f"{KIND_JA.get(burst.kind, burst.kind)}: {burst_days(burst)}",
+                title=f"{BURST_KIND_JA.get(burst.kind, burst.kind)}: {burst_days(burst)}",
             )
         )
     # One label above each shaded stretch, naming the kinds found there.
@@ -244,12 +238,7 @@ def clinic_page(
 ) -> HTMLResponse:
     clinic = session.get(Clinic, clinic_id)
     if clinic is None or not can_see_clinic(user, clinic_id):
-        return templates.TemplateResponse(
-            request,
-            "error.html",
-            {"title": "見つかりません", "message": "この医療機関は登録されていません。"},
-            status_code=status.HTTP_404_NOT_FOUND,
-        )
+        return not_found_page(request, "この医療機関は登録されていません。")
     timeline = clinic_timeline(session=session, clinic_id=clinic_id, days=CHART_DAYS)
     bursts = list_bursts(session=session, clinic_ids=[clinic_id])
     return templates.TemplateResponse(
@@ -259,7 +248,7 @@ def clinic_page(
             "clinic": clinic,
             "chart": build_chart(timeline),
             "bursts": bursts,
-            "kind_ja": KIND_JA,
+            "kind_ja": BURST_KIND_JA,
             "burst_days": burst_days,
             "nav": "clinics",
         },

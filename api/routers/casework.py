@@ -19,7 +19,7 @@ from pydantic import ValidationError
 
 from api.auth import CurrentUser, visible_clinic_ids
 from api.deps import SessionDep
-from api.templating import templates
+from api.templating import REVIEW_NOT_FOUND, not_found_page, templates
 from kuchikomi.services.cases import (
     EDITABLE_IN,
     ROUTE_KEYS,
@@ -57,15 +57,6 @@ ROUTE_JA = {
 LONG_FIELDS = frozenset({"information", "reason"})
 
 
-def _not_found(request: Request) -> HTMLResponse:
-    return templates.TemplateResponse(
-        request,
-        "error.html",
-        {"title": "見つかりません", "message": "この口コミは登録されていません。"},
-        status_code=status.HTTP_404_NOT_FOUND,
-    )
-
-
 def _takedown_page(
     request: Request,
     session: SessionDep,
@@ -82,7 +73,7 @@ def _takedown_page(
             session=session, review_id=review_id, clinic_ids=visible_clinic_ids(user)
         )
     except ReviewNotFoundError:
-        return _not_found(request)
+        return not_found_page(request, REVIEW_NOT_FOUND)
     current = CaseStatus(draft.case.status) if draft.case else CaseStatus.draft
     values = draft.fields.model_dump()
     if posted is not None:
@@ -164,7 +155,7 @@ def save_takedown_form(
     try:
         prefilled = prefilled_fields(session=session, review_id=review_id, clinic_ids=clinic_ids)
     except ReviewNotFoundError:
-        return _not_found(request)
+        return not_found_page(request, REVIEW_NOT_FOUND)
     defaults = prefilled.model_dump()
     changed: dict[str, object] = {k: v for k, v in posted.items() if v != defaults[k]}
     if disclose_name is not None:
@@ -242,7 +233,7 @@ def save_status_form(
             clinic_ids=visible_clinic_ids(user),
         )
     except ReviewNotFoundError:
-        return _not_found(request)
+        return not_found_page(request, REVIEW_NOT_FOUND)
     except CaseStateError:
         return refuse("現在の状態からは、その状態に変更できません。", status.HTTP_409_CONFLICT)
     except CaseInputError as exc:

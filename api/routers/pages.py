@@ -17,7 +17,8 @@ from api.auth import CurrentUser, visible_clinic_ids
 from api.deps import SessionDep
 from api.routers.export import export_url
 from api.routers.staff_pages import render_review_page
-from api.templating import CATEGORY_JA, templates
+from api.templating import REVIEW_NOT_FOUND, error_page, not_found_page, templates
+from kuchikomi.labels import CATEGORY_JA
 from kuchikomi.services.clinics import list_clinics
 from kuchikomi.services.decisions import review_detail
 from kuchikomi.services.reviews import (
@@ -31,12 +32,6 @@ from kuchikomi.services.reviews import (
 router = APIRouter(include_in_schema=False)
 
 PAGE_SIZE = 30
-
-
-def _error_page(request: Request, code: int, title: str, message: str) -> HTMLResponse:
-    return templates.TemplateResponse(
-        request, "error.html", {"title": title, "message": message}, status_code=code
-    )
 
 
 def _parse_clinic_id(value: str | None) -> int | None:
@@ -87,7 +82,7 @@ def queue_page(
     try:
         selected_clinic = _parse_clinic_id(clinic_id)
     except ValueError:
-        return _error_page(request, 400, _BAD_FILTER, "医療機関の指定が正しくありません。")
+        return error_page(request, 400, _BAD_FILTER, "医療機関の指定が正しくありません。")
     filters: dict[str, Any] = {}
     if selected_clinic is not None:
         filters["clinic_id"] = selected_clinic
@@ -99,12 +94,12 @@ def queue_page(
     ):
         if value:
             if value not in allowed:
-                return _error_page(request, 400, _BAD_FILTER, "絞り込みの指定が正しくありません。")
+                return error_page(request, 400, _BAD_FILTER, "絞り込みの指定が正しくありません。")
             filters[name] = value
     try:
         day_from, day_to = _parse_day(posted_from), _parse_day(posted_to)
     except ValueError:
-        return _error_page(request, 400, _BAD_FILTER, "日付は YYYY-MM-DD の形で指定してください。")
+        return error_page(request, 400, _BAD_FILTER, "日付は YYYY-MM-DD の形で指定してください。")
     if day_from is not None:
         filters["posted_from"] = day_from.isoformat()
     if day_to is not None:
@@ -124,14 +119,14 @@ def queue_page(
             posted_before=day_start(day_to + timedelta(days=1)) if day_to else None,
         )
     except ClinicNotFoundError:
-        return _error_page(
+        return error_page(
             request,
             status.HTTP_404_NOT_FOUND,
             "見つかりません",
             "指定された医療機関は登録されていません。",
         )
     except CursorError:
-        return _error_page(
+        return error_page(
             request,
             400,
             "ページ指定が正しくありません",
@@ -191,7 +186,5 @@ def review_page(
         session=session, review_id=review_id, clinic_ids=visible_clinic_ids(user)
     )
     if review is None:
-        return _error_page(
-            request, status.HTTP_404_NOT_FOUND, "見つかりません", "この口コミは登録されていません。"
-        )
+        return not_found_page(request, REVIEW_NOT_FOUND)
     return render_review_page(request, review, user=user, saved=saved)

@@ -17,7 +17,8 @@ from pydantic import ValidationError
 
 from api.auth import AdminUser, CurrentUser, visible_clinic_ids
 from api.deps import SessionDep
-from api.templating import templates
+from api.templating import REVIEW_NOT_FOUND, not_found_page, templates
+from kuchikomi.labels import BURST_KIND_JA
 from kuchikomi.schemas import NOTE_MAX_LENGTH, DecisionCreate, ReviewDetail
 from kuchikomi.services.audit import list_audit
 from kuchikomi.services.decisions import ReviewNotFoundError, record_decision, review_detail
@@ -27,13 +28,6 @@ router = APIRouter(include_in_schema=False)
 
 DECIDING_ROLES = ("admin", "reviewer")
 DECISION_JA = {"harmful": "有害", "criticism": "正当な批判", "unsure": "保留（判断つかず）"}
-BURST_KIND_JA = {
-    "volume": "投稿数の急増",
-    "harmful": "有害の疑いがある投稿の急増",
-    "rating_drop": "評価の急落",
-    "duplicate": "よく似た文面の投稿",
-    "author": "同じ投稿者による連続投稿",
-}
 AUDIT_PAGE_SIZE = 50
 
 
@@ -70,15 +64,6 @@ def render_review_page(
     )
 
 
-def _not_found(request: Request) -> HTMLResponse:
-    return templates.TemplateResponse(
-        request,
-        "error.html",
-        {"title": "見つかりません", "message": "この口コミは登録されていません。"},
-        status_code=status.HTTP_404_NOT_FOUND,
-    )
-
-
 def _form_error(exc: ValidationError) -> str:
     # Field errors are located at the field; the model-level rule has an empty location.
     problems = {str(e["loc"][-1]) for e in exc.errors() if e["loc"]}
@@ -106,7 +91,7 @@ def decide_form(
     clinic_ids = visible_clinic_ids(user)
     review = review_detail(session=session, review_id=review_id, clinic_ids=clinic_ids)
     if review is None:
-        return _not_found(request)
+        return not_found_page(request, REVIEW_NOT_FOUND)
     form = {"decision": decision, "category": category, "note": note}
     if user.role not in DECIDING_ROLES:
         return render_review_page(
@@ -135,7 +120,7 @@ def decide_form(
             session=session, review_id=review_id, body=body, user=user, clinic_ids=clinic_ids
         )
     except ReviewNotFoundError:
-        return _not_found(request)
+        return not_found_page(request, REVIEW_NOT_FOUND)
     session.commit()
     return RedirectResponse(
         f"/reviews/{review_id}?saved=true#decision", status_code=status.HTTP_303_SEE_OTHER

@@ -33,6 +33,7 @@ import jinja2
 from sqlalchemy import and_, exists, select
 from sqlalchemy.orm import Session, joinedload
 
+from kuchikomi.labels import BURST_KIND_JA, CATEGORY_JA
 from kuchikomi.settings import NotifySettings, get_settings
 from models import (
     Burst,
@@ -55,21 +56,6 @@ STAFF_ROLES = ("admin", "reviewer")
 # Review text is cut to this many characters in a message; the web page shows all of it.
 TEXT_PREVIEW = 300
 USER_AGENT = "kuchikomi-guard notifications"
-
-CATEGORY_JA = {
-    "defamation": "名誉毀損",
-    "insult": "侮辱",
-    "threat": "脅迫",
-    "privacy": "プライバシー侵害",
-    "discrimination": "差別",
-}
-BURST_KIND_JA = {
-    "volume": "投稿数の急増",
-    "harmful": "有害な投稿の集中",
-    "rating_drop": "評価の急落",
-    "duplicate": "類似した文面の連続投稿",
-    "author": "同じ投稿者による連続投稿",
-}
 
 
 class SubscriptionError(ValueError):
