@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from crawler.resolver import ALLOW_PRIVATE_HOSTS
 from kuchikomi.settings import Settings
 
 
@@ -26,6 +27,9 @@ def scrapy_settings(settings: Settings) -> dict[str, Any]:
         "AUTOTHROTTLE_TARGET_CONCURRENCY": 1.0,
         "DOWNLOAD_TIMEOUT": crawl.timeout,
         "DNS_TIMEOUT": crawl.timeout,
+        # Connections go to the address this resolver checked (no DNS rebinding past the guard).
+        "TWISTED_DNS_RESOLVER": "crawler.resolver.PrivateAddressGuardResolver",
+        ALLOW_PRIVATE_HOSTS: settings.allow_private_hosts,
         "RETRY_TIMES": crawl.retry_times,
         "DOWNLOAD_MAXSIZE": crawl.max_response_bytes,
         "DOWNLOAD_WARNSIZE": crawl.max_response_bytes // 2,

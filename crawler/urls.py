@@ -18,7 +18,7 @@ class UnsafeURLError(ValueError):
     """A URL that must not be registered or fetched; the message is for the user."""
 
 
-def _is_private(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
+def is_private_address(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
     if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
         address = address.ipv4_mapped
     return not address.is_global or address.is_multicast
@@ -59,7 +59,7 @@ def normalize_listing_url(url: str, *, allow_private_hosts: bool) -> str:
     address = _literal_address(host_ascii)
     if address is None and host_ascii.lower() == "localhost":
         address = ipaddress.ip_address("127.0.0.1")
-    if address is not None and _is_private(address) and not allow_private_hosts:
+    if address is not None and is_private_address(address) and not allow_private_hosts:
         raise UnsafeURLError(
             f"{host} is a loopback or private address; set KUCHIKOMI_ALLOW_PRIVATE_HOSTS=true "
             "to crawl local sites"
@@ -87,7 +87,7 @@ def check_fetch_allowed(url: str, *, allow_private_hosts: bool) -> None:
         raise UnsafeURLError(f"host {host!r} does not resolve: {exc}") from None
     for info in infos:
         address = ipaddress.ip_address(str(info[4][0]).split("%", 1)[0])
-        if _is_private(address):
+        if is_private_address(address):
             raise UnsafeURLError(f"refusing to fetch {url}: {host} resolves to private {address}")
 
 

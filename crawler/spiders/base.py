@@ -30,6 +30,7 @@ from crawler import store
 from crawler.extract import extract_page
 from crawler.items import ReviewPageItem
 from crawler.middlewares import EVIDENCE_ID, LISTING_ID, RefusedHost
+from crawler.resolver import refused_address
 from crawler.sites import SiteProfile
 from kuchikomi.settings import get_settings
 
@@ -78,6 +79,8 @@ def describe_failure(failure: Failure, url: str, timeout: float) -> str:
         return f"HTTP {status} {phrase}".rstrip() + f" from {url}"
     if isinstance(exc, RefusedHost):
         return str(exc)
+    if isinstance(exc, _DNS_ERRORS) and (address := refused_address(host)) is not None:
+        return f"refusing to fetch {url}: {host} resolves to private {address}"
     if isinstance(exc, _DNS_ERRORS):
         return f"host {host!r} does not resolve (DNS lookup failed) for {url}"
     if isinstance(exc, _TIMEOUT_ERRORS):

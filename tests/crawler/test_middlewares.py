@@ -1,6 +1,12 @@
-"""The private-address guard on the requests Scrapy makes, redirects included."""
+"""The private-address guard on the requests Scrapy makes, redirects included, and the resolver
+that checks the address each connection is actually made to."""
 
 from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 import scrapy
@@ -47,3 +53,66 @@ def test_a_redirect_to_a_private_address_is_refused(location: str) -> None:
 def test_private_addresses_pass_when_allowed() -> None:
     guard = PrivateHostGuardMiddleware(allow_private_hosts=True)
     assert guard.process_request(_redirect("http://127.0.0.1:8000/clinic")) is None
+
+
+# A real Scrapy crawl (in its own process: Twisted's reactor cannot be restarted) with the
+# project's settings but without the guard middleware, so that only the resolver stands between
+# the crawl and a host name that resolves to loopback, as after a DNS rebinding.
+_RESOLVER_PROBE = """
+import http.server, sys, threading
+import scrapy
+from scrapy.crawler import CrawlerProcess
+from crawler.settings import scrapy_settings
+from crawler.spiders.base import describe_failure
+from kuchikomi.settings import get_settings
+
+hits = []
+class Handler(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        hits.append(self.path)
+        self.send_response(200); self.end_headers(); self.wfile.write(b"ok")
+    def log_message(self, *args):
+        pass
+server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+threading.Thread(target=server.serve_forever, daemon=True).start()
+settings = scrapy_settings(get_settings())
+settings.update(DOWNLOADER_MIDDLEWARES={}, ITEM_PIPELINES={}, ROBOTSTXT_OBEY=False, RETRY_TIMES=0)
+outcome = []
+class Probe(scrapy.Spider):
+    name = "probe"
+    async def start(self):
+        url = f"http://localhost:{server.server_address[1]}/reviews"
+        yield scrapy.Request(url, callback=self.fetched, errback=self.failed)
+    def fetched(self, response):
+        outcome.append(f"fetched {response.status}")
+    def failed(self, failure):
+        outcome.append(describe_failure(failure, failure.request.url, 5))
+process = CrawlerProcess(settings)
+process.crawl(Probe)
+process.start()
+print(outcome, "hits", len(hits))
+"""
+
+
+@pytest.mark.parametrize("allowed", [False, True])
+def test_connections_go_only_to_checked_addresses(allowed: bool, tmp_path: Path) -> None:
+    env = {
+        **os.environ,
+        "KUCHIKOMI_DATA_DIR": str(tmp_path),
+        "KUCHIKOMI_ALLOW_PRIVATE_HOSTS": "true" if allowed else "false",
+    }
+    probe = subprocess.run(
+        [sys.executable, "-c", _RESOLVER_PROBE],
+        cwd=Path(__file__).resolve().parents[2],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert probe.returncode == 0, probe.stderr
+    result = probe.stdout.strip().splitlines()[-1]
+    if allowed:
+        assert result == "['fetched 200'] hits 1"
+    else:
+        assert "resolves to private 127.0.0.1" in result and result.endswith("hits 0")
+        assert "Traceback" not in probe.stderr
