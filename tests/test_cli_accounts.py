@@ -117,6 +117,67 @@ def test_token_for_an_unknown_user_is_refused(session: Session) -> None:
     assert _counts(session) == (0, 0, 0)
 
 
+def test_token_list_and_revoke_stop_a_token_at_once(session: Session) -> None:
+    import json
+
+    assert _user_add("--email", "bot@example.jp", "--role", "reviewer")[0] == 0
+    tokens = [
+        runner.invoke(app, ["token", "create", "--email", "bot@example.jp"]).stdout.strip()
+        for _ in range(2)
+    ]
+    listed = runner.invoke(app, ["token", "list", "--email", "bot@example.jp", "--format", "json"])
+    assert listed.exit_code == 0, listed.stderr
+    rows = json.loads(listed.stdout)
+    assert [r["prefix"] for r in rows] == [t[:10] for t in tokens]
+    assert all(r["user"] == "bot@example.jp" and r["revoked_at"] is None for r in rows)
+    assert not any(t in listed.stdout for t in tokens)  # only prefixes are ever shown
+
+    revoked = runner.invoke(app, ["token", "revoke", tokens[0][:10]])
+
+    assert revoked.exit_code == 0, revoked.stderr
+    assert "revoked" in revoked.stdout and "bot@example.jp" in revoked.stdout
+    with TestClient(create_app()) as client:
+
+        def me(token: str) -> int:
+            headers = {"Authorization": f"Bearer {token}"}
+            return client.get("/api/v1/me", headers=headers).status_code
+
+        assert me(tokens[0]) == 401
+        assert me(tokens[1]) == 200  # the other token keeps working
+    rows = json.loads(runner.invoke(app, ["token", "list", "--format", "json"]).stdout)
+    assert [r["revoked_at"] is not None for r in rows] == [True, False]
+    session.expire_all()
+    entry = session.scalars(select(AuditEntry).order_by(AuditEntry.id.desc())).first()
+    assert entry is not None and entry.action == "token.revoke"
+    assert entry.after is not None and entry.after["prefix"] == tokens[0][:10]
+
+
+@pytest.mark.parametrize(
+    ("prefix", "message"),
+    [
+        ("kg_", "at least 7 characters"),
+        ("kg_nope", "no active token"),
+        ("kg_" + "x" * 40, "no active token"),
+    ],
+)
+def test_revoking_an_unknown_token_changes_nothing(
+    session: Session, prefix: str, message: str
+) -> None:
+    assert _user_add("--email", "bot@example.jp", "--role", "reviewer")[0] == 0
+    token = runner.invoke(app, ["token", "create", "--email", "bot@example.jp"]).stdout.strip()
+    before = _counts(session)
+
+    result = runner.invoke(app, ["token", "revoke", prefix])
+
+    assert result.exit_code == 2 and message in result.stderr
+    assert _counts(session) == before
+    assert session.scalars(select(ApiToken)).one().revoked_at is None
+    # Revoking it twice: the second time there is no active token left.
+    assert runner.invoke(app, ["token", "revoke", token]).exit_code == 0
+    again = runner.invoke(app, ["token", "revoke", token])
+    assert again.exit_code == 2 and "no active token" in again.stderr
+
+
 def test_demo_admin_gets_a_fresh_password_each_run(session: Session) -> None:
     from kuchikomi.cli.demo import DEMO_ADMIN, _demo_admin_password
     from kuchikomi.services.accounts import check_password
@@ -132,3 +193,23 @@ def test_demo_admin_gets_a_fresh_password_each_run(session: Session) -> None:
     actions = session.scalars(select(AuditEntry.action).order_by(AuditEntry.id)).all()
     assert actions == ["user.create", "user.set_password"]
     assert first not in str(session.scalars(select(AuditEntry.after)).all())
+
+
+def test_a_prefix_shared_by_two_active_tokens_is_refused(session: Session) -> None:
+    assert _user_add("--email", "bot@example.jp", "--role", "reviewer")[0] == 0
+    user = session.scalars(select(User)).one()
+    # Two tokens whose shown prefixes share their first seven characters.
+    session.add_all(
+        [
+            ApiToken(token_sha256="a" * 64, user_id=user.id, prefix="kg_AAAA111"),
+            ApiToken(token_sha256="b" * 64, user_id=user.id, prefix="kg_AAAA222"),
+        ]
+    )
+    session.commit()
+
+    result = runner.invoke(app, ["token", "revoke", "kg_AAAA"])
+
+    assert result.exit_code == 2 and "2 active tokens start with kg_AAAA" in result.stderr
+    session.expire_all()
+    assert all(t.revoked_at is None for t in session.scalars(select(ApiToken)))
+    assert runner.invoke(app, ["token", "revoke", "kg_AAAA222"]).exit_code == 0

@@ -11,10 +11,19 @@ import sys
 
 import typer
 
-from kuchikomi.cli.common import fail, require_schema
+from kuchikomi.cli.common import (
+    ListFormat,
+    fail,
+    print_csv,
+    print_json,
+    print_table,
+    require_schema,
+)
 
 user_app = typer.Typer(help="Staff and clinic accounts.", no_args_is_help=True)
-token_app = typer.Typer(help="Bearer tokens for scripts.", no_args_is_help=True)
+token_app = typer.Typer(
+    help="Bearer tokens for scripts: create, list, revoke.", no_args_is_help=True
+)
 
 
 @user_app.command("add")
@@ -49,7 +58,8 @@ def add(
 
 @token_app.command("create")
 def create(email: str = typer.Option(..., "--email", help="The user the token acts as.")) -> None:
-    """Create a bearer token and print it (shown once: only its hash is stored)."""
+    """Create a bearer token and print it (shown once; only its hash and first 10 characters
+    are stored)."""
     from kuchikomi.services.accounts import create_token, get_user_by_email
     from models.db import session_scope
 
@@ -60,3 +70,55 @@ def create(email: str = typer.Option(..., "--email", help="The user the token ac
             fail(f"no active user with e-mail {email}")
         token = create_token(session=session, user=user)
     typer.echo(token)
+
+
+@token_app.command("list")
+def list_(
+    email: str | None = typer.Option(None, "--email", help="Only this user's tokens."),
+    format: ListFormat = typer.Option(ListFormat.table, "--format", help="table, json or csv."),
+) -> None:
+    """List bearer tokens: the prefix that names each one, its user, when made and revoked."""
+    from kuchikomi.services.accounts import get_user_by_email, list_tokens
+    from models.db import session_scope
+
+    require_schema()
+    with session_scope() as session:
+        user = None
+        if email is not None:
+            user = get_user_by_email(session=session, email=email)
+            if user is None:
+                fail(f"no user with e-mail {email}")
+        rows = [
+            {
+                "prefix": t.prefix,
+                "user": t.user.email,
+                "created_at": t.created_at.isoformat(),
+                "revoked_at": t.revoked_at.isoformat() if t.revoked_at else None,
+            }
+            for t in list_tokens(session=session, user=user)
+        ]
+    columns = ["prefix", "user", "created_at", "revoked_at"]
+    if format is ListFormat.json:
+        print_json(rows)
+    elif format is ListFormat.csv:
+        print_csv(rows, columns)
+    else:
+        print_table(rows, columns)
+
+
+@token_app.command("revoke")
+def revoke(
+    prefix: str = typer.Argument(..., help="The token's prefix as `token list` shows it."),
+) -> None:
+    """Revoke a bearer token at once: scripts using it get 401 from then on."""
+    from kuchikomi.services.accounts import AccountError, revoke_token
+    from models.db import session_scope
+
+    require_schema()
+    try:
+        with session_scope() as session:
+            token = revoke_token(session=session, prefix=prefix)
+            message = f"revoked {token.prefix}… ({token.user.email})"
+    except AccountError as exc:
+        fail(str(exc))
+    typer.echo(message)

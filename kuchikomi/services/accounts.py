@@ -42,6 +42,8 @@ MAX_FAILURES_PER_IP = 20
 MIN_PASSWORD_LENGTH = 10
 MAX_PASSWORD_LENGTH = 1024
 TOKEN_PREFIX = "kg_"
+# How much of a token is stored in clear, so that an operator can tell tokens apart.
+SHOWN_PREFIX = 10
 
 _hasher = PasswordHasher()
 # Verified against when the e-mail is unknown, so that the answer takes as long either way.
@@ -135,7 +137,7 @@ def get_user_by_email(*, session: Session, email: str) -> User | None:
 def create_token(*, session: Session, user: User, actor: User | None = None) -> str:
     """A new bearer token for ``user``; the returned value is shown once and never stored."""
     token = TOKEN_PREFIX + secrets.token_urlsafe(32)
-    row = ApiToken(token_sha256=sha256_hex(token), user_id=user.id, prefix=token[:10])
+    row = ApiToken(token_sha256=sha256_hex(token), user_id=user.id, prefix=token[:SHOWN_PREFIX])
     session.add(row)
     session.flush()
     record_audit(
@@ -146,6 +148,50 @@ def create_token(*, session: Session, user: User, actor: User | None = None) -> 
         object_id=row.id,
         before=None,
         after={"user": user.email, "prefix": row.prefix},
+    )
+    return token
+
+
+def list_tokens(*, session: Session, user: User | None = None) -> list[ApiToken]:
+    """Bearer tokens (all users', or ``user``'s), oldest first; revoked ones included."""
+    query = select(ApiToken).order_by(ApiToken.created_at, ApiToken.id)
+    if user is not None:
+        query = query.where(ApiToken.user_id == user.id)
+    return list(session.scalars(query))
+
+
+def revoke_token(*, session: Session, prefix: str, actor: User | None = None) -> ApiToken:
+    """Revoke the one active token starting with ``prefix`` (as listed by ``token list``).
+
+    A prefix is all an operator sees of a token; a full token is accepted too. Unknown and
+    ambiguous prefixes are refused with nothing changed.
+    """
+    prefix = prefix.strip()
+    if len(prefix) < len(TOKEN_PREFIX) + 4:
+        raise AccountError(f"give at least {len(TOKEN_PREFIX) + 4} characters of the token")
+    if len(prefix) > SHOWN_PREFIX:  # a whole token: find it by its hash
+        query = select(ApiToken).where(ApiToken.token_sha256 == sha256_hex(prefix))
+    else:
+        query = select(ApiToken).where(ApiToken.prefix.startswith(prefix, autoescape=True))
+    active = [t for t in session.scalars(query) if t.revoked_at is None]
+    if not active:
+        raise AccountError(f"no active token starting with {prefix[:10]}")
+    if len(active) > 1:
+        raise AccountError(f"{len(active)} active tokens start with {prefix}; give more of it")
+    token = active[0]
+    token.revoked_at = utcnow()
+    record_audit(
+        session=session,
+        user=actor,
+        action="token.revoke",
+        object_type="api_token",
+        object_id=token.id,
+        before={"user": token.user.email, "prefix": token.prefix, "revoked_at": None},
+        after={
+            "user": token.user.email,
+            "prefix": token.prefix,
+            "revoked_at": token.revoked_at.isoformat(),
+        },
     )
     return token
 
