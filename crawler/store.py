@@ -159,6 +159,10 @@ def _refresh(session: Session, review: Review, item: Any, now: datetime) -> None
         )
         review.author, review.rating, review.text = item.author, item.rating, item.text
         review.content_hash = item.content_hash
+        # That classification judged the earlier wording: drop it, so that the classify step
+        # after the crawl judges what is published now (until then the review is unclassified,
+        # never shown with a verdict on text it no longer has).
+        review.classification = None
     if item.url and review.url != item.url:
         review.url = item.url
     # A relative date ("3日前") re-read later is a worse estimate than the first one; replace the

@@ -76,6 +76,8 @@ class ReviewPublic(BaseModel):
     model_version: str | None
     # The latest staff decision ("harmful" | "criticism" | "unsure"), null while undecided.
     decision: str | None = None
+    # The text was rewritten on the site after that decision, which judged an earlier wording.
+    edited_after_decision: bool = False
 
 
 T = TypeVar("T")

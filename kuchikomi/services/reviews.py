@@ -28,6 +28,7 @@ from sqlalchemy.orm import Session, contains_eager
 
 from kuchikomi.schemas import Page, ReviewPublic
 from models import Classification, Clinic, Decision, Listing, Review
+from models.tables import ReviewRevision
 
 MAX_LIMIT = 200
 DEFAULT_LIMIT = 50
@@ -136,8 +137,10 @@ def day_start(day: date | None) -> datetime | None:
     return datetime.combine(day, time.min, tzinfo=JST)
 
 
-def latest_decisions(*, session: Session, review_ids: Sequence[int]) -> dict[int, str]:
-    """``{review_id: latest staff decision}`` for those of ``review_ids`` that have one."""
+def latest_decisions(*, session: Session, review_ids: Sequence[int]) -> dict[int, dict[str, Any]]:
+    """``{review_id: {"decision": latest staff decision, "edited_after_decision": bool}}`` for
+    those of ``review_ids`` that have a decision: the second is true when the text was rewritten
+    on the site after that decision (which then judged an earlier wording)."""
     if not review_ids:
         return {}
     newest = (
@@ -145,10 +148,27 @@ def latest_decisions(*, session: Session, review_ids: Sequence[int]) -> dict[int
         .where(Decision.review_id.in_(review_ids))
         .group_by(Decision.review_id)
     )
-    rows = session.execute(
-        select(Decision.review_id, Decision.decision).where(Decision.id.in_(newest))
+    decided = session.execute(
+        select(Decision.review_id, Decision.decision, Decision.created_at).where(
+            Decision.id.in_(newest)
+        )
+    ).tuples()
+    rewritten = dict(
+        session.execute(
+            select(ReviewRevision.review_id, func.max(ReviewRevision.replaced_at))
+            .where(ReviewRevision.review_id.in_(review_ids))
+            .group_by(ReviewRevision.review_id)
+        )
+        .tuples()
+        .all()
     )
-    return dict(rows.tuples().all())
+    return {
+        review_id: {
+            "decision": decision,
+            "edited_after_decision": review_id in rewritten and rewritten[review_id] > decided_at,
+        }
+        for review_id, decision, decided_at in decided
+    }
 
 
 def _latest_decision_of_row() -> Any:
@@ -253,7 +273,7 @@ def list_reviews(
         else:
             next_cursor = _encode_cursor({"k": kind, "id": last.id})
     decided = latest_decisions(session=session, review_ids=[r.id for r in rows])
-    items = [review_public(r).model_copy(update={"decision": decided.get(r.id)}) for r in rows]
+    items = [review_public(r).model_copy(update=decided.get(r.id, {})) for r in rows]
     return Page[ReviewPublic](items=items, next_cursor=next_cursor)
 
 
@@ -268,7 +288,7 @@ def get_review(
     if review is None:
         return None
     decided = latest_decisions(session=session, review_ids=[review.id])
-    return review_public(review).model_copy(update={"decision": decided.get(review.id)})
+    return review_public(review).model_copy(update=decided.get(review.id, {}))
 
 
 def review_counts_by_clinic(

@@ -12,6 +12,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from classifier.training import TrainedModel
 from models import Burst, BurstReview, EvidenceRecord, Listing, Review, ReviewSighting
 from tests.api.conftest import LoggedInClient, LoginAs
 from tests.api.factories import make_clinic, make_review
@@ -247,13 +248,10 @@ def test_a_review_without_bursts_or_captures_says_so(
     assert "まだ判断されていません" in page
 
 
-def test_review_edited_on_the_site_keeps_its_earlier_wording(
-    reviewer_client: LoggedInClient, session: Session
-) -> None:
+def _crawler_saves(listing: Listing) -> Any:
+    """Store one review the way a crawl of ``listing`` does (page 1, external id r-1)."""
     from crawler.items import ReviewItem, ReviewPageItem
     from crawler.store import save_page
-
-    listing = make_clinic(session).listings[0]
 
     def crawl(text: str, rating: float) -> None:
         item = ReviewItem(
@@ -273,6 +271,15 @@ def test_review_edited_on_the_site_keeps_its_earlier_wording(
         page.reviews.append(item)
         save_page(run_id=1, page=page)
 
+    return crawl
+
+
+def test_review_edited_on_the_site_keeps_its_earlier_wording(
+    reviewer_client: LoggedInClient, session: Session
+) -> None:
+    listing = make_clinic(session).listings[0]
+    crawl = _crawler_saves(listing)
+
     crawl("院長は<b>詐欺師</b>だ", 1.0)
     crawl("院長は<b>詐欺師</b>だ", 1.0)  # unchanged: no revision
     crawl("対応が悪かった", 2.0)  # edited on the site
@@ -287,3 +294,73 @@ def test_review_edited_on_the_site_keeps_its_earlier_wording(
     ]
     assert "編集履歴" in page and "以前の本文" in page
     assert "院長は&lt;b&gt;詐欺師&lt;/b&gt;だ" in page and "<b>詐欺師</b>" not in page
+
+
+def test_review_edited_on_the_site_is_classified_again(
+    reviewer_client: LoggedInClient, session: Session, trained_model: TrainedModel
+) -> None:
+    from kuchikomi.services.classification import classify_reviews
+
+    listing = make_clinic(session).listings[0]
+    crawl = _crawler_saves(listing)
+    model = trained_model.classifier
+
+    def classify() -> int:
+        n = classify_reviews(session=session, model=model, progress=False)
+        session.commit()
+        return n
+
+    crawl("院長は保険の不正請求をしている詐欺師だ。絶対に許さない、家を燃やしてやる", 1.0)
+    assert classify() == 1
+    review_id = session.scalar(select(Review.id).where(Review.listing_id == listing.id))
+    assert reviewer_client.get(f"/api/v1/reviews/{review_id}").json()["flagged"] is True
+
+    crawl("待ち時間が長かったが、先生の説明は丁寧だった。", 4.0)  # the author rewrote it
+    session.expire_all()
+    detail = reviewer_client.get(f"/api/v1/reviews/{review_id}").json()
+    # No stale verdict on the new wording: unclassified until the classify step runs.
+    assert detail["label"] is None and detail["harmful_probability"] is None
+    assert detail["flagged"] is False
+
+    assert classify() == 1  # only the edited review is classified again
+    detail = reviewer_client.get(f"/api/v1/reviews/{review_id}").json()
+    assert detail["flagged"] is False and detail["label"] != "harmful"
+    assert classify() == 0
+
+
+def test_a_decision_made_before_the_review_was_rewritten_is_marked(
+    reviewer_client: LoggedInClient, session: Session
+) -> None:
+    listing = make_clinic(session).listings[0]
+    crawl = _crawler_saves(listing)
+    crawl("院長は保険の不正請求をしている", 1.0)
+    review_id = session.scalar(select(Review.id).where(Review.listing_id == listing.id))
+    decided = reviewer_client.post(
+        f"/api/v1/reviews/{review_id}/decision", json={"decision": "criticism", "note": "体験談"}
+    )
+    assert decided.status_code == 201, decided.text
+    notice = "判断の後に、サイト上で本文が書き換えられました"
+
+    assert (
+        reviewer_client.get(f"/api/v1/reviews/{review_id}").json()["edited_after_decision"] is False
+    )
+    assert notice not in reviewer_client.get(f"/reviews/{review_id}").text
+
+    crawl("院長は犯罪者だ。家を燃やしてやる", 1.0)  # rewritten after the decision
+
+    detail = reviewer_client.get(f"/api/v1/reviews/{review_id}").json()
+    assert detail["edited_after_decision"] is True and detail["decision"] == "criticism"
+    assert notice in reviewer_client.get(f"/reviews/{review_id}").text
+    # The queue (API and page) marks it too.
+    (item,) = reviewer_client.get("/api/v1/reviews", params={"flagged": "false"}).json()["items"]
+    assert item["edited_after_decision"] is True
+    assert "判断後に本文が変更" in reviewer_client.get("/reviews", params={"show": "all"}).text
+    # A new decision on the current wording clears the mark.
+    redecided = reviewer_client.post(
+        f"/api/v1/reviews/{review_id}/decision",
+        json={"decision": "harmful", "category": "threat", "note": "脅迫に書き換え"},
+    )
+    assert redecided.status_code == 201, redecided.text
+    assert (
+        reviewer_client.get(f"/api/v1/reviews/{review_id}").json()["edited_after_decision"] is False
+    )
