@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Sequence
-from itertools import repeat
+from itertools import chain, repeat
 from typing import Any
 
 import numpy as np
@@ -120,6 +120,92 @@ class NgramVectorizer(TransformerMixin, BaseEstimator):  # type: ignore[misc]
         return np.asarray([prefix + t for t in self.terms_.tolist()], dtype=object)
 
 
+def _count_matrix(row: np.ndarray, col: np.ndarray, shape: tuple[int, int]) -> sparse.csr_matrix:
+    """The CSR matrix counting each (row, column) pair, with sorted indices.
+
+    One sort of combined 64-bit keys, then run lengths: a third cheaper than letting scipy
+    build a matrix with duplicate entries and sum them (``sum_duplicates`` sorts every row).
+    """
+    n_rows, n_cols = shape
+    key = row.astype(np.int64) * n_cols + col
+    key.sort()
+    first = np.empty(len(key), dtype=bool)
+    first[:1] = True
+    np.not_equal(key[1:], key[:-1], out=first[1:])
+    starts = np.flatnonzero(first)
+    counts = np.diff(np.append(starts, len(key))).astype(np.float64)
+    unique = key[starts]
+    rows = unique // n_cols
+    columns = (unique - rows * n_cols).astype(np.int32)
+    indptr = np.searchsorted(rows, np.arange(n_rows + 1))
+    return sparse.csr_matrix((counts, columns, indptr), shape=shape)
+
+
+class _KeyTable:
+    """A read-only hash table from 64-bit n-gram keys to columns, looked up a whole array at a
+    time: open addressing with linear probing, at most a quarter full.
+
+    Replaces a binary search (``searchsorted``) over the sorted vocabulary keys, which cost one
+    cache miss per level for every n-gram of every review; here nearly every key is settled by
+    its first slot, and the table (a few MB) stays in cache.
+    """
+
+    EMPTY = np.uint64(2**64 - 1)  # never a key: keys keep their top bits clear
+    _MULTIPLIER = np.uint64(0x9E3779B97F4A7C15)  # Fibonacci hashing
+
+    def __init__(self, keys: np.ndarray, values: np.ndarray):
+        bits = max(4, (4 * len(keys)).bit_length())
+        self._shift = np.uint64(64 - bits)
+        self._mask = np.int64((1 << bits) - 1)
+        self.keys = np.full(1 << bits, self.EMPTY, dtype=np.uint64)
+        self.values = np.zeros(1 << bits, dtype=np.int32)
+        keys = np.asarray(keys, dtype=np.uint64)
+        values = np.asarray(values, dtype=np.int32)
+        home = self._home(keys)
+        pending = np.arange(len(keys))
+        self.probes = 0
+        # Insert round by round: in round p each key not yet placed tries slot home + p, and of
+        # the keys wanting one free slot the first takes it. A key placed in round p thus has
+        # slots home … home + p - 1 occupied, which is what a lookup relies on to stop early.
+        while len(pending):
+            slot = (home[pending] + self.probes) & self._mask
+            free = self.keys[slot] == self.EMPTY
+            wanting, wanted = pending[free], slot[free]
+            _, first = np.unique(wanted, return_index=True)
+            placed = wanting[first]
+            self.keys[wanted[first]] = keys[placed]
+            self.values[wanted[first]] = values[placed]
+            pending = pending[~np.isin(pending, placed)]
+            self.probes += 1
+
+    def _home(self, keys: np.ndarray) -> np.ndarray:
+        return ((keys * self._MULTIPLIER) >> self._shift).astype(np.int64)
+
+    def get(self, keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(indices into ``keys`` that are in the table, their values)."""
+        slot = self._home(keys)
+        if not self.probes:
+            return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int32)
+        # The first probe settles almost every key: it runs on the arrays as they are.
+        stored = self.keys[slot]
+        hit = stored == keys
+        found_at = [np.flatnonzero(hit)]
+        found = [self.values[slot[hit]]]
+        pending = np.flatnonzero(~hit & (stored != self.EMPTY))
+        home = slot[pending]
+        for probe in range(1, self.probes):
+            if not len(pending):
+                break
+            slot = (home + probe) & self._mask
+            stored = self.keys[slot]
+            hit = stored == keys[pending]
+            found_at.append(pending[hit])
+            found.append(self.values[slot[hit]])
+            unsettled = ~hit & (stored != self.EMPTY)
+            pending, home = pending[unsettled], home[unsettled]
+        return np.concatenate(found_at), np.concatenate(found)
+
+
 class _WordIndex:
     """Word unigram and bigram counts for a whole batch: one dict lookup per token, the rest in
     numpy (a bigram is looked up as a pair of unigram columns, so no "a b" strings are built).
@@ -130,8 +216,8 @@ class _WordIndex:
 
     def __init__(self, unigrams: dict[str, int], keys: np.ndarray, columns: np.ndarray, n: int):
         self.unigrams = unigrams
-        self.keys = keys  # sorted first_column * n + second_column
-        self.columns = columns
+        # first_column * n + second_column -> the bigram's column
+        self.bigrams = _KeyTable(keys, columns)
         self.n_terms = n
 
     @classmethod
@@ -145,34 +231,28 @@ class _WordIndex:
                 if first not in unigrams or second not in unigrams or " " in second:
                     return None
                 pairs.append((unigrams[first] * n + unigrams[second], column))
-        keys = np.asarray([k for k, _ in pairs], dtype=np.int64)
+        keys = np.asarray([k for k, _ in pairs], dtype=np.uint64)
         columns = np.asarray([c for _, c in pairs], dtype=np.int32)
-        order = np.argsort(keys, kind="stable")
-        return cls(unigrams, keys[order], columns[order], n)
+        return cls(unigrams, keys, columns, n)
 
     def transform(self, X: Sequence[Analysed]) -> sparse.csr_matrix:
         lengths = np.fromiter((len(r.words) for r in X), dtype=np.int64, count=len(X))
-        flat = [w for r in X for w in r.words]
-        ids = np.fromiter(map(self.unigrams.get, flat, repeat(-1)), dtype=np.int64, count=len(flat))
+        words = chain.from_iterable([r.words for r in X])
+        ids = np.fromiter(
+            map(self.unigrams.get, words, repeat(-1)), dtype=np.int64, count=int(lengths.sum())
+        )
         row_of = np.repeat(np.arange(len(X), dtype=np.int32), lengths)
         known = ids >= 0
         rows = [row_of[known]]
         cols = [ids[known]]
-        if len(ids) > 1 and len(self.keys):
+        if len(ids) > 1:
             first, second = ids[:-1], ids[1:]
-            pair = (first >= 0) & (second >= 0) & (row_of[:-1] == row_of[1:])
-            key = first * self.n_terms + second
-            at = np.minimum(np.searchsorted(self.keys, key), len(self.keys) - 1)
-            hit = pair & (self.keys[at] == key)
-            rows.append(row_of[:-1][hit])
-            cols.append(self.columns[at[hit]])
-        row = np.concatenate(rows)
-        col = np.concatenate(cols)
-        matrix = sparse.csr_matrix(
-            (np.ones(len(row), dtype=np.float64), (row, col)), shape=(len(X), self.n_terms)
-        )
-        matrix.sum_duplicates()
-        return matrix
+            pair = np.flatnonzero((first >= 0) & (second >= 0) & (row_of[:-1] == row_of[1:]))
+            key = (first[pair] * self.n_terms + second[pair]).astype(np.uint64)
+            at, columns = self.bigrams.get(key)
+            rows.append(row_of[pair[at]])
+            cols.append(columns)
+        return _count_matrix(np.concatenate(rows), np.concatenate(cols), (len(X), self.n_terms))
 
 
 class _CharIndex:
@@ -181,7 +261,7 @@ class _CharIndex:
     Every character of the vocabulary gets a small id (15 bits; 0 = not in the vocabulary), and
     an n-gram becomes one 64-bit key: n in the top bits, then the ids of its characters. The
     batch's texts are joined, turned into an id array, and all their 2-, 3- and 4-gram keys are
-    looked up in the sorted vocabulary keys with one ``searchsorted`` per n. Same counts as the
+    looked up in a :class:`_KeyTable` of the vocabulary, one array lookup per n. Same counts as the
     Python analyser (a test checks this), at a fraction of its cost — character n-grams were the
     most expensive step after tokenisation.
     """
@@ -190,8 +270,7 @@ class _CharIndex:
 
     def __init__(self, table: np.ndarray, keys: np.ndarray, columns: np.ndarray, n_terms: int):
         self.table = table  # code point -> character id
-        self.keys = keys  # sorted n-gram keys
-        self.columns = columns  # keys[i] is the n-gram of column columns[i]
+        self.ngrams = _KeyTable(keys, columns)  # n-gram key -> column
         self.n_terms = n_terms
 
     @classmethod
@@ -208,8 +287,7 @@ class _CharIndex:
         table = np.zeros(0x110000, dtype=np.uint16)
         table[[ord(ch) for ch in alphabet]] = np.arange(1, len(alphabet) + 1, dtype=np.uint16)
         keys = np.asarray([cls._key([int(table[ord(ch)]) for ch in t]) for t in terms], np.uint64)
-        order = np.argsort(keys, kind="stable")
-        return cls(table, keys[order], order.astype(np.int32), len(terms))
+        return cls(table, keys, np.arange(len(terms), dtype=np.int32), len(terms))
 
     @classmethod
     def _key(cls, ids: list[int]) -> int:
@@ -234,24 +312,18 @@ class _CharIndex:
         for n in (2, 3, 4):
             # An n-gram must not run from one text into the next (or past the end).
             alive = alive[alive + n <= ends[row_of[alive]]]
-            if not len(alive) or not len(self.keys):
+            if not len(alive):
                 break
             key = np.full(len(alive), n, dtype=np.uint64)
             for k in range(n):
                 key = (key << bits) | ids[alive + k]
-            at = np.minimum(np.searchsorted(self.keys, key), len(self.keys) - 1)
-            hit = self.keys[at] == key
-            alive = alive[hit]
+            at, columns = self.ngrams.get(key)
+            alive = alive[at]
             rows.append(row_of[alive])
-            cols.append(self.columns[at[hit]])
+            cols.append(columns)
         row = np.concatenate(rows) if rows else np.zeros(0, dtype=np.int32)
         col = np.concatenate(cols) if cols else np.zeros(0, dtype=np.int32)
-        matrix = sparse.csr_matrix(
-            (np.ones(len(row), dtype=np.float64), (row, col)),
-            shape=(len(texts), self.n_terms),
-        )
-        matrix.sum_duplicates()
-        return matrix
+        return _count_matrix(row, col, (len(texts), self.n_terms))
 
 
 def build_pipeline(*, C: float = 8.0, calibration_folds: int = 4, seed: int = 0) -> Pipeline:

@@ -25,7 +25,7 @@ from sklearn.pipeline import Pipeline
 
 from classifier.corpus import HARMFUL_CATEGORIES
 from classifier.signals import fired_reasons
-from classifier.text import MAX_CHARS, Analysed, analyse, chunks, clean
+from classifier.text import MAX_CHARS, Analysed, analyse, chunks, clean, gc_paused
 
 ACTIVE_FILE = "active"
 
@@ -174,6 +174,12 @@ class Classifier:
 
     def classify(self, texts: list[str]) -> list[ClassificationResult]:
         """Classify raw review texts; never raises on odd text (empty, huge, markup, emoji)."""
+        # A batch's records, features and results all live until it is done: collector passes
+        # over them would free nothing (see gc_paused).
+        with gc_paused():
+            return self._classify(texts)
+
+    def _classify(self, texts: list[str]) -> list[ClassificationResult]:
         cleaned = [clean(t) for t in texts]
         scored = self._score(cleaned)
         has_text = scored.piece >= 0
@@ -233,12 +239,13 @@ class Classifier:
         owners: list[int] = []
         records: list[Analysed] = []
         one_piece_each = True
-        for i, text in enumerate(cleaned):
-            pieces = chunks(text) if text else []
-            one_piece_each = one_piece_each and len(pieces) == 1
-            for piece in pieces:
-                owners.append(i)
-                records.append(analyse(piece))
+        with gc_paused():
+            for i, text in enumerate(cleaned):
+                pieces = chunks(text) if text else []
+                one_piece_each = one_piece_each and len(pieces) == 1
+                for piece in pieces:
+                    owners.append(i)
+                    records.append(analyse(piece))
         harmful = np.zeros(len(cleaned))
         decisive = np.full(len(cleaned), -1, dtype=np.int64)
         if not records:
@@ -337,22 +344,15 @@ def _surface_of(record: Analysed, term: tuple[str, ...]) -> str | None:
     """How a (normalised) word or word pair is written in the text, without a leading particle
     (の病院 → 病院, but 痛かった stays whole); None when it holds no content word."""
     words, n = record.words, len(term)
-    start = 0
+    i = -1
     while True:
         try:
-            i = words.index(term[0], start)
+            i = words.index(term[0], i + 1)
         except ValueError:
             return None
-        if words[i : i + n] == list(term):
+        if n == 1 or tuple(words[i + 1 : i + n]) == term[1:]:
             break
-        start = i + 1
-    content = record.content
-    first, last = i, i + n - 1
-    while first <= last and not content[first]:
-        first += 1
-    if first > last:
-        return None
-    return "".join(record.surfaces[first : last + 1])
+    return record.content_surface(i, i + n - 1)
 
 
 # --- model files -------------------------------------------------------------------------------

@@ -10,11 +10,13 @@ nothing Sudachi-related is ever stored on a fitted estimator.
 
 from __future__ import annotations
 
+import gc
 import html
 import re
 import threading
 import unicodedata
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from typing import Any, NamedTuple
 
 from sudachipy import Dictionary, SplitMode
@@ -47,17 +49,33 @@ class Analysed(NamedTuple):
 
     # NFKC-normalised text with markup, control characters and runs of white space removed.
     text: str
-    # Sudachi normalised forms (mode C) of the content tokens, punctuation and spaces left out.
+    # Sudachi normalised forms (mode C) of the tokens, punctuation and spaces left out.
     words: list[str]
-    # Surfaces of tokens Sudachi tags as person names (名詞-固有名詞-人名).
-    names: list[str]
-    # Parallel to ``words``: the text as written, and whether the token is a content word
-    # (what a reason may name: 不正請求, 燃やす — not particles or auxiliaries).
+    # Parallel to ``words``: the text as written, and Sudachi's part-of-speech id (which tells
+    # content words, what a reason may name — 不正請求, 燃やす — from particles and auxiliaries,
+    # and person names).
     surfaces: list[str]
-    content: list[bool]
+    pos: list[int]
     # Per-record memo for derived values computed by more than one step (the signals that
     # fired feed both the signal features and the reasons); never persisted.
     memo: dict[str, Any]
+
+    def content_surface(self, first: int, last: int) -> str | None:
+        """Tokens ``first..last`` as written, from the first content word (noun, verb,
+        adjective…, not a particle) on; None when there is none."""
+        pos, content = self.pos, _pos.content
+        while first <= last and pos[first] not in content:
+            first += 1
+        if first > last:
+            return None
+        return self.surfaces[first] if first == last else "".join(self.surfaces[first : last + 1])
+
+    def names(self) -> list[str]:
+        """Surfaces of the tokens Sudachi tags as person names (名詞-固有名詞-人名)."""
+        name_pos = _pos.names
+        if name_pos.isdisjoint(self.pos):
+            return []
+        return [s for s, p in zip(self.surfaces, self.pos, strict=True) if p in name_pos]
 
 
 def clean(text: str) -> str:
@@ -86,12 +104,19 @@ class _SudachiState(threading.local):
     tokenizer: Any = None
     # A MorphemeList reused for every call (``tokenize(..., out=)``): no allocation per text.
     morphemes: Any = None
-    skip_pos: frozenset[int] = frozenset()
-    name_pos: frozenset[int] = frozenset()
-    content_pos: frozenset[int] = frozenset()
+
+
+class _PosSets:
+    """Part-of-speech ids by role. The same for every thread (one dictionary), so not per thread:
+    a record analysed in one thread may be explained in another."""
+
+    skip: frozenset[int] = frozenset()
+    names: frozenset[int] = frozenset()
+    content: frozenset[int] = frozenset()
 
 
 _state = _SudachiState()
+_pos = _PosSets()
 _CONTENT_POS = frozenset({"名詞", "動詞", "形容詞", "形状詞", "副詞", "感動詞"})
 
 
@@ -115,9 +140,9 @@ def _tokenizer() -> Any:
                 content.add(pos_id)
             pos_id += 1
         _state.dictionary = dictionary
-        _state.skip_pos = frozenset(skip)
-        _state.name_pos = frozenset(names)
-        _state.content_pos = frozenset(content)
+        _pos.skip = frozenset(skip)
+        _pos.names = frozenset(names)
+        _pos.content = frozenset(content)
         # Mode C keeps compounds such as 不正請求 and 医療ミス whole, which is what the
         # signals and the reasons shown to staff talk about. Only the fields read below are
         # loaded (the surface is always available): this roughly halves the cost per morpheme.
@@ -134,30 +159,45 @@ def tokenize(text: str) -> list[str]:
 
 def analyse(cleaned: str) -> Analysed:
     """Tokenise one already-cleaned text (at most :data:`CHUNK_CHARS` characters)."""
-    tokenizer = _tokenizer()
-    skip = _state.skip_pos
-    name_pos = _state.name_pos
-    content_pos = _state.content_pos
-    words: list[str] = []
-    names: list[str] = []
-    surfaces: list[str] = []
-    content: list[bool] = []
-    for morpheme in tokenizer.tokenize(cleaned[:CHUNK_CHARS], out=_state.morphemes):
-        pos_id = morpheme.part_of_speech_id()
-        if pos_id in skip:
-            continue
-        words.append(morpheme.normalized_form())
-        surface = morpheme.surface()
-        surfaces.append(surface)
-        content.append(pos_id in content_pos)
-        if pos_id in name_pos:
-            names.append(surface)
-    return Analysed(cleaned, words, names, surfaces, content, {})
+    morphemes = _tokenizer().tokenize(cleaned[:CHUNK_CHARS], out=_state.morphemes)
+    skip = _pos.skip
+    # One comprehension reading each morpheme once: per-token Python work is the largest cost
+    # of classification after Sudachi itself, so nothing else is derived here (content words
+    # and names are read from the POS ids when they are needed).
+    rows = [
+        (pos_id, m.normalized_form(), m.surface())
+        for m in morphemes
+        if (pos_id := m.part_of_speech_id()) not in skip
+    ]
+    if not rows:
+        return Analysed(cleaned, [], [], [], {})
+    pos, words, surfaces = zip(*rows, strict=True)
+    return Analysed(cleaned, list(words), list(surfaces), list(pos), {})
 
 
 def analyse_texts(texts: Iterable[str]) -> list[Analysed]:
     """The pipeline's first step: raw texts → :class:`Analysed` records (texts are cleaned here)."""
-    return [analyse(clean(text)) for text in texts]
+    with gc_paused():
+        return [analyse(clean(text)) for text in texts]
+
+
+@contextmanager
+def gc_paused() -> Iterator[None]:
+    """Hold the cyclic garbage collector off while a batch is analysed and scored.
+
+    Analysis allocates a few hundred small containers per text, all kept until the batch is
+    done, so the collector's passes over them (and over the loaded model) find nothing to free
+    yet cost a tenth of the classification time. Reference counting still frees everything that
+    forms no cycle; a cycle some library makes meanwhile waits for the collector's next pass
+    after it resumes. Process-wide, like the collector itself: another thread's garbage waits too.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 def chunks(cleaned: str) -> list[str]:

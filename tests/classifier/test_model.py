@@ -211,6 +211,20 @@ def test_fast_feature_paths_count_exactly_like_the_plain_analysers(model: Classi
         assert fast.nnz > 0 and (fast != plain).nnz == 0, name
 
 
+def test_the_ngram_hash_table_finds_every_key_and_nothing_else() -> None:
+    from classifier.features import _KeyTable
+
+    rng = np.random.default_rng(7)
+    keys = np.unique(rng.integers(0, 2**62, size=20_000, dtype=np.uint64))
+    table = _KeyTable(keys, np.arange(len(keys), dtype=np.int32))
+    assert table.probes > 1  # some keys shared a home slot: probing is exercised
+
+    queries = np.concatenate([keys[::-1], keys + np.uint64(2**62)])  # present, then absent
+    at, values = table.get(queries)
+    found = dict(zip(at.tolist(), values.tolist(), strict=True))
+    assert found == {i: len(keys) - 1 - i for i in range(len(keys))}
+
+
 def test_a_model_file_with_untrusted_types_is_refused(tmp_path: Path) -> None:
     import skops.io as sio
     from sklearn.dummy import DummyClassifier
