@@ -25,7 +25,15 @@ from sklearn.pipeline import Pipeline
 
 from classifier.corpus import HARMFUL_CATEGORIES
 from classifier.signals import fired_reasons
-from classifier.text import MAX_CHARS, Analysed, analyse, chunks, clean, gc_paused
+from classifier.text import (
+    MAX_CHARS,
+    Analysed,
+    analyse,
+    chunks,
+    clean,
+    content_pos,
+    gc_paused,
+)
 
 ACTIVE_FILE = "active"
 
@@ -326,12 +334,25 @@ class _Explainer:
         ordered = columns[order].tolist()
         # Each text's candidates, strongest first: ordered[starts[r]:starts[r + 1]].
         starts = np.searchsorted(row[order], np.arange(len(pieces) + 1)).tolist()
-        for r, names in enumerate(chosen):
-            record = scored.records[int(pieces[r])]
+        terms, records, content = self.terms, scored.records, content_pos()
+        for r, piece in enumerate(pieces.tolist()):
+            record = records[piece]
+            names = chosen[r]
             for column in ordered[starts[r] : min(starts[r + 1], starts[r] + self.CANDIDATES)]:
-                term = self.terms[column]
+                term = terms[column]
                 assert term is not None
-                shown = _surface_of(record, term)
+                if len(term) == 1:
+                    # The usual candidate, inlined (most are particles and auxiliaries, and are
+                    # passed over): its first occurrence, if that is a content word.
+                    try:
+                        i = record.words.index(term[0])
+                    except ValueError:
+                        continue
+                    if record.pos[i] not in content:
+                        continue
+                    shown = record.surface(i)
+                else:
+                    shown = _surface_of(record, term)
                 if not shown or any(shown in c or c in shown for c in names):
                     continue
                 names.append(shown)

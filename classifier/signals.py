@@ -25,7 +25,9 @@ class Signal:
     name: str
     # Reason shown to staff; "{terms}" is replaced by what matched.
     reason: str
-    pattern: re.Pattern[str] | None
+    # What fires it, searched in the text; None: Sudachi's person-name tags. Several patterns
+    # rather than one alternation when their branches start differently (see ADDRESS).
+    pattern: re.Pattern[str] | tuple[re.Pattern[str], ...] | None
     # Whether the signal speaks for harm (shown on flagged results) or for legitimate opinion.
     harmful: bool = True
 
@@ -337,10 +339,14 @@ DISCRIMINATION = _words(
 # ``(?<!\d)0``; ``[0-9]`` leads where ``\d`` did, since NFKC (classifier.text.clean) has made
 # full-width digits ASCII.
 PHONE = re.compile(r"0(?<!\d0)(?:\d{1,4}-\d{1,4}-\d{3,4}|[5789]0\d{8}|\d{9})(?!\d)")
-ADDRESS = re.compile(
-    r"[0-9](?:[0-9]{0,3}丁目|[0-9]{0,4}番地)|[1-9](?<![\d-][1-9])\d{0,3}-\d{1,4}-\d{1,4}(?![\d-])"
-    r"|[都道府県市区町村][^\s、。]{0,10}(?<![\d-])[1-9]\d{0,3}-\d{1,4}(?![\d-])"
-    r"|自宅|住所|実家|住んで(?:い|る)|マンションの\d|号室"
+# Four patterns, not one alternation: branches that start with different character classes
+# leave the regex engine no first character to skip ahead to, and the one alternation cost three
+# times the four patterns together.
+ADDRESS = (
+    re.compile(r"[0-9](?:[0-9]{0,3}丁目|[0-9]{0,4}番地)"),
+    re.compile(r"[1-9](?<![\d-][1-9])\d{0,3}-\d{1,4}-\d{1,4}(?![\d-])"),
+    re.compile(r"[都道府県市区町村][^\s、。]{0,10}(?<![\d-])[1-9]\d{0,3}-\d{1,4}(?![\d-])"),
+    re.compile(r"自宅|住所|実家|住んで(?:い|る)|マンションの\d|号室"),
 )
 SNS = re.compile(
     r"@[A-Za-z0-9_]{3,}|インスタ|Instagram|instagram|Twitter|twitter|ツイッター|X\(旧|LINE ?ID"
@@ -434,19 +440,70 @@ _BY_NAME = {s.name: s for s in SIGNALS}
 def _fired(record: Analysed) -> dict[str, list[str]]:
     """Signal name → matched terms, computed once per record (features and reasons share it)."""
     found: dict[str, list[str]] | None = record.memo.get("signals")
-    if found is not None:
-        return found
-    text = record.text
-    found = {}
+    if found is None:
+        fire([record])
+        found = record.memo["signals"]
+    return found
+
+
+# Joins a batch's texts for scanning. Cleaned text has no line breaks (classifier.text.clean
+# turns every run of white space into one space), and no pattern matches one: no match can run
+# from one text into the next, and look-arounds see a line break where a text starts or ends,
+# just as they would see nothing. ``$`` (end of text) becomes "before a line break" by
+# scanning with re.MULTILINE.
+_JOIN = "\n"
+
+
+def _patterns(signal: Signal) -> tuple[re.Pattern[str], ...]:
+    if signal.pattern is None:
+        return ()
+    return signal.pattern if isinstance(signal.pattern, tuple) else (signal.pattern,)
+
+
+_MULTILINE = {
+    signal.name: tuple(re.compile(p.pattern, p.flags | re.MULTILINE) for p in _patterns(signal))
+    for signal in SIGNALS
+}
+
+
+def fire(records: Sequence[Analysed]) -> None:
+    """Find the signals of every record not yet done, and memoise them on the record.
+
+    Each pattern scans the batch's texts joined into one string, once: a pattern call per text
+    and pattern costs more than the scanning itself on review-sized texts.
+    """
+    todo = [r for r in records if "signals" not in r.memo]
+    if any(_JOIN in r.text for r in todo):
+        # Not cleaned text (e.g. a caller's own record): scanned one by one.
+        for record in todo:
+            _scan([record], multiline=False)
+    elif todo:
+        _scan(todo, multiline=True)
+
+
+def _scan(records: list[Analysed], *, multiline: bool) -> None:
+    joined = _JOIN.join(r.text for r in records)
+    starts = np.cumsum([0] + [len(r.text) + len(_JOIN) for r in records[:-1]])
+    found: list[dict[str, list[str]]] = [{} for _ in records]
     for signal in SIGNALS:
         if signal.pattern is None:
-            terms = record.names()
-        else:
-            terms = signal.pattern.findall(text)
-        if terms:
-            found[signal.name] = terms
-    record.memo["signals"] = found
-    return found
+            for terms, record in zip(found, records, strict=True):
+                if names := record.names():
+                    terms[signal.name] = names
+            continue
+        patterns = _MULTILINE[signal.name] if multiline else _patterns(signal)
+        matches = [(m.start(), m.group()) for p in patterns for m in p.finditer(joined)]
+        if not matches:
+            continue
+        rows = np.searchsorted(starts, [start for start, _ in matches], side="right") - 1
+        for row, (_, term) in zip(rows.tolist(), matches, strict=True):
+            terms = found[row]
+            if signal.name in terms:
+                terms[signal.name].append(term)
+            else:
+                terms[signal.name] = [term]
+    for record, terms in zip(records, found, strict=True):
+        record.memo["signals"] = terms
 
 
 def _unique(terms: Sequence[str], limit: int = 3) -> list[str]:
@@ -505,6 +562,7 @@ class SignalFeatures(TransformerMixin, BaseEstimator):  # type: ignore[misc]
         columns = {name: i for i, name in enumerate(SIGNAL_NAMES)}
         rows: list[int] = []
         cols: list[int] = []
+        fire(X)
         for row, record in enumerate(X):
             found = _fired(record)
             for name in found:

@@ -51,14 +51,19 @@ class Analysed(NamedTuple):
     text: str
     # Sudachi normalised forms (mode C) of the tokens, punctuation and spaces left out.
     words: list[str]
-    # Parallel to ``words``: the text as written, and Sudachi's part-of-speech id (which tells
-    # content words, what a reason may name — 不正請求, 燃やす — from particles and auxiliaries,
-    # and person names).
-    surfaces: list[str]
+    # Parallel to ``words``: Sudachi's part-of-speech id (which tells content words, what a
+    # reason may name — 不正請求, 燃やす — from particles and auxiliaries, and person names), and
+    # where the token stands in ``text`` (code point offsets: its surface is text[begin:end]).
     pos: list[int]
+    begins: list[int]
+    ends: list[int]
     # Per-record memo for derived values computed by more than one step (the signals that
     # fired feed both the signal features and the reasons); never persisted.
     memo: dict[str, Any]
+
+    def surface(self, i: int) -> str:
+        """Token ``i`` as written."""
+        return self.text[self.begins[i] : self.ends[i]]
 
     def content_surface(self, first: int, last: int) -> str | None:
         """Tokens ``first..last`` as written, from the first content word (noun, verb,
@@ -68,14 +73,16 @@ class Analysed(NamedTuple):
             first += 1
         if first > last:
             return None
-        return self.surfaces[first] if first == last else "".join(self.surfaces[first : last + 1])
+        if first == last:
+            return self.surface(first)
+        return "".join(self.surface(i) for i in range(first, last + 1))
 
     def names(self) -> list[str]:
         """Surfaces of the tokens Sudachi tags as person names (名詞-固有名詞-人名)."""
         name_pos = _pos.names
         if name_pos.isdisjoint(self.pos):
             return []
-        return [s for s, p in zip(self.surfaces, self.pos, strict=True) if p in name_pos]
+        return [self.surface(i) for i, p in enumerate(self.pos) if p in name_pos]
 
 
 def clean(text: str) -> str:
@@ -118,6 +125,11 @@ class _PosSets:
 _state = _SudachiState()
 _pos = _PosSets()
 _CONTENT_POS = frozenset({"名詞", "動詞", "形容詞", "形状詞", "副詞", "感動詞"})
+
+
+def content_pos() -> frozenset[int]:
+    """Part-of-speech ids of content words (see :meth:`Analysed.content_surface`)."""
+    return _pos.content
 
 
 def _tokenizer() -> Any:
@@ -163,16 +175,18 @@ def analyse(cleaned: str) -> Analysed:
     skip = _pos.skip
     # One comprehension reading each morpheme once: per-token Python work is the largest cost
     # of classification after Sudachi itself, so nothing else is derived here (content words
-    # and names are read from the POS ids when they are needed).
+    # and names are read from the POS ids when they are needed). Surfaces are kept as offsets:
+    # a method returning a string costs several times one returning an int, and only the few
+    # tokens a reason names are ever spelled out.
     rows = [
-        (pos_id, m.normalized_form(), m.surface())
+        (pos_id, m.normalized_form(), m.begin(), m.end())
         for m in morphemes
         if (pos_id := m.part_of_speech_id()) not in skip
     ]
     if not rows:
-        return Analysed(cleaned, [], [], [], {})
-    pos, words, surfaces = zip(*rows, strict=True)
-    return Analysed(cleaned, list(words), list(surfaces), list(pos), {})
+        return Analysed(cleaned, [], [], [], [], {})
+    pos, words, begins, ends = zip(*rows, strict=True)
+    return Analysed(cleaned, list(words), list(pos), list(begins), list(ends), {})
 
 
 def analyse_texts(texts: Iterable[str]) -> list[Analysed]:

@@ -13,6 +13,7 @@ import pytest
 from classifier import Classifier, ModelLoadError, load_model
 from classifier.corpus import HELDOUT_FILE, data_hash, load_corpus, read_tsv, split
 from classifier.evaluation import MAX_CRITICISM_FLAGGED, MIN_HARMFUL_RECALL, evaluate
+from classifier.signals import fire
 from classifier.text import MAX_CHARS, analyse_texts
 from classifier.training import TrainedModel
 
@@ -209,6 +210,29 @@ def test_fast_feature_paths_count_exactly_like_the_plain_analysers(model: Classi
             vectorizer.__dict__.clear()
             vectorizer.__dict__.update(saved)
         assert fast.nnz > 0 and (fast != plain).nnz == 0, name
+
+
+def test_signals_found_in_a_batch_are_those_found_text_by_text() -> None:
+    from classifier.signals import _fired
+
+    texts = [e.text for e in load_corpus()[::5]] + [
+        "院長の家は港区",  # an address split across two texts must not be found
+        "1-23です",
+        "あの院長しね",  # 「しね」 at the very end of a text (the pattern's ``$``)
+        "電話は03-1234-5678",
+        "090-1234-5678と080",
+        "",
+    ]
+    batch = analyse_texts(texts)
+    alone = analyse_texts(texts)
+    for record in alone:
+        _fired(record)  # one text at a time
+    fire(batch)
+    assert sum(bool(r.memo["signals"]) for r in batch) > len(texts) // 3
+    assert [r.memo["signals"] for r in batch] == [r.memo["signals"] for r in alone]
+    assert "address" not in batch[-5].memo["signals"]
+    assert batch[-3].memo["signals"]["phone"] == ["03-1234-5678"]
+    assert batch[-4].memo["signals"]["insult"] == ["しね"]
 
 
 def test_the_ngram_hash_table_finds_every_key_and_nothing_else() -> None:
