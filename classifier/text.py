@@ -102,6 +102,13 @@ def clean(text: str) -> str:
         text = _COMMON_NFKC_RUN.sub(lambda m: m.group().translate(_COMMON_NFKC), text)
         if not unicodedata.is_normalized("NFKC", text):
             text = unicodedata.normalize("NFKC", text)
+    if text.isprintable():
+        # The usual case, checked in one pass: no control or format characters, and no white
+        # space but the ASCII space (every other kind is not printable), so only runs of it
+        # are left to squeeze.
+        if "  " in text:
+            text = _SPACE.sub(" ", text)
+        return text.strip()
     text = _CONTROL.sub("", text)
     return _SPACE.sub(" ", text).strip()
 

@@ -14,7 +14,7 @@ from classifier import Classifier, ModelLoadError, load_model
 from classifier.corpus import HELDOUT_FILE, data_hash, load_corpus, read_tsv, split
 from classifier.evaluation import MAX_CRITICISM_FLAGGED, MIN_HARMFUL_RECALL, evaluate
 from classifier.signals import fire
-from classifier.text import MAX_CHARS, analyse_texts
+from classifier.text import MAX_CHARS, analyse_texts, clean
 from classifier.training import TrainedModel
 
 
@@ -210,6 +210,23 @@ def test_fast_feature_paths_count_exactly_like_the_plain_analysers(model: Classi
             vectorizer.__dict__.clear()
             vectorizer.__dict__.update(saved)
         assert fast.nnz > 0 and (fast != plain).nnz == 0, name
+
+
+@pytest.mark.parametrize(
+    ("raw", "cleaned"),
+    [
+        ("  院長の  説明が\u3000丁寧  ", "院長の 説明が 丁寧"),
+        ("受付\t対応\nが\r\n悪い\u2028です", "受付 対応 が 悪い です"),
+        ("ゼロ\u200b幅\ufeffと\x00制御\x85文字", "ゼロ幅と制御文字"),
+        ("ＡＢＣ１２３\u00a0ｶﾀｶﾅ", "ABC123 カタカナ"),
+        ("<p>本文&amp;</p><script>x()</script>", "本文&"),
+        ("改行は\\nでも", "改行は でも"),
+    ],
+)
+def test_cleaning_drops_markup_and_controls_and_squeezes_white_space(
+    raw: str, cleaned: str
+) -> None:
+    assert clean(raw) == cleaned
 
 
 def test_signals_found_in_a_batch_are_those_found_text_by_text() -> None:
