@@ -201,22 +201,27 @@ class Classifier:
         target = np.where(flagged, best_harmful, best_other)
         reference = np.where(flagged, best_other, best_harmful)
         terms = self._explainer_for().top_terms(scored, pieces, target, reference)
-        empty_rows = np.diff(scored.features.indptr)[pieces] == 0 if len(pieces) else pieces
+        empty = (np.diff(scored.features.indptr)[pieces] == 0).tolist() if len(pieces) else []
+        # Python values from here on: indexing numpy arrays one element at a time is slow.
+        records, classes, version = scored.records, self.classes, self.version
+        harmful, half_threshold = scored.harmful.tolist(), self.threshold / 2
+        per_text = zip(
+            pieces.tolist(), flagged.tolist(), target.tolist(), empty, terms, strict=True
+        )
         results = []
-        k = 0
-        for i, text in enumerate(texts):
-            if not has_text[i]:
+        for i, (text, present) in enumerate(zip(texts, has_text.tolist(), strict=True)):
+            if not present:
                 results.append(
                     ClassificationResult(
-                        text, "benign", None, 0.0, False, ["本文がありません"], self.version
+                        text, "benign", None, 0.0, False, ["本文がありません"], version
                     )
                 )
                 continue
-            record = scored.records[pieces[k]]
-            harm = float(scored.harmful[i])
-            label = "harmful" if flagged[k] else self.classes[target[k]]
-            category = self.classes[target[k]] if flagged[k] else None
-            if empty_rows[k] and not flagged[k]:
+            piece, is_flagged, best, empty_row, named = next(per_text)
+            harm = harmful[i]
+            label = "harmful" if is_flagged else classes[best]
+            category = classes[best] if is_flagged else None
+            if empty_row and not is_flagged:
                 # Nothing the model knows (emoji, symbols, an unknown script): no evidence of
                 # criticism either, so the text is reported as neutral, with the reason.
                 label = "benign"
@@ -225,20 +230,19 @@ class Classifier:
                 # Harm signals are shown from half the threshold up: a text there is worth a
                 # look, and staff should see what pushed it up; below that they would mislead.
                 reasons = fired_reasons(
-                    record,
-                    show_harm=harm >= self.threshold / 2,
+                    records[piece],
+                    show_harm=harm >= half_threshold,
                     show_opinion=label == "criticism",
                 )
-            if terms[k]:
-                reasons.append("強く寄与した語: " + "、".join(terms[k]))
+            if named:
+                reasons.append("強く寄与した語: " + "、".join(named))
             if len(cleaned[i]) > MAX_CHARS:
                 reasons.append(f"長文のため先頭{MAX_CHARS:,}字のみ解析")
             results.append(
                 ClassificationResult(
-                    text, label, category, round(harm, 4), bool(flagged[k]), reasons, self.version
+                    text, label, category, round(harm, 4), is_flagged, reasons, version
                 )
             )
-            k += 1
         return results
 
     def _score(self, cleaned: list[str]) -> _Scored:
