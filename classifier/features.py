@@ -123,11 +123,15 @@ class NgramVectorizer(TransformerMixin, BaseEstimator):  # type: ignore[misc]
 def _count_matrix(row: np.ndarray, col: np.ndarray, shape: tuple[int, int]) -> sparse.csr_matrix:
     """The CSR matrix counting each (row, column) pair, with sorted indices.
 
-    One sort of combined 64-bit keys, then run lengths: a third cheaper than letting scipy
+    One sort of combined (row, column) keys, then run lengths: a third cheaper than letting scipy
     build a matrix with duplicate entries and sum them (``sum_duplicates`` sorts every row).
     """
     n_rows, n_cols = shape
-    key = row.astype(np.int64) * n_cols + col
+    # 32-bit keys when they fit (a batch of a few thousand texts): numpy sorts them twice as
+    # fast as 64-bit ones.
+    dtype = np.dtype(np.int32 if n_rows * n_cols < 2**31 else np.int64)
+    width = np.asarray(n_cols, dtype=dtype)
+    key = row.astype(dtype) * width + col.astype(dtype)
     key.sort()
     first = np.empty(len(key), dtype=bool)
     first[:1] = True
@@ -135,8 +139,7 @@ def _count_matrix(row: np.ndarray, col: np.ndarray, shape: tuple[int, int]) -> s
     starts = np.flatnonzero(first)
     counts = np.diff(np.append(starts, len(key))).astype(np.float64)
     unique = key[starts]
-    rows = unique // n_cols
-    columns = (unique - rows * n_cols).astype(np.int32)
+    rows, columns = np.divmod(unique, width)
     indptr = np.searchsorted(rows, np.arange(n_rows + 1))
     return sparse.csr_matrix((counts, columns, indptr), shape=shape)
 

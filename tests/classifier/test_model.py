@@ -252,6 +252,22 @@ def test_signals_found_in_a_batch_are_those_found_text_by_text() -> None:
     assert batch[-4].memo["signals"]["insult"] == ["しね"]
 
 
+@pytest.mark.parametrize("n_cols", [50, 2**30])  # 32-bit keys, and 64-bit ones
+def test_counts_of_repeated_pairs_are_summed_per_row(n_cols: int) -> None:
+    from scipy import sparse
+
+    from classifier.features import _count_matrix
+
+    rng = np.random.default_rng(3)
+    row = rng.integers(0, 4, size=500).astype(np.int32)
+    col = rng.choice([0, 7, n_cols - 2, n_cols - 1], size=500).astype(np.int32)
+    counted = _count_matrix(row, col, (5, n_cols))
+    expected = sparse.coo_matrix((np.ones(500), (row, col)), shape=(5, n_cols)).tocsr()
+    assert counted.has_sorted_indices and counted.nnz == 16
+    assert (counted != expected).nnz == 0
+    assert counted[4].nnz == 0  # a text with nothing counted keeps its (empty) row
+
+
 def test_the_ngram_hash_table_finds_every_key_and_nothing_else() -> None:
     from classifier.features import _KeyTable
 
