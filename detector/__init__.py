@@ -3,8 +3,8 @@
 Reviews go in as :class:`ReviewArrays` (or :class:`ReviewPoint` objects), burst candidates come
 out. Detectors: ``volume`` and ``harmful`` (negative-binomial tail against a trailing 28-day
 baseline with weekday rhythm, Kleinberg's automaton as a second opinion), ``rating_drop``,
-``duplicate`` (MinHash/LSH near-duplicate clusters, within and across clinics) and ``author``
-(persistent authors). How a review is timed is decided by ``detector.timing``.
+``duplicate`` (near-duplicate clusters from sampled character n-grams, within and across clinics)
+and ``author`` (persistent authors). How a review is timed is decided by ``detector.timing``.
 """
 
 from detector.authors import AuthorParams

@@ -186,7 +186,7 @@ def _duplicate_bursts(
 ) -> list[BurstCandidate]:
     assert reviews.texts is not None
     out: list[BurstCandidate] = []
-    for cluster in duplicate_clusters(reviews.texts, params):
+    for cluster in duplicate_clusters(reviews.texts, params, reviews.time):
         rows = np.array(cluster, dtype=np.int64)
         rows = rows[np.argsort(reviews.time[rows], kind="stable")]
         clinic_ids = sorted({int(c) for c in reviews.clinic_id[rows]})
