@@ -77,6 +77,26 @@ def test_short_generic_texts_never_form_a_cluster() -> None:
     assert duplicate_clusters(["丁寧でした。"] * 10 + ["よかったです"] * 10) == []
 
 
+def test_reviews_sharing_common_phrases_are_not_clustered() -> None:
+    # Everybody thanks the doctor and ends with "ました": shared phrases, different reviews.
+    texts = [f"{text}本当にありがとうございました。" for text in ORDINARY]
+    texts += [f"先生の説明がわかりやすかったです。{text}" for text in ORDINARY]
+    assert duplicate_clusters(texts) == []
+
+
+def test_copies_are_linked_within_the_window_between_consecutive_posts() -> None:
+    day = 86_400.0
+    texts = ORDINARY + [ATTACK, *REWORDED]
+    attack_rows = list(range(len(ORDINARY), len(texts)))
+    background = [float(i) * 30 * day for i in range(len(ORDINARY))]
+    # One copy every ten days: the window bounds the gap between copies, not the campaign.
+    every_ten_days = background + [400 * day + i * 10 * day for i in range(4)]
+    assert duplicate_clusters(texts, times=np.array(every_ten_days)) == [attack_rows]
+    # The same texts posted months apart are no campaign.
+    months_apart = background + [400 * day + i * 90 * day for i in range(4)]
+    assert duplicate_clusters(texts, times=np.array(months_apart)) == []
+
+
 def test_duplicate_bursts_within_and_across_clinics() -> None:
     t = Timeline()
     for i, text in enumerate(ORDINARY):
