@@ -20,11 +20,12 @@ are that campaign's posts. Figures:
   third post (days; nightly runs see a day once it is over, so ~0.5 day is the floor);
 - time of ``detector.detect`` (generation excluded) for N clinics × 3 years, one thread.
 
-    .venv/bin/python bench/bursts.py [CLINICS] [TEXT_CLINICS]   # defaults 10000 and 100
+    .venv/bin/python bench/bursts.py [CLINICS] [TEXT_CLINICS]   # defaults 10000 and 10000
 
 The first run (timeline detectors: volume, harmful, rating_drop, author) covers all clinics;
-the second adds texts and the near-duplicate detector for TEXT_CLINICS clinics (text generation
-is pure Python and slow, hence fewer clinics).
+the second generates a new history for TEXT_CLINICS clinics with a text for every review and
+runs all detectors including near-duplicates (10,000 clinics: ~13.7 M texts, about a minute to
+generate and ~4 GB of memory).
 """
 
 from __future__ import annotations
@@ -35,7 +36,6 @@ import os
 for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ[_var] = "1"
 
-import random  # noqa: E402
 import re  # noqa: E402
 import statistics  # noqa: E402
 import sys  # noqa: E402
@@ -143,8 +143,7 @@ def generate(
     total = len(clinic_col)
     text_col = None
     if texts:
-        rnd = random.Random(int(rng.integers(2**31)))
-        text_col = [ordinary_text(rnd) for _ in range(m)] + [""] * (total - m)
+        text_col = ordinary_texts(rng, m) + [""] * (total - m)
         for camp in campaigns:
             attack = attack_text(rng)
             for rid in camp.review_ids:
@@ -168,8 +167,10 @@ def _epoch(day: np.ndarray | int, seconds: np.ndarray | float) -> np.ndarray | f
 
 # Texts. Ordinary reviews come from an order-2 character Markov chain trained on the shipped
 # corpus's benign and criticism reviews: Japanese-looking text with the corpus's character
-# n-gram statistics, but (like real reviews) no two alike. Attacks are recombined sentences of
-# the corpus's harmful reviews; reworded copies of one attack make a campaign's duplicates.
+# n-gram statistics, but (like real reviews) no two alike. The chain is run for many texts at
+# once in numpy, so that every review of 10,000 clinics can have a text. Attacks are recombined
+# sentences of the corpus's harmful reviews; reworded copies of one attack make a campaign's
+# duplicates.
 _SENTENCE_END = re.compile(r"(?<=[。！？!?])")
 
 
@@ -180,27 +181,75 @@ def _texts(labels: set[str]) -> list[str]:
 
 
 class _Markov:
-    def __init__(self, texts: list[str], order: int = 2) -> None:
-        self.order = order
-        self.starts = [t[:order] for t in texts if len(t) > order]
-        self.next: dict[str, list[str]] = {}
+    """Order-2 character chain, run for many texts at once (one numpy step per character).
+
+    Each 2-character context keeps every character that followed it in the corpus (with
+    repeats), so drawing a uniform entry draws from the empirical distribution. A text ends when
+    the chain reaches a corpus text's end after at least ``min_len`` characters; reaching an end
+    earlier closes the sentence and jumps to a random corpus start, as a second sentence.
+    """
+
+    def __init__(self, texts: list[str], min_len: int = 25, max_len: int = 160) -> None:
+        self.min_len, self.max_len = min_len, max_len
+        following: dict[str, list[str]] = {}
         for t in texts:
             t = t + "\0"
-            for i in range(len(t) - order):
-                self.next.setdefault(t[i : i + order], []).append(t[i + order])
+            for i in range(len(t) - 2):
+                following.setdefault(t[i : i + 2], []).append(t[i + 2])
+        ids = {c: i for i, c in enumerate(following)}
+        sizes = [len(v) for v in following.values()]
+        self.pair = np.array([[ord(c[0]), ord(c[1])] for c in following], dtype=np.uint32)
+        self.count = np.array(sizes, dtype=np.float64)
+        self.first = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int64)
+        self.char = np.array([ord(ch) for v in following.values() for ch in v], dtype=np.uint32)
+        # The context after each entry, -1 where the corpus text ended (or the pair is unseen).
+        then = [ids.get(c[1] + ch, -1) for c, v in following.items() for ch in v]
+        self.then = np.where(self.char == 0, -1, np.array(then, dtype=np.int64))
+        self.starts = np.array([ids[t[:2]] for t in texts if len(t) > 2], dtype=np.int64)
+        self.sentence_end = np.zeros(int(self.char.max()) + 1, dtype=bool)
+        for ch in "。！？!?":
+            if ord(ch) < len(self.sentence_end):
+                self.sentence_end[ord(ch)] = True
 
-    def text(self, rnd: random.Random) -> str:
-        out = rnd.choice(self.starts)
-        while len(out) < 160:
-            ch = rnd.choice(self.next.get(out[-self.order :], ["\0"]))
-            if ch == "\0":
-                if len(out) >= 25:
-                    break
-                out += "。" if out[-1] not in "。！？!?" else ""
-                out += rnd.choice(self.starts)
-                continue
-            out += ch
+    def texts(self, rng: np.random.Generator, n: int, batch: int = 32768) -> list[str]:
+        out: list[str] = []
+        for lo in range(0, n, batch):
+            out += self._batch(rng, min(batch, n - lo))
         return out
+
+    def _batch(self, rng: np.random.Generator, n: int) -> list[str]:
+        width = self.max_len + 4  # room for "。" + a new start, and a terminating 0
+        buf = np.zeros(n * width, dtype=np.uint32)
+        ctx = self.starts[rng.integers(0, len(self.starts), size=n)]
+        base = np.arange(n, dtype=np.int64) * width
+        buf[base], buf[base + 1] = self.pair[ctx, 0], self.pair[ctx, 1]
+        pos = base + 2  # where each running text writes next
+        while len(pos):
+            k = self.first[ctx] + (rng.random(len(pos)) * self.count[ctx]).astype(np.int64)
+            buf[pos] = self.char[k]
+            ctx = self.then[k]
+            pos += 1
+            ended = np.flatnonzero(ctx < 0)
+            if len(ended):
+                p = pos[ended] - 1  # overwrite the end marker (or the unseen pair's character)
+                buf[p] = 0
+                short = p % width < self.min_len
+                again, p = ended[short], p[short]
+                pos[ended[~short]] = -1
+                if len(again):
+                    close = ~self.sentence_end[buf[p - 1]]
+                    buf[p[close]] = ord("。")
+                    p = p + close
+                    s = self.starts[rng.integers(0, len(self.starts), size=len(p))]
+                    buf[p], buf[p + 1] = self.pair[s, 0], self.pair[s, 1]
+                    pos[again], ctx[again] = p + 2, s
+            alive = (pos >= 0) & (pos % width < self.max_len)
+            if not alive.all():
+                pos, ctx = pos[alive], ctx[alive]
+        # Every row ends in zeros: keep the first as the separator between texts.
+        keep = buf != 0
+        keep[1:] |= (buf[1:] == 0) & (buf[:-1] != 0)
+        return buf[keep].tobytes().decode("utf-32-le").split("\0")[:-1]
 
 
 _CHAIN = _Markov(_texts({"benign", "criticism"}))
@@ -214,8 +263,8 @@ _HARMFUL = sorted(
 )
 
 
-def ordinary_text(rnd: random.Random) -> str:
-    return _CHAIN.text(rnd)
+def ordinary_texts(rng: np.random.Generator, n: int) -> list[str]:
+    return _CHAIN.texts(rng, n)
 
 
 def attack_text(rng: np.random.Generator) -> str:
@@ -310,7 +359,7 @@ def run(n: int, *, texts: bool, seed: int) -> None:
 
 def main() -> None:
     n = int(sys.argv[1]) if len(sys.argv) > 1 else 10_000
-    n_text = int(sys.argv[2]) if len(sys.argv) > 2 else 100
+    n_text = int(sys.argv[2]) if len(sys.argv) > 2 else n
     print("targets: recall ≥ 0.90 (≥ 5× baseline, ≥ 2 days); ≤ 1 false alarm per clinic-year;")
     print("         alarm within 1 day of the third post; ≤ 30 s for 10,000 clinics × 3 years")
     run(n, texts=False, seed=1)
