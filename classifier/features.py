@@ -30,7 +30,7 @@ from classifier.text import Analysed, analyse_texts
 def word_ngrams(record: Analysed) -> list[str]:
     """Sudachi normalised forms, unigrams and bigrams (a bigram is two forms joined by a space)."""
     words = record.words
-    return words + [f"{a} {b}" for a, b in zip(words, words[1:], strict=False)]
+    return [*words, *(f"{a} {b}" for a, b in zip(words, words[1:], strict=False))]
 
 
 def char_ngrams(record: Analysed) -> list[str]:

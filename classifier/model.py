@@ -375,7 +375,7 @@ def _surface_of(record: Analysed, term: tuple[str, ...]) -> str | None:
             i = words.index(term[0], i + 1)
         except ValueError:
             return None
-        if n == 1 or tuple(words[i + 1 : i + n]) == term[1:]:
+        if n == 1 or words[i + 1 : i + n] == term[1:]:
             break
     return record.content_surface(i, i + n - 1)
 

@@ -50,13 +50,13 @@ class Analysed(NamedTuple):
     # NFKC-normalised text with markup, control characters and runs of white space removed.
     text: str
     # Sudachi normalised forms (mode C) of the tokens, punctuation and spaces left out.
-    words: list[str]
+    words: tuple[str, ...]
     # Parallel to ``words``: Sudachi's part-of-speech id (which tells content words, what a
     # reason may name — 不正請求, 燃やす — from particles and auxiliaries, and person names), and
     # where the token stands in ``text`` (code point offsets: its surface is text[begin:end]).
-    pos: list[int]
-    begins: list[int]
-    ends: list[int]
+    pos: tuple[int, ...]
+    begins: tuple[int, ...]
+    ends: tuple[int, ...]
     # Per-record memo for derived values computed by more than one step (the signals that
     # fired feed both the signal features and the reasons); never persisted.
     memo: dict[str, Any]
@@ -173,7 +173,7 @@ def _tokenizer() -> Any:
 
 def tokenize(text: str) -> list[str]:
     """Sudachi normalised forms of a cleaned text (no punctuation or spaces)."""
-    return analyse(text).words
+    return list(analyse(text).words)
 
 
 def analyse(cleaned: str) -> Analysed:
@@ -191,9 +191,9 @@ def analyse(cleaned: str) -> Analysed:
         if (pos_id := m.part_of_speech_id()) not in skip
     ]
     if not rows:
-        return Analysed(cleaned, [], [], [], [], {})
+        return Analysed(cleaned, (), (), (), (), {})
     pos, words, begins, ends = zip(*rows, strict=True)
-    return Analysed(cleaned, list(words), list(pos), list(begins), list(ends), {})
+    return Analysed(cleaned, words, pos, begins, ends, {})
 
 
 def analyse_texts(texts: Iterable[str]) -> list[Analysed]:
