@@ -25,9 +25,9 @@ class Signal:
     name: str
     # Reason shown to staff; "{terms}" is replaced by what matched.
     reason: str
-    # What fires it, searched in the text; None: Sudachi's person-name tags. Several patterns
+    # What fires it, searched in the text; none: Sudachi's person-name tags. Several patterns
     # rather than one alternation when their branches start differently (see ADDRESS).
-    pattern: re.Pattern[str] | tuple[re.Pattern[str], ...] | None
+    patterns: tuple[re.Pattern[str], ...]
     # Whether the signal speaks for harm (shown on flagged results) or for legitimate opinion.
     harmful: bool = True
 
@@ -420,18 +420,20 @@ EXPERIENCE = _words(
 )
 
 SIGNALS: tuple[Signal, ...] = (
-    Signal("crime", "具体的な犯罪・不正行為の断定（{terms}）", CRIME),
-    Signal("hearsay", "伝聞による事実の摘示（{terms}）", HEARSAY),
-    Signal("malpractice", "医療過誤・誤診の主張（{terms}）：体験に基づく批判か要確認", MALPRACTICE),
-    Signal("insult", "侮辱表現（{terms}）", INSULT),
-    Signal("threat", "脅迫表現（{terms}）", THREAT),
-    Signal("discrimination", "差別表現（{terms}）", DISCRIMINATION),
-    Signal("phone", "電話番号の記載（{terms}）", PHONE),
+    Signal("crime", "具体的な犯罪・不正行為の断定（{terms}）", (CRIME,)),
+    Signal("hearsay", "伝聞による事実の摘示（{terms}）", (HEARSAY,)),
+    Signal(
+        "malpractice", "医療過誤・誤診の主張（{terms}）：体験に基づく批判か要確認", (MALPRACTICE,)
+    ),
+    Signal("insult", "侮辱表現（{terms}）", (INSULT,)),
+    Signal("threat", "脅迫表現（{terms}）", (THREAT,)),
+    Signal("discrimination", "差別表現（{terms}）", (DISCRIMINATION,)),
+    Signal("phone", "電話番号の記載（{terms}）", (PHONE,)),
     Signal("address", "住所・自宅に関する記載（{terms}）", ADDRESS),
-    Signal("sns", "SNSアカウント等の記載（{terms}）", SNS),
-    Signal("private_life", "私生活・第三者の健康に関する記載（{terms}）", PRIVATE_LIFE),
-    Signal("person_name", "人名（個人名）の記載（{terms}）", None),
-    Signal("experience", "体験に基づく意見・批判", EXPERIENCE, harmful=False),
+    Signal("sns", "SNSアカウント等の記載（{terms}）", (SNS,)),
+    Signal("private_life", "私生活・第三者の健康に関する記載（{terms}）", (PRIVATE_LIFE,)),
+    Signal("person_name", "人名（個人名）の記載（{terms}）", ()),
+    Signal("experience", "体験に基づく意見・批判", (EXPERIENCE,), harmful=False),
 )
 SIGNAL_NAMES: tuple[str, ...] = (*(s.name for s in SIGNALS), "crime_hearsay", "name_private")
 _BY_NAME = {s.name: s for s in SIGNALS}
@@ -454,14 +456,8 @@ def _fired(record: Analysed) -> dict[str, list[str]]:
 _JOIN = "\n"
 
 
-def _patterns(signal: Signal) -> tuple[re.Pattern[str], ...]:
-    if signal.pattern is None:
-        return ()
-    return signal.pattern if isinstance(signal.pattern, tuple) else (signal.pattern,)
-
-
 _MULTILINE = {
-    signal.name: tuple(re.compile(p.pattern, p.flags | re.MULTILINE) for p in _patterns(signal))
+    signal.name: tuple(re.compile(p.pattern, p.flags | re.MULTILINE) for p in signal.patterns)
     for signal in SIGNALS
 }
 
@@ -486,12 +482,12 @@ def _scan(records: list[Analysed], *, multiline: bool) -> None:
     starts = np.cumsum([0] + [len(r.text) + len(_JOIN) for r in records[:-1]])
     found: list[dict[str, list[str]]] = [{} for _ in records]
     for signal in SIGNALS:
-        if signal.pattern is None:
+        if not signal.patterns:
             for terms, record in zip(found, records, strict=True):
                 if names := record.names():
                     terms[signal.name] = names
             continue
-        patterns = _MULTILINE[signal.name] if multiline else _patterns(signal)
+        patterns = _MULTILINE[signal.name] if multiline else signal.patterns
         matches = [(m.start(), m.group()) for p in patterns for m in p.finditer(joined)]
         if not matches:
             continue
