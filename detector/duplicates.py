@@ -181,12 +181,13 @@ def _sampled_keys(
             ok &= c != 0
             key += c * mult[j]
         lengths = np.fromiter(map(len, chunk), dtype=np.int64, count=len(chunk))
-        starts = np.cumsum(lengths + 1) - lengths - 1
-        at, key = at[ok], key[ok]
-        owner = np.searchsorted(starts, at, side="right") - 1
-        # Raw length bounds the normalised length: shorter texts can never pass the check.
-        long_enough = lengths[owner] >= params.min_chars
-        key, owner = key[long_enough], owner[long_enough]
+        # The text each anchor belongs to: a map of positions to texts (one cheap pass over the
+        # chunk) beats a binary search per anchor. One mask keeps the anchors with a whole key
+        # in a text long enough: raw length bounds the normalised length, so shorter texts can
+        # never pass the check.
+        owner = np.repeat(np.arange(len(chunk), dtype=np.int32), lengths + 1)[at]
+        ok &= (lengths >= params.min_chars)[owner]
+        key, owner = key[ok], owner[ok]
         chunk_rank = rank[lo : lo + len(chunk)]
         key >>= shift
         key <<= shift
