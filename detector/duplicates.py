@@ -142,7 +142,7 @@ class _Partitions:
         self.flush()
         for i, run in enumerate(self.runs):
             if run:
-                yield np.sort(np.concatenate(run))
+                yield np.sort(np.concatenate(run), kind="stable")
             self.runs[i] = []
 
 
@@ -160,7 +160,7 @@ def _sampled_keys(
     q = params.key_chars
     rng = np.random.default_rng(params.seed)
     mult = rng.integers(1, 2**63, size=q, dtype=np.uint64) | np.uint64(1)
-    shift = np.uint64(_rank_bits(len(texts)))
+    high = ~np.uint64((1 << _rank_bits(len(texts))) - 1)
     per_rank = np.zeros(len(texts), dtype=np.int64)
     for lo in range(0, len(texts), params.chunk_texts):
         chunk = texts[lo : lo + params.chunk_texts]
@@ -189,9 +189,8 @@ def _sampled_keys(
         ok &= (lengths >= params.min_chars)[owner]
         key, owner = key[ok], owner[ok]
         chunk_rank = rank[lo : lo + len(chunk)]
-        key >>= shift
-        key <<= shift
-        key |= chunk_rank[owner].astype(np.uint64)
+        key &= high
+        key |= chunk_rank[owner].view(np.uint64)
         out.add(key)
         per_rank[chunk_rank] = np.bincount(owner, minlength=len(chunk))
     return per_rank
