@@ -138,7 +138,7 @@ class _Partitions:
                 run.append(packed[bounds[i] : bounds[i + 1]])
 
     def parts(self) -> Iterator[np.ndarray]:
-        """Each part's packed keys, sorted."""
+        """Each part's packed keys, sorted (its runs are sorted: a stable sort merges them)."""
         self.flush()
         for i, run in enumerate(self.runs):
             if run:
