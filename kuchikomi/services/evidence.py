@@ -273,8 +273,9 @@ def _payload_digests(warc: bytes | IO[bytes]) -> dict[str, set[str]]:
     if isinstance(warc, bytes) and warc[:2] == b"\x1f\x8b":
         # warcio stops reading a record at its Content-Length, so damage to the record's closing
         # newlines or the gzip trailer goes unseen; gzip checks every member's CRC-32 and size.
+        # The records are then read from the checked plain text (decompressed once, not twice).
         try:
-            gzip.decompress(warc)
+            warc = gzip.decompress(warc)
         except (OSError, EOFError, zlib.error) as exc:
             raise ArchiveIntegrityError(f"unreadable WARC data: {exc}") from None
     stream = io.BytesIO(warc) if isinstance(warc, bytes) else warc
