@@ -205,7 +205,10 @@ def candidate_pairs(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Steps 1-3: candidate pairs (text indices ``a``, ``b``) and how many keys each shares."""
     n = len(texts)
-    order = np.argsort(times)
+    empty = np.zeros(0, dtype=np.int64)
+    if not n:
+        return empty, empty, empty
+    order = _time_order(times)
     t_rank = times[order]
     rank = np.empty(n, dtype=np.int64)
     rank[order] = np.arange(n)
@@ -214,19 +217,23 @@ def candidate_pairs(
     shift = np.uint64(_rank_bits(n))
     low = np.uint64((1 << _rank_bits(n)) - 1)
     window = params.window_days * _DAY
-    windows = max(1.0, float(t_rank[-1] - t_rank[0]) / window - 1.0) if n else 1.0
+    t0 = float(times.min())
+    windows = max(1.0, (float(times.max()) - t0) / window - 1.0)
+    # The window-long cell of each rank, in the smallest type that holds it: looked up once per
+    # key occurrence, so a small table (in cache) beats reading the times.
+    cells = ((t_rank - t0) // window).astype(np.int64)
+    cell_rank = cells.astype(np.min_scalar_type(int(cells.max())))
     links: list[np.ndarray] = []
     for packed in parts.parts():
         packed = packed[np.r_[True, packed[1:] != packed[:-1]]]  # a key twice in one text
         key = packed >> shift
         r = (packed & low).astype(np.int64)
+        rare = ~_common(key, cell_rank[r], windows, params)
+        key, r = key[rare], r[rare]
         t = t_rank[r]
-        common = _common(key, t - t_rank[0], window, windows, params)
-        key, r, t = key[~common], r[~common], t[~common]
         for s in range(1, params.neighbours + 1):
             near = (key[s:] == key[:-s]) & (t[s:] - t[:-s] <= window)
             links.append(r[:-s][near] << 32 | r[s:][near])
-    empty = np.zeros(0, dtype=np.int64)
     if not links:
         return empty, empty, empty
     pairs, shared = np.unique(np.concatenate(links), return_counts=True)
@@ -236,16 +243,34 @@ def candidate_pairs(
     return order[a[wanted]], order[b[wanted]], shared[wanted]
 
 
+def _time_order(times: np.ndarray) -> np.ndarray:
+    """Indices of ``times`` in time order (ties in any order), without a float argsort.
+
+    Times become integer steps of at most a millisecond, packed above the index: one sort of
+    integers, cheaper than an argsort of floats. Texts less than a step apart may come out of
+    order, which nothing downstream can tell from posting them together.
+    """
+    n = len(times)
+    bits = _rank_bits(n)
+    t0 = float(times.min())
+    span = float(times.max()) - t0
+    steps_per_second = min(1000.0, 2.0 ** (62 - bits) / max(span, 1.0))
+    step = ((times - t0) * steps_per_second).astype(np.int64)
+    packed = np.sort(step << bits | np.arange(n, dtype=np.int64))
+    order: np.ndarray = packed & ((1 << bits) - 1)
+    return order
+
+
 def _common(
-    group: np.ndarray, t: np.ndarray, window: float, windows: float, params: DuplicateParams
+    group: np.ndarray, cell: np.ndarray, windows: float, params: DuplicateParams
 ) -> np.ndarray:
     """Step 2: occurrences of keys that are common outside their busiest window.
 
-    ``t`` is time since the first text, ``windows`` how many windows the whole history spans.
+    ``cell`` is each occurrence's window-long cell of time, ``windows`` how many windows the
+    whole history spans.
     """
     if not len(group):
         return np.zeros(0, dtype=bool)
-    cell = (t // window).astype(np.int64)
     # Occurrences per (key, window-long cell), then each key's busiest two adjacent cells: any
     # burst fits in two adjacent cells.
     new_key = np.r_[True, group[1:] != group[:-1]]
@@ -253,17 +278,16 @@ def _common(
     new_cell[1:] |= cell[1:] != cell[:-1]
     cell_start = np.flatnonzero(new_cell)
     cell_count = np.diff(np.r_[cell_start, len(group)])
-    cell_key = np.cumsum(new_key)[cell_start]
-    cell_index = cell[cell_start]
+    cell_key = np.cumsum(new_key[cell_start])
+    cell_index = cell[cell_start].astype(np.int64)
     pair_count = cell_count.copy()
     follows = (cell_key[1:] == cell_key[:-1]) & (cell_index[1:] == cell_index[:-1] + 1)
     pair_count[:-1] += np.where(follows, cell_count[1:], 0)
-    key_start = np.flatnonzero(np.r_[True, cell_key[1:] != cell_key[:-1]])
+    key_start = np.flatnonzero(new_key[cell_start])
     busiest = np.maximum.reduceat(pair_count, key_start)
     total = np.add.reduceat(cell_count, key_start)
     common = (total - busiest) / windows > params.max_background
-    key_sizes = np.diff(np.r_[np.flatnonzero(new_key), len(group)])
-    return np.repeat(common, key_sizes)
+    return np.repeat(common, total)
 
 
 class _UnionFind:
@@ -317,7 +341,8 @@ def duplicate_clusters(
         gi, gj = grams_of(i), grams_of(j)
         if gi is None or gj is None:
             continue
-        if len(gi & gj) >= params.threshold * len(gi | gj):
+        both = len(gi & gj)
+        if both >= params.threshold * (len(gi) + len(gj) - both):  # Jaccard: both / union
             uf.union(i, j)
     groups: dict[int, list[int]] = {}
     for i in uf.parent:
