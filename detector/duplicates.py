@@ -3,14 +3,15 @@
 A nationwide history is ~13 million reviews, so nothing here works text by text in Python except
 the final check of candidate pairs. The method, in four steps:
 
-1. **Normalise and sample, in bulk.** Texts are joined in chunks, encoded once to UTF-32 and
+1. **Normalise and sample, in bulk.** Texts are joined in chunks, read once as code points and
    mapped through a per-code-point table (NFKC + case-folding of each single code point, built
-   once): letters, digits and kana keep one canonical value, punctuation, symbols and spaces
-   become a *gap*. A position is an *anchor* when the hash of the character 3-gram starting there
-   falls in the lowest ``1/sample`` of the hash range — a content-defined sample, so two texts
-   sharing a passage sample the same anchors in it, however the surrounding sentences are
-   shuffled. Each anchor whose following ``key_chars`` characters contain no gap gives a *key*
-   (the hash of those characters). A text of 80 characters yields about seven keys.
+   once) to 16-bit values: letters, digits and kana keep one canonical value, punctuation,
+   symbols and spaces become a *gap*. A position is an *anchor* when a hash of the character
+   3-gram starting there falls in the lowest ``1/sample`` of the hash range — a content-defined
+   sample, so two texts sharing a passage sample the same anchors in it, however the surrounding
+   sentences are shuffled. Each anchor whose following ``key_chars`` characters contain no gap
+   gives a *key* (the hash of those characters, read as one 64-bit word). A text of 80
+   characters yields about 6.5 keys.
 2. **Ignore phrases.** Keys are sorted by (key, time), in parts split by the key's top bits so
    that each part is sorted and scanned in cache. A key is a phrase ("ありがとうございました",
    "先生の説明") rather than the fingerprint of one text when, outside its busiest stretch of two
@@ -32,14 +33,15 @@ the final check of candidate pairs. The method, in four steps:
    "丁寧でした" is everybody's review.
 
 Known simplifications of the bulk table: code points outside the Basic Multilingual Plane
-(emoji, rare kanji) are treated as gaps, and a code point whose NFKC form is several characters
-("㍿") keeps its first; half-width kana with a separate voiced mark ("ｶﾞ") lose the mark. They
-only affect sampling; the exact check in step 4 normalises each text properly.
+(emoji, rare kanji, and the few compatibility ideographs whose NFKC form lies there) are treated
+as gaps, and a code point whose NFKC form is several characters ("㍿") keeps its first;
+half-width kana with a separate voiced mark ("ｶﾞ") lose the mark. They only affect sampling;
+the exact check in step 4 normalises each text properly.
 
 Sampling has a price on short, heavily reworded texts: with ~60 characters and few passages in
 common, a copy may share no sampled key with the others. On the hand-written rewordings in
-``tests/detector`` (four texts), 95 of 100 random choices of the hash constant find all four,
-4 find three and 1 finds none.
+``tests/detector`` (four texts), 98 of 100 random choices of the hash constant find all four
+and 2 find three.
 """
 
 from __future__ import annotations
@@ -54,15 +56,16 @@ import numpy as np
 
 _NON_WORD = re.compile(r"[\W_]+")
 _DAY = 86_400.0
-# Odd 32-bit multiplier: normalised code point × K (mod 2^32) is a bijection, so the table's values
-# identify characters exactly while their high bits look random (multiplicative hashing).
+# Odd multiplier: normalised code point × K (mod 2^16) is a bijection on the BMP, so the table's
+# values identify characters exactly while their high bits look random (multiplicative hashing).
 _K = 0x9E3779B1
 
 
 @dataclass(frozen=True)
 class DuplicateParams:
     min_chars: int = 20
-    # One 3-gram in ``sample`` becomes an anchor; each anchor's key covers ``key_chars`` characters.
+    # One 3-gram in ``sample`` becomes an anchor; each anchor's key covers ``key_chars`` characters
+    # (at most 4: a key is read as one 64-bit word of 16-bit characters).
     sample: int = 8
     key_chars: int = 4
     # Exact similarity a candidate pair must reach (2-gram Jaccard). Among ~2,300 distinct
@@ -79,6 +82,10 @@ class DuplicateParams:
     min_cluster: int = 3
     chunk_texts: int = 2048
     seed: int = 20240409
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.key_chars <= 4:
+            raise ValueError(f"key_chars must be 1 to 4, not {self.key_chars}")
 
 
 def normalize_text(text: str) -> str:
@@ -99,14 +106,15 @@ def similarity(a: str, b: str) -> float:
 
 @cache
 def _char_table() -> np.ndarray:
-    """Code unit (BMP) -> hashed canonical character, 0 for a gap (see the module docstring)."""
-    table = np.zeros(0x10000, dtype=np.uint32)
+    """Code point (BMP) -> 16-bit hashed canonical character, 0 for a gap (see the docstring)."""
+    table = np.zeros(0x10000, dtype=np.uint16)
     for code in range(1, 0x10000):
         if 0xD800 <= code < 0xE000:  # surrogates
             continue
         for ch in unicodedata.normalize("NFKC", chr(code)).casefold():
             if ch.isalnum():  # what ``\w`` keeps, bar "_"
-                table[code] = (ord(ch) * _K) & 0xFFFFFFFF
+                if ord(ch) <= 0xFFFF:  # a few compatibility ideographs normalise beyond the BMP
+                    table[code] = (ord(ch) * _K) & 0xFFFF
                 break
     return table
 
@@ -131,8 +139,8 @@ class _Partitions:
             return
         packed = np.sort(np.concatenate(self._pending))
         self._pending, self._size = [], 0
-        tops = np.arange((1 << self.bits) + 1, dtype=np.uint64) << np.uint64(64 - self.bits)
-        bounds = np.searchsorted(packed, tops[:-1]).tolist() + [len(packed)]
+        tops = np.arange(1 << self.bits, dtype=np.int64) << np.int64(63 - self.bits)
+        bounds = np.searchsorted(packed, tops).tolist() + [len(packed)]
         for i, run in enumerate(self.runs):
             if bounds[i + 1] > bounds[i]:
                 run.append(packed[bounds[i] : bounds[i + 1]])
@@ -151,48 +159,59 @@ def _sampled_keys(
 ) -> np.ndarray:
     """Step 1: every text's sampled keys, packed with its time rank; returns keys per rank.
 
-    A packed key holds the key's high bits above the text's time rank, so that sorting packed
-    keys sorts by (key, time). Texts are read in their own order: reading them in time order
-    costs more than all the rest of this step (memory order).
+    A packed key is a non-negative int64 (numpy sorts those faster than unsigned ones) holding
+    the key's high bits above the text's time rank, so that sorting packed keys sorts by
+    (key, time). Texts are read in their own order: reading them in time order costs more than
+    all the rest of this step (memory order).
     """
     table = _char_table()
-    limit = np.uint32(2**32 // params.sample)
-    q = params.key_chars
-    rng = np.random.default_rng(params.seed)
-    mult = rng.integers(1, 2**63, size=q, dtype=np.uint64) | np.uint64(1)
-    high = ~np.uint64((1 << _rank_bits(len(texts))) - 1)
+    limit = np.uint16(0x10000 // params.sample)
+    # A key is read as one 64-bit word: the 16-bit values of its characters, one per lane. It
+    # has a gap when one of its lanes is 0 (the classic has-a-zero-lane bit trick).
+    lanes = (1 << (16 * params.key_chars)) - 1
+    lane_low = np.uint64(0x0001_0001_0001_0001 & lanes)
+    lane_high = np.uint64(0x8000_8000_8000_8000 & lanes)
+    mult = np.random.default_rng(params.seed).integers(1, 2**63, dtype=np.uint64) | np.uint64(1)
+    high = np.uint64(~((1 << _rank_bits(len(texts))) - 1) & (2**64 - 1))
     per_rank = np.zeros(len(texts), dtype=np.int64)
+    v = np.zeros(0, dtype=np.uint16)
     for lo in range(0, len(texts), params.chunk_texts):
         chunk = texts[lo : lo + params.chunk_texts]
-        # Code points beyond the BMP are clipped to U+FFFF, a non-character: a gap. Lone
-        # surrogates (scraped text can hold them) pass through and are gaps too.
-        joined = "\x00".join(chunk).encode("utf-32-le", errors="surrogatepass")
-        raw = np.frombuffer(joined, dtype=np.uint32)
-        v = np.take(table, raw, mode="clip")
-        h = v[:-2] << np.uint32(2)
-        h ^= v[1:-1] << np.uint32(1)
-        h ^= v[2:]
-        at = np.flatnonzero(h[: max(0, len(v) - q + 1)] < limit)
-        c = v[at]
-        ok = c != 0
-        key = c.astype(np.uint64) * mult[0]
-        for j in range(1, q):
-            c = v[at + j]
-            ok &= c != 0
-            key += c * mult[j]
+        joined = "\x00".join(chunk)
+        # The code points, as numpy stores a str (cheaper than encoding it). Code points beyond
+        # the BMP are clipped to U+FFFF, a non-character: a gap. Lone surrogates (scraped text
+        # can hold them) pass through and are gaps too.
+        raw = np.array(joined).reshape(1).view(np.uint32)[: len(joined)]
+        size = len(raw)
+        if len(v) < size + 3:  # buffers reused from chunk to chunk: no fresh pages each time
+            v = np.zeros(2 * size + 3, dtype=np.uint16)
+            h = np.empty(len(v), dtype=np.uint16)
+            is_anchor = np.empty(len(v), dtype=bool)
+        np.take(table, raw, mode="clip", out=v[:size])
+        v[size : size + 3] = 0  # a gap after the last text: every key reads four characters
+        np.add(v[:size], v[1 : size + 1], out=h[:size])
+        np.bitwise_xor(h[:size], v[2 : size + 2], out=h[:size])
+        np.less(h[:size], limit, out=is_anchor[:size])
+        at = np.flatnonzero(is_anchor[:size])
+        words = np.ndarray((size,), dtype=np.uint64, buffer=v, strides=(2,))
+        gram = words[at] & np.uint64(lanes)
+        ok = ((gram - lane_low) & ~gram & lane_high) == 0
+        # The anchors of each text: anchors are in position order, so one binary search per
+        # text finds where its anchors begin. Raw length bounds the normalised length, so texts
+        # shorter than ``min_chars`` can never pass the check and give no keys.
         lengths = np.fromiter(map(len, chunk), dtype=np.int64, count=len(chunk))
-        # The text each anchor belongs to: a map of positions to texts (one cheap pass over the
-        # chunk) beats a binary search per anchor. One mask keeps the anchors with a whole key
-        # in a text long enough: raw length bounds the normalised length, so shorter texts can
-        # never pass the check.
-        owner = np.repeat(np.arange(len(chunk), dtype=np.int32), lengths + 1)[at]
-        ok &= (lengths >= params.min_chars)[owner]
-        key, owner = key[ok], owner[ok]
+        first = np.searchsorted(at, np.cumsum(lengths + 1) - (lengths + 1))
+        counts = np.diff(first, append=len(at))
+        ok &= np.repeat(lengths >= params.min_chars, counts)
         chunk_rank = rank[lo : lo + len(chunk)]
+        key = gram[ok]
+        key *= mult
+        key >>= np.uint64(1)
         key &= high
-        key |= chunk_rank[owner].view(np.uint64)
-        out.add(key)
-        per_rank[chunk_rank] = np.bincount(owner, minlength=len(chunk))
+        key |= np.repeat(chunk_rank, counts)[ok].view(np.uint64)
+        out.add(key.view(np.int64))
+        kept = np.concatenate([[0], np.cumsum(ok)])
+        per_rank[chunk_rank] = kept[first + counts] - kept[first]
     return per_rank
 
 
@@ -214,8 +233,8 @@ def candidate_pairs(
     rank[order] = np.arange(n)
     parts = _Partitions(bits=int(np.clip(np.log2(max(n, 1)) - 14, 0, 10)))
     per_rank = _sampled_keys(texts, rank, params, parts)
-    shift = np.uint64(_rank_bits(n))
-    low = np.uint64((1 << _rank_bits(n)) - 1)
+    shift = _rank_bits(n)
+    low = (1 << shift) - 1
     window = params.window_days * _DAY
     t0 = float(times.min())
     windows = max(1.0, (float(times.max()) - t0) / window - 1.0)
@@ -227,7 +246,7 @@ def candidate_pairs(
     for packed in parts.parts():
         packed = packed[np.r_[True, packed[1:] != packed[:-1]]]  # a key twice in one text
         key = packed >> shift
-        r = (packed & low).astype(np.int64)
+        r = packed & low
         rare = ~_common(key, cell_rank[r], windows, params)
         key, r = key[rare], r[rare]
         t = t_rank[r]
