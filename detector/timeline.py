@@ -45,6 +45,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import cache
 
 import numpy as np
 from scipy.special import betainc
@@ -145,19 +146,29 @@ def _cum(a: np.ndarray) -> np.ndarray:
     )
 
 
+def _trailing(cum: np.ndarray, span: int) -> np.ndarray:
+    """Per row and day ``d``, the sum over the ``span`` days before ``d`` (from a ``_cum``)."""
+    days = cum.shape[1] - 1
+    out = cum[:, :days].copy()  # column 0 of a _cum is 0: the first days sum from the start
+    if span < days:
+        out[:, span:] -= cum[:, : days - span]
+    return out
+
+
 def _baseline_rate(
-    s_cum: np.ndarray, f_cum: np.ndarray, starts: np.ndarray, params: TimelineParams
+    s_cum: np.ndarray, f_cum: np.ndarray, params: TimelineParams
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Posterior shape ``a`` and rate ``b`` of the daily rate before windows at ``starts``."""
-    b0 = np.maximum(starts - params.baseline_days, 0)
-    l0 = np.maximum(starts - params.long_days, 0)
-    c28 = s_cum[:, starts] - s_cum[:, b0]
-    e28 = f_cum[:, starts] - f_cum[:, b0]
-    c_long = s_cum[:, starts] - s_cum[:, l0]
-    e_long = f_cum[:, starts] - f_cum[:, l0]
-    rho_long = (c_long + params.hyper_count) / (e_long + params.hyper_days)
-    a = c28 + params.prior_days * rho_long
-    b = e28 + params.prior_days
+    """Posterior shape ``a`` and rate ``b`` of the daily rate before each day."""
+    c_long = _trailing(s_cum, params.long_days)
+    c_long += params.hyper_count
+    rho_long = _trailing(f_cum, params.long_days)
+    rho_long += params.hyper_days
+    np.divide(c_long, rho_long, out=rho_long)
+    a = _trailing(s_cum, params.baseline_days)
+    rho_long *= params.prior_days
+    a += rho_long
+    b = _trailing(f_cum, params.baseline_days)
+    b += params.prior_days
     return a, b
 
 
@@ -176,24 +187,32 @@ def scan_counts(
     f_cum = _cum(fday)
     hits: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []  # rows, first, last, p
     # The baseline before every day, computed once: windows starting on day d all share it.
-    rate_a, rate_b = _baseline_rate(s_cum, f_cum, np.arange(days), params)
+    rate_a, rate_b = _baseline_rate(s_cum, f_cum, params)
     day_rate = rate_a / rate_b  # the rate expected for day d from the days before it
+    shape_all = np.minimum(rate_a, params.max_shape)
+    # Whole-matrix temporaries are written in place: fresh pages cost as much as the arithmetic.
     for w in params.windows:
         if w > days:
             continue
-        starts = np.arange(0, days - w + 1)
-        x = s_cum[:, w:] - s_cum[:, : days - w + 1]
-        candidate = (x >= params.min_count) & (starts[None, :] >= warm)
+        m = days - w + 1
+        starts = np.arange(0, m)
+        x = s_cum[:, w:] - s_cum[:, :m]
+        candidate = x >= params.min_count
+        candidate &= starts[None, :] >= warm
         if not candidate.any():
             continue
-        exposure = f_cum[:, w:] - f_cum[:, : days - w + 1]
-        a = rate_a[:, : days - w + 1]
-        mu = exposure * day_rate[:, : days - w + 1]
+        mu = f_cum[:, w:] - f_cum[:, :m]  # exposure, then the expected count
+        mu *= day_rate[:, :m]
         # Cheap filter before the exact tail: a count within 3 standard deviations of the mean
         # has a tail probability far above alpha (the negative binomial's right tail is heavier
         # than the normal's, which is already 1.3e-3 there).
-        shape_all = np.minimum(a, params.max_shape)
-        candidate &= x > mu + 3.0 * np.sqrt(mu * (1.0 + mu / shape_all))
+        bound = mu / shape_all[:, :m]
+        bound += 1.0
+        bound *= mu
+        np.sqrt(bound, out=bound)
+        bound *= 3.0
+        bound += mu
+        candidate &= x > bound
         rows, cols = np.nonzero(candidate)
         if rows.size == 0:
             continue
@@ -269,7 +288,7 @@ def _core(
     shape = min(a, params.max_shape)
     c = np.concatenate([[0.0], np.cumsum(counts[row, lo : hi + 1])])
     f = np.concatenate([[0.0], np.cumsum(fday[row, lo : hi + 1])])
-    starts, ends = np.triu_indices(hi - lo + 1)
+    starts, ends = _stretches(hi - lo + 1)
     x = c[ends + 1] - c[starts]
     mu = (f[ends + 1] - f[starts]) * a / b
     pv = np.where(x > 0, nbinom_sf(np.maximum(x, 1e-9), shape, shape / (shape + mu)), 1.0)
@@ -285,6 +304,15 @@ def _core(
         score=_score(p_value),
         p_value=p_value,
     )
+
+
+@cache
+def _stretches(days: int) -> tuple[np.ndarray, np.ndarray]:
+    """First and last day of every stretch of ``days`` days (read-only: shared between bursts)."""
+    starts, ends = np.triu_indices(days)
+    starts.setflags(write=False)
+    ends.setflags(write=False)
+    return starts, ends
 
 
 def _score(p_value: float) -> float:
@@ -441,7 +469,7 @@ def _worst_stretch(
     """
     c = np.concatenate([[0.0], np.cumsum(count)])
     s = np.concatenate([[0.0], np.cumsum(total)])
-    starts, ends = np.triu_indices(len(count))
+    starts, ends = _stretches(len(count))
     nw = c[ends + 1] - c[starts]
     ok = nw >= params.min_count
     if not ok.any():
