@@ -122,19 +122,22 @@ def weekday_factors(
     block = params.weekday_block_days
     wk = np.asarray(weekday(np.arange(first_day, first_day + days)))
     n_blocks = (days + block - 1) // block
-    starts = np.arange(n_blocks) * block
+    day_block = np.arange(days) // block
+    # Reviews per (block, weekday): days sorted by that cell and summed in one pass. Counts are
+    # whole numbers, so the order of the additions does not change a bit of the result.
+    cell = day_block * 7 + wk
+    by_cell = np.argsort(cell, kind="stable")
+    first = np.flatnonzero(np.r_[True, np.diff(cell[by_cell]) != 0])
+    in_cell = np.zeros((n, n_blocks * 7), dtype=np.float64)
+    in_cell[:, cell[by_cell][first]] = np.add.reduceat(counts[:, by_cell], first, axis=1)
+    in_cell = in_cell.reshape(n, n_blocks, 7)
     # per_weekday[c, b, k]: reviews on weekday k before block b.
-    per_weekday = np.zeros((n, n_blocks, 7), dtype=np.float64)
-    for k in range(7):
-        cum = np.concatenate(
-            [np.zeros((n, 1)), np.cumsum(counts * (wk == k), axis=1, dtype=np.float64)], axis=1
-        )
-        per_weekday[:, :, k] = cum[:, starts]
+    per_weekday = np.cumsum(in_cell, axis=1)
+    per_weekday -= in_cell
     total = per_weekday.sum(axis=2, keepdims=True)
     shrink = params.weekday_shrink
     factors = (per_weekday + shrink) / (total / 7.0 + shrink)
     factors /= factors.mean(axis=2, keepdims=True)
-    day_block = np.arange(days) // block
     fday: np.ndarray = factors[:, day_block, wk]
     fday[np.arange(days)[None, :] < observed_from[:, None]] = 0.0
     return fday
