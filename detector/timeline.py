@@ -378,14 +378,15 @@ def scan_ratings(
     hits: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
     # The trailing baseline before every day (shared by all windows starting that day).
     all_days = np.arange(days)
-    b0 = np.maximum(all_days - params.rating_baseline_days, 0)
-    baseline_n = c_cum[:, :days] - c_cum[:, b0]
+    span = params.rating_baseline_days
+    baseline_n = _trailing(c_cum, span)
     with np.errstate(invalid="ignore", divide="ignore"):
-        baseline_mean = (s_cum[:, :days] - s_cum[:, b0]) / baseline_n
-        baseline_var = np.maximum(
-            (q_cum[:, :days] - q_cum[:, b0]) / baseline_n - baseline_mean**2,
-            params.rating_variance_floor,
-        )
+        baseline_mean = _trailing(s_cum, span)
+        baseline_mean /= baseline_n
+        baseline_var = _trailing(q_cum, span)
+        baseline_var /= baseline_n
+        baseline_var -= baseline_mean**2
+        np.maximum(baseline_var, params.rating_variance_floor, out=baseline_var)
     usable = (baseline_n >= params.rating_min_baseline) & (
         all_days[None, :] >= (observed_from + params.warmup_days)[:, None]
     )
