@@ -28,6 +28,8 @@ app = typer.Typer()
 # Lines are classified in batches: large enough to amortise per-call overhead, small enough
 # that output streams while a big file is still being read.
 BATCH_LINES = 1000
+# One encoder for every line: ``json.dumps`` with options builds a new one per call.
+_encode = json.JSONEncoder(ensure_ascii=False).encode
 
 
 class ClassifyFormat(StrEnum):
@@ -106,7 +108,7 @@ def classify_lines(
     failed = 0
 
     def emit(obj: dict[str, Any]) -> None:
-        write(json.dumps(obj, ensure_ascii=False))
+        write(_encode(obj))
 
     batch: list[tuple[int, str | dict[str, Any]]] = []
     for number, raw in lines:
