@@ -50,6 +50,9 @@ REVIEW_COLUMNS: tuple[tuple[str, str], ...] = (
     ("有害確率", "harmful_probability"),
     ("要確認", "flagged"),
     ("理由", "reasons"),
+    ("担当者の判断", "decision"),
+    # The decision judged an earlier wording: the text was rewritten on the site after it.
+    ("判断後に本文変更", "edited_after_decision"),
     ("本文", "text"),
 )
 
@@ -68,19 +71,11 @@ def _cell(value: Any) -> Any:
     return csv_safe(value)
 
 
-def review_columns() -> list[tuple[str, str]]:
-    columns = list(REVIEW_COLUMNS)
-    # The staff decision joins the export once reviews carry it (issue 5, decisions).
-    if "decision" in ReviewPublic.model_fields:
-        columns.insert(-1, ("担当者の判断", "decision"))
-    return columns
-
-
 def review_csv_lines(
     reviews: Iterable[ReviewPublic], columns: Sequence[tuple[str, str]] | None = None
 ) -> Iterator[str]:
     """The CSV document line by line (BOM first), for streaming responses."""
-    columns = list(columns or review_columns())
+    columns = list(columns or REVIEW_COLUMNS)
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\r\n")
 

@@ -4,6 +4,8 @@ and dates, keyset pages under filters, and the review page with bursts and captu
 
 from __future__ import annotations
 
+import csv
+import io
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -355,6 +357,10 @@ def test_a_decision_made_before_the_review_was_rewritten_is_marked(
     (item,) = reviewer_client.get("/api/v1/reviews", params={"flagged": "false"}).json()["items"]
     assert item["edited_after_decision"] is True
     assert "判断後に本文が変更" in reviewer_client.get("/reviews", params={"show": "all"}).text
+    # So does the CSV export, beside the decision.
+    exported = reviewer_client.get("/api/v1/reviews.csv").content.decode("utf-8-sig")
+    (row,) = csv.DictReader(io.StringIO(exported, newline=""))
+    assert row["担当者の判断"] == "criticism" and row["判断後に本文変更"] == "はい"
     # A new decision on the current wording clears the mark.
     redecided = reviewer_client.post(
         f"/api/v1/reviews/{review_id}/decision",
