@@ -135,29 +135,32 @@ class _Partitions:
             self.flush()
 
     def flush(self) -> None:
+        """Deal the pending keys out to the parts, unsorted (a radix sort on their top bits)."""
         if not self._pending:
             return
-        packed = np.sort(np.concatenate(self._pending))
+        packed = np.concatenate(self._pending)
         self._pending, self._size = [], 0
-        tops = np.arange(1 << self.bits, dtype=np.int64) << np.int64(63 - self.bits)
-        bounds = np.searchsorted(packed, tops).tolist() + [len(packed)]
+        top = (packed >> (63 - self.bits)).astype(np.uint16)
+        packed = packed[np.argsort(top, kind="stable")]  # stable on 16 bits: numpy's radix sort
+        bounds = np.cumsum(np.bincount(top, minlength=1 << self.bits)).tolist()
         for i, run in enumerate(self.runs):
-            if bounds[i + 1] > bounds[i]:
-                run.append(packed[bounds[i] : bounds[i + 1]])
+            lo = bounds[i - 1] if i else 0
+            if bounds[i] > lo:
+                run.append(packed[lo : bounds[i]])
 
     def parts(self) -> Iterator[np.ndarray]:
-        """Each part's packed keys, sorted (its runs are sorted: a stable sort merges them)."""
+        """Each part's packed keys, sorted: one sort per part, in cache, once all keys are in."""
         self.flush()
         for i, run in enumerate(self.runs):
             if run:
-                yield np.sort(np.concatenate(run), kind="stable")
+                yield np.sort(np.concatenate(run))
             self.runs[i] = []
 
 
 def _sampled_keys(
     texts: Sequence[str], rank: np.ndarray, params: DuplicateParams, out: _Partitions
 ) -> np.ndarray:
-    """Step 1: every text's sampled keys, packed with its time rank; returns keys per rank.
+    """Step 1: every text's sampled keys, packed with its time rank; returns keys per text.
 
     A packed key is a non-negative int64 (numpy sorts those faster than unsigned ones) holding
     the key's high bits above the text's time rank, so that sorting packed keys sorts by
@@ -173,11 +176,12 @@ def _sampled_keys(
     lane_high = np.uint64(0x8000_8000_8000_8000 & lanes)
     mult = np.random.default_rng(params.seed).integers(1, 2**63, dtype=np.uint64) | np.uint64(1)
     high = np.uint64(~((1 << _rank_bits(len(texts))) - 1) & (2**64 - 1))
-    per_rank = np.zeros(len(texts), dtype=np.int64)
+    per_text = np.zeros(len(texts), dtype=np.int64)
     v = np.zeros(0, dtype=np.uint16)
     for lo in range(0, len(texts), params.chunk_texts):
         chunk = texts[lo : lo + params.chunk_texts]
         joined = "\x00".join(chunk)
+        lengths = np.fromiter(map(len, chunk), dtype=np.int64, count=len(chunk))  # texts in cache
         # The code points, as numpy stores a str (cheaper than encoding it). Code points beyond
         # the BMP are clipped to U+FFFF, a non-character: a gap. Lone surrogates (scraped text
         # can hold them) pass through and are gaps too.
@@ -187,19 +191,25 @@ def _sampled_keys(
             v = np.zeros(2 * size + 3, dtype=np.uint16)
             h = np.empty(len(v), dtype=np.uint16)
             is_anchor = np.empty(len(v), dtype=bool)
-        np.take(table, raw, mode="clip", out=v[:size])
+            index = np.empty(len(v), dtype=np.intp)
+        np.copyto(index[:size], raw)  # take() would convert the indices into a fresh array
+        np.take(table, index[:size], mode="clip", out=v[:size])
         v[size : size + 3] = 0  # a gap after the last text: every key reads four characters
         np.add(v[:size], v[1 : size + 1], out=h[:size])
         np.bitwise_xor(h[:size], v[2 : size + 2], out=h[:size])
         np.less(h[:size], limit, out=is_anchor[:size])
         at = np.flatnonzero(is_anchor[:size])
         words = np.ndarray((size,), dtype=np.uint64, buffer=v, strides=(2,))
-        gram = words[at] & np.uint64(lanes)
-        ok = ((gram - lane_low) & ~gram & lane_high) == 0
+        gram = words[at]
+        if params.key_chars < 4:
+            gram &= np.uint64(lanes)
+        gap = gram - lane_low
+        gap &= ~gram
+        gap &= lane_high
+        ok = gap == 0
         # The anchors of each text: anchors are in position order, so one binary search per
         # text finds where its anchors begin. Raw length bounds the normalised length, so texts
         # shorter than ``min_chars`` can never pass the check and give no keys.
-        lengths = np.fromiter(map(len, chunk), dtype=np.int64, count=len(chunk))
         first = np.searchsorted(at, np.cumsum(lengths + 1) - (lengths + 1))
         counts = np.diff(first, append=len(at))
         ok &= np.repeat(lengths >= params.min_chars, counts)
@@ -211,8 +221,8 @@ def _sampled_keys(
         key |= np.repeat(chunk_rank, counts)[ok].view(np.uint64)
         out.add(key.view(np.int64))
         kept = np.concatenate([[0], np.cumsum(ok)])
-        per_rank[chunk_rank] = kept[first + counts] - kept[first]
-    return per_rank
+        per_text[lo : lo + len(chunk)] = kept[first + counts] - kept[first]
+    return per_text
 
 
 def _rank_bits(n: int) -> int:
@@ -232,7 +242,7 @@ def candidate_pairs(
     rank = np.empty(n, dtype=np.int64)
     rank[order] = np.arange(n)
     parts = _Partitions(bits=int(np.clip(np.log2(max(n, 1)) - 14, 0, 10)))
-    per_rank = _sampled_keys(texts, rank, params, parts)
+    per_text = _sampled_keys(texts, rank, params, parts)
     shift = _rank_bits(n)
     low = (1 << shift) - 1
     window = params.window_days * _DAY
@@ -257,9 +267,10 @@ def candidate_pairs(
         return empty, empty, empty
     pairs, shared = np.unique(np.concatenate(links), return_counts=True)
     a, b = pairs >> 32, pairs & 0xFFFFFFFF
-    estimate = shared / (per_rank[a] + per_rank[b] - shared)
+    a, b = order[a], order[b]
+    estimate = shared / (per_text[a] + per_text[b] - shared)
     wanted = estimate >= params.min_estimate
-    return order[a[wanted]], order[b[wanted]], shared[wanted]
+    return a[wanted], b[wanted], shared[wanted]
 
 
 def _time_order(times: np.ndarray) -> np.ndarray:
