@@ -249,8 +249,10 @@ def candidate_pairs(
     t0 = float(times.min())
     windows = max(1.0, (float(times.max()) - t0) / window - 1.0)
     # The window-long cell of each rank, in the smallest type that holds it: looked up once per
-    # key occurrence, so a small table (in cache) beats reading the times.
-    cells = ((t_rank - t0) // window).astype(np.int64)
+    # key occurrence, so a small table (in cache) beats reading the times. (A product and a
+    # truncation: numpy's float floor division is several times slower.)
+    cells = t_rank - t0
+    cells *= 1.0 / window
     cell_rank = cells.astype(np.min_scalar_type(int(cells.max())))
     links: list[np.ndarray] = []
     for packed in parts.parts():
@@ -285,10 +287,15 @@ def _time_order(times: np.ndarray) -> np.ndarray:
     t0 = float(times.min())
     span = float(times.max()) - t0
     steps_per_second = min(1000.0, 2.0 ** (62 - bits) / max(span, 1.0))
-    step = ((times - t0) * steps_per_second).astype(np.int64)
-    packed = np.sort(step << bits | np.arange(n, dtype=np.int64))
-    order: np.ndarray = packed & ((1 << bits) - 1)
-    return order
+    # In place where possible: at 13 M texts every fresh array costs as much as its arithmetic.
+    since = times - t0
+    since *= steps_per_second
+    packed = since.astype(np.int64)
+    packed <<= bits
+    packed |= np.arange(n, dtype=np.int64)
+    packed.sort()
+    packed &= (1 << bits) - 1
+    return packed
 
 
 def _common(
