@@ -28,8 +28,8 @@ the final check of candidate pairs. The method, in four steps:
    texts (an estimate of their similarity from the samples).
 4. **Exact check.** Each candidate pair is checked on the exact Jaccard similarity of the
    character 2-gram sets of the two fully normalised texts (NFKC, case-folded, punctuation,
-   symbols and spaces removed) — 2-grams are kind to reworded text. Verified pairs are joined into
-   clusters (union-find). Texts shorter than ``min_chars`` after normalisation are skipped:
+   symbols and spaces removed) — 2-grams are kind to reworded text. All pairs are checked at
+   once, with the 2-grams as integers; verified pairs are joined into clusters (union-find). Texts shorter than ``min_chars`` after normalisation are skipped:
    "丁寧でした" is everybody's review.
 
 Known simplifications of the bulk table: code points outside the Basic Multilingual Plane
@@ -327,6 +327,72 @@ def _common(
     return np.repeat(common, total)
 
 
+def _similar(
+    texts: Sequence[str], a: np.ndarray, b: np.ndarray, params: DuplicateParams
+) -> np.ndarray:
+    """Step 4 for every candidate pair at once: which pairs reach ``threshold``.
+
+    Same test as :func:`similarity` on each pair, in bulk: a 2-gram becomes one integer (the
+    numbers of its two characters), each text's 2-grams a sorted set, and the intersections of
+    all pairs are counted in one sort of the pairs' sets side by side. (Sorts throughout:
+    ``np.unique`` takes a slower hashing path here.)
+    """
+    ends_both = np.concatenate([a, b])
+    ids = _distinct(np.sort(ends_both))
+    where = np.searchsorted(ids, ends_both)
+    norm = [normalize_text(texts[i]) for i in ids.tolist()]
+    lengths = np.fromiter(map(len, norm), dtype=np.int64, count=len(norm))
+    pair_a, pair_b = where[: len(a)], where[len(a) :]
+    # Texts too short after normalisation are never similar ("丁寧でした" is everybody's review).
+    checked = (lengths[pair_a] >= params.min_chars) & (lengths[pair_b] >= params.min_chars)
+    pair_a, pair_b = pair_a[checked], pair_b[checked]
+    joined = "".join(norm)
+    chars = np.array(joined).reshape(1).view(np.uint32)[: len(joined)]
+    # Characters numbered densely, so that (text, 2-gram) fits one int64 whatever the script.
+    seen = np.zeros(0x110000, dtype=bool)
+    seen[chars] = True
+    n_chars = max(1, int(seen.sum()))
+    char = (np.cumsum(seen) - 1)[chars]
+    ends = np.cumsum(lengths)
+    starts_gram = np.ones(len(chars), dtype=bool)
+    starts_gram[ends[lengths > 0] - 1] = False  # a text's last character starts no 2-gram
+    at = np.flatnonzero(starts_gram)
+    n_grams = n_chars * n_chars
+    owner = np.repeat(np.arange(len(ids)), lengths)[at]
+    members = owner * n_grams + char[at] * n_chars + char[at + 1]
+    members.sort()
+    members = _distinct(members)  # each text's set, sorted, texts in order
+    size = np.bincount(members // n_grams, minlength=len(ids))
+    first = np.cumsum(size) - size
+    members %= n_grams
+    pair = np.arange(len(pair_a))
+    tagged = np.concatenate(
+        [
+            np.repeat(pair, size[pair_a]) * n_grams + members[_ranges(first[pair_a], size[pair_a])],
+            np.repeat(pair, size[pair_b]) * n_grams + members[_ranges(first[pair_b], size[pair_b])],
+        ]
+    )
+    tagged.sort()
+    in_both = tagged[1:][tagged[1:] == tagged[:-1]] // n_grams
+    both = np.bincount(in_both, minlength=len(pair))
+    similar = np.zeros(len(a), dtype=bool)
+    # Jaccard: both / union, union = |A| + |B| - both.
+    similar[checked] = both >= params.threshold * (size[pair_a] + size[pair_b] - both)
+    return similar
+
+
+def _distinct(ordered: np.ndarray) -> np.ndarray:
+    """The distinct values of a sorted array."""
+    return ordered[np.r_[True, ordered[1:] != ordered[:-1]]] if len(ordered) else ordered
+
+
+def _ranges(first: np.ndarray, size: np.ndarray) -> np.ndarray:
+    """The indices ``first[k] .. first[k] + size[k] - 1`` for every k, one after the other."""
+    shift = np.repeat(first - (np.cumsum(size) - size), size)
+    shift += np.arange(len(shift))
+    return shift
+
+
 class _UnionFind:
     def __init__(self) -> None:
         self.parent: dict[int, int] = {}
@@ -360,27 +426,11 @@ def duplicate_clusters(
     if len(texts) < params.min_cluster:
         return []
     times = np.zeros(len(texts)) if times is None else np.asarray(times, dtype=np.float64)
-    a, b, shared = candidate_pairs(texts, times, params)
+    a, b, _ = candidate_pairs(texts, times, params)
+    similar = _similar(texts, a, b, params)
     uf = _UnionFind()
-    grams: dict[int, set[str] | None] = {}
-
-    def grams_of(i: int) -> set[str] | None:
-        if i not in grams:
-            text = normalize_text(texts[i])
-            grams[i] = _grams(text, 2) if len(text) >= params.min_chars else None
-        return grams[i]
-
-    # Strongest pairs first, so that most pairs inside a large cluster are already joined.
-    for k in np.argsort(-shared, kind="stable").tolist():
-        i, j = int(a[k]), int(b[k])
-        if uf.find(i) == uf.find(j):
-            continue
-        gi, gj = grams_of(i), grams_of(j)
-        if gi is None or gj is None:
-            continue
-        both = len(gi & gj)
-        if both >= params.threshold * (len(gi) + len(gj) - both):  # Jaccard: both / union
-            uf.union(i, j)
+    for i, j in zip(a[similar].tolist(), b[similar].tolist(), strict=True):
+        uf.union(i, j)
     groups: dict[int, list[int]] = {}
     for i in uf.parent:
         groups.setdefault(uf.find(i), []).append(i)
