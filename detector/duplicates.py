@@ -29,8 +29,9 @@ the final check of candidate pairs. The method, in four steps:
 4. **Exact check.** Each candidate pair is checked on the exact Jaccard similarity of the
    character 2-gram sets of the two fully normalised texts (NFKC, case-folded, punctuation,
    symbols and spaces removed) — 2-grams are kind to reworded text. All pairs are checked at
-   once, with the 2-grams as integers; verified pairs are joined into clusters (union-find). Texts shorter than ``min_chars`` after normalisation are skipped:
-   "丁寧でした" is everybody's review.
+   once, with the 2-grams as integers; verified pairs are joined into clusters (union-find).
+   Texts shorter than ``min_chars`` after normalisation are skipped: "丁寧でした" is everybody's
+   review.
 
 Known simplifications of the bulk table: code points outside the Basic Multilingual Plane
 (emoji, rare kanji, and the few compatibility ideographs whose NFKC form lies there) are treated
