@@ -86,7 +86,8 @@ def _timeline_bursts(
     # Grouped by clinic (time order within a clinic is not needed: everything is binned by day).
     order = np.argsort(reviews.clinic_id, kind="stable")
     clinic_sorted = reviews.clinic_id[order]
-    clinics, clinic_start = np.unique(clinic_sorted, return_index=True)
+    clinic_start = np.flatnonzero(np.r_[True, clinic_sorted[1:] != clinic_sorted[:-1]])
+    clinics = clinic_sorted[clinic_start]
     clinic_end = np.append(clinic_start[1:], len(order))
     if wanted is not None:
         keep = np.isin(clinics, np.fromiter(wanted, dtype=np.int64))
@@ -178,7 +179,8 @@ def _timeline_bursts(
 
 
 def _share(flags: np.ndarray) -> float:
-    return round(float(flags.mean()), 3) if len(flags) else 0.0
+    # The same division as flags.mean(), without its per-call overhead (one call per burst).
+    return round(int(np.count_nonzero(flags)) / len(flags), 3) if len(flags) else 0.0
 
 
 def _duplicate_bursts(
