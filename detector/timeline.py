@@ -343,27 +343,30 @@ def kleinberg_states(
     cost1 = rate1 - counts * np.log(rate1)
     cost0[~observed] = 0.0
     cost1[~observed] = 0.0
+    # Day-major from here on, every step in place: the recursion is one Python step per day, so
+    # each step should be few numpy calls on contiguous rows.
+    cost0 = np.ascontiguousarray(cost0.T)
+    cost1 = np.ascontiguousarray(cost1.T)
     best0 = np.zeros(n)
     best1 = np.full(n, np.inf)
-    from1_to0 = np.zeros((n, days), dtype=bool)  # came from state 1 when ending in state 0
-    from0_to1 = np.zeros((n, days), dtype=bool)  # came from state 0 when ending in state 1
+    up = np.empty(n)
+    from1_to0 = np.empty((days, n), dtype=bool)  # came from state 1 when ending in state 0
+    from0_to1 = np.empty((days, n), dtype=bool)  # came from state 0 when ending in state 1
     for d in range(days):
-        stay0, down = best0, best1
-        new0 = np.minimum(stay0, down)
-        from1_to0[:, d] = down < stay0
-        up, stay1 = best0 + up_cost, best1
-        new1 = np.minimum(up, stay1)
-        from0_to1[:, d] = up <= stay1
-        best0 = new0 + cost0[:, d]
-        best1 = new1 + cost1[:, d]
-    state = (best1 < best0).astype(np.int8)
-    high = np.zeros((n, days), dtype=bool)
+        np.add(best0, up_cost, out=up)
+        np.less(best1, best0, out=from1_to0[d])  # moving down is free
+        np.less_equal(up, best1, out=from0_to1[d])
+        np.minimum(best0, best1, out=best0)
+        np.minimum(up, best1, out=best1)
+        best0 += cost0[d]
+        best1 += cost1[d]
+    high = np.empty((days, n), dtype=bool)
+    state = best1 < best0
     for d in range(days - 1, -1, -1):
-        high[:, d] = state == 1
-        state = np.where(
-            state == 1, np.where(from0_to1[:, d], 0, 1), np.where(from1_to0[:, d], 1, 0)
-        )
-    return high
+        high[d] = state
+        # The state the day before: where the best path into today's state came from.
+        state = np.where(state, ~from0_to1[d], from1_to0[d])
+    return high.T
 
 
 def scan_ratings(
