@@ -214,15 +214,15 @@ def _sampled_keys(
         first = np.searchsorted(at, np.cumsum(lengths + 1) - (lengths + 1))
         counts = np.diff(first, append=len(at))
         ok &= np.repeat(lengths >= params.min_chars, counts)
-        chunk_rank = rank[lo : lo + len(chunk)]
-        key = gram[ok]
+        kept = np.concatenate([[0], np.cumsum(ok)])
+        kept = kept[first + counts] - kept[first]
+        per_text[lo : lo + len(chunk)] = kept
+        key = gram[ok]  # still in text order: each text's rank repeats for its kept keys
         key *= mult
         key >>= np.uint64(1)
         key &= high
-        key |= np.repeat(chunk_rank, counts)[ok].view(np.uint64)
+        key |= np.repeat(rank[lo : lo + len(chunk)], kept).view(np.uint64)
         out.add(key.view(np.int64))
-        kept = np.concatenate([[0], np.cumsum(ok)])
-        per_text[lo : lo + len(chunk)] = kept[first + counts] - kept[first]
     return per_text
 
 
