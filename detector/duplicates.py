@@ -232,12 +232,12 @@ def _rank_bits(n: int) -> int:
 
 def candidate_pairs(
     texts: Sequence[str], times: np.ndarray, params: DuplicateParams
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Steps 1-3: candidate pairs (text indices ``a``, ``b``) and how many keys each shares."""
+) -> tuple[np.ndarray, np.ndarray]:
+    """Steps 1-3: candidate pairs, as text indices ``a`` and ``b``."""
     n = len(texts)
     empty = np.zeros(0, dtype=np.int64)
     if not n:
-        return empty, empty, empty
+        return empty, empty
     order = _time_order(times)
     t_rank = times[order]
     rank = np.empty(n, dtype=np.int64)
@@ -267,13 +267,13 @@ def candidate_pairs(
             near = (key[s:] == key[:-s]) & (t[s:] - t[:-s] <= window)
             links.append(r[:-s][near] << 32 | r[s:][near])
     if not links:
-        return empty, empty, empty
+        return empty, empty
     pairs, shared = np.unique(np.concatenate(links), return_counts=True)
     a, b = pairs >> 32, pairs & 0xFFFFFFFF
     a, b = order[a], order[b]
     estimate = shared / (per_text[a] + per_text[b] - shared)
     wanted = estimate >= params.min_estimate
-    return a[wanted], b[wanted], shared[wanted]
+    return a[wanted], b[wanted]
 
 
 def _time_order(times: np.ndarray) -> np.ndarray:
@@ -427,7 +427,7 @@ def duplicate_clusters(
     if len(texts) < params.min_cluster:
         return []
     times = np.zeros(len(texts)) if times is None else np.asarray(times, dtype=np.float64)
-    a, b, _ = candidate_pairs(texts, times, params)
+    a, b = candidate_pairs(texts, times, params)
     similar = _similar(texts, a, b, params)
     uf = _UnionFind()
     for i, j in zip(a[similar].tolist(), b[similar].tolist(), strict=True):
