@@ -16,6 +16,7 @@ from detector import (
     detect,
     duplicate_clusters,
 )
+from detector.duplicates import DuplicateParams, _similar, normalize_text, similarity
 from tests.detector.timelines import Timeline
 
 ATTACK = (
@@ -71,6 +72,33 @@ def test_reworded_copy_paste_cluster_is_found_and_ordinary_reviews_are_not() -> 
     clusters = duplicate_clusters(texts)
     attack_rows = [6] + list(range(len(ORDINARY) + 1, len(texts)))
     assert clusters == [attack_rows]
+
+
+def test_the_bulk_exact_check_is_the_2gram_jaccard_of_each_pair() -> None:
+    # Every pair of texts: reworded copies, ordinary reviews, full-width letters, emoji and rare
+    # kanji beyond the BMP, and texts too short to count.
+    texts = [
+        ATTACK,
+        *REWORDED,
+        *ORDINARY,
+        "ＡＢＣクリニックの院長は患者から不正に高額な料金を請求しています😡😡",
+        "𠮷野家の隣の医院、院長は患者から不正に高額な料金を請求しています。最悪。",
+        "丁寧でした。",
+        "",
+    ]
+    params = DuplicateParams()
+    a, b = np.triu_indices(len(texts), k=1)
+    expected = [
+        len(normalize_text(texts[i])) >= params.min_chars
+        and len(normalize_text(texts[j])) >= params.min_chars
+        and similarity(normalize_text(texts[i]), normalize_text(texts[j])) >= params.threshold
+        for i, j in zip(a.tolist(), b.tolist(), strict=True)
+    ]
+    assert _similar(texts, a, b, params).tolist() == expected
+    # Among them every pair of the attack and its rewordings (texts 0-3), which a check that
+    # verified nothing would miss.
+    verified = {(i, j) for i, j, ok in zip(a.tolist(), b.tolist(), expected, strict=True) if ok}
+    assert {(i, j) for i in range(4) for j in range(i + 1, 4)} <= verified
 
 
 def test_short_generic_texts_never_form_a_cluster() -> None:
