@@ -257,7 +257,7 @@ def candidate_pairs(
     cell_rank = cells.astype(np.min_scalar_type(int(cells.max())))
     links: list[np.ndarray] = []
     for packed in parts.parts():
-        packed = packed[np.r_[True, packed[1:] != packed[:-1]]]  # a key twice in one text
+        packed = _distinct(packed)  # a key twice in one text
         key = packed >> shift
         r = packed & low
         rare = ~_common(key, cell_rank[r], windows, params)
