@@ -55,8 +55,9 @@ def export_reviews_csv(
     filters: ReviewFiltersDep,
 ) -> StreamingResponse:
     """Columns (Japanese headers): id, clinic, listing and review URLs, author, rating, dates,
-    label, category, harmful probability, flagged, reasons, staff decision, text. The filters
-    are those of `GET /api/v1/reviews` and of the queue page, which links here."""
+    label, category, harmful probability, flagged, reasons, staff decision, whether the text was
+    rewritten on the site after that decision, text. The filters are those of
+    `GET /api/v1/reviews` and of the queue page, which links here."""
     scope = visible_clinic_ids(user)
 
     def page_of(db: Session, cursor: str | None) -> Page[ReviewPublic]:
