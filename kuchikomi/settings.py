@@ -82,6 +82,25 @@ class DeadlineSettings(BaseModel):
     due_soon_days: int = Field(default=14, ge=1, le=365)
 
 
+class GoogleSettings(BaseModel):
+    """The Google Business Profile connection: the operator's (or clinic's) own OAuth client.
+
+    The API bases default to Google's; tests and the demo point them at a local fake.
+    """
+
+    client_id: str | None = None
+    client_secret: SecretStr | None = None
+    auth_uri: str = "https://accounts.google.com/o/oauth2/auth"
+    token_uri: str = "https://oauth2.googleapis.com/token"
+    # Business Profile API v4 (reviews).
+    api_base: str = "https://mybusiness.googleapis.com"
+    # Account Management API (GET /v1/accounts).
+    account_api_base: str = "https://mybusinessaccountmanagement.googleapis.com"
+    # Business Information API (GET /v1/accounts/{a}/locations).
+    business_info_api_base: str = "https://mybusinessbusinessinformation.googleapis.com"
+    timeout: float = Field(default=30.0, gt=0.0)
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="KUCHIKOMI_",
@@ -94,12 +113,15 @@ class Settings(BaseSettings):
     data_dir: Path = Path("./var")
     # Listing URLs that resolve to loopback/private addresses are refused unless this is true.
     allow_private_hosts: bool = False
+    # Encrypts secrets stored in the database (Google refresh tokens). Required once one is stored.
+    secret_key: SecretStr | None = None
 
     crawl: CrawlSettings = CrawlSettings()
     scheduler: SchedulerSettings = SchedulerSettings()
     classifier: ClassifierSettings = ClassifierSettings()
     deadlines: DeadlineSettings = DeadlineSettings()
     notify: NotifySettings = NotifySettings()
+    google: GoogleSettings = GoogleSettings()
 
     @property
     def warc_dir(self) -> Path:

@@ -1,4 +1,5 @@
-"""Tables: clinics, listings, reviews, classifications, crawl runs, evidence, locks."""
+"""Tables: clinics, listings, Google connections, reviews, classifications, crawl runs, evidence,
+locks."""
 
 from __future__ import annotations
 
@@ -48,8 +49,41 @@ class Listing(Base):
     # "ok" | "failed" | None (never crawled)
     last_crawl_status: Mapped[str | None] = mapped_column(String(16))
     last_crawl_error: Mapped[str | None] = mapped_column(Text)
+    # Google Business Profile listings (source "google_business_profile"): the location's resource
+    # name ("accounts/A/locations/L") and the OAuth connection that may read its reviews.
+    google_location: Mapped[str | None] = mapped_column(String(255))
+    google_connection_id: Mapped[int | None] = mapped_column(
+        ForeignKey("google_connection.id", ondelete="SET NULL"), index=True
+    )
+    # Crawl health: "ok" | "layout_changed" | "blocked" | "gone" | "failing" | "needs_reconnect"
+    # (None until first crawled), since when it holds, and the reason in words.
+    health_status: Mapped[str | None] = mapped_column(String(32))
+    health_since: Mapped[datetime | None]
+    health_detail: Mapped[str | None] = mapped_column(Text)
+    consecutive_failures: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    last_success_at: Mapped[datetime | None]
 
     clinic: Mapped[Clinic] = relationship(back_populates="listings")
+
+
+class GoogleConnection(Base):
+    """An OAuth grant to read a Google Business Profile account's reviews.
+
+    The refresh token is stored only encrypted (with ``KUCHIKOMI_SECRET_KEY``); access tokens are
+    never stored.
+    """
+
+    __tablename__ = "google_connection"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # A human label (e.g. the Google account's e-mail or the first account's name), never a secret.
+    label: Mapped[str | None] = mapped_column(String(255))
+    refresh_token_encrypted: Mapped[str] = mapped_column(Text)
+    # "ok" | "needs_reconnect" (Google refused the refresh token: invalid_grant)
+    status: Mapped[str] = mapped_column(String(32), default="ok")
+    status_detail: Mapped[str | None] = mapped_column(Text)
+    status_since: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 class Review(Base):
@@ -139,6 +173,9 @@ class CrawlRunListing(Base):
     # True when the crawl reached the last page (so unseen reviews may be marked removed).
     complete: Mapped[bool] = mapped_column(Boolean, default=False)
     error: Mapped[str | None] = mapped_column(Text)
+    # Why a failed listing failed, for crawl health: "layout_changed" | "blocked" | "gone" |
+    # "needs_reconnect" | None (any other error, health "failing").
+    failure_kind: Mapped[str | None] = mapped_column(String(32))
 
     run: Mapped[CrawlRun] = relationship(back_populates="listings")
     listing: Mapped[Listing] = relationship()
