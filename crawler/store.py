@@ -176,9 +176,18 @@ def _refresh(session: Session, review: Review, item: Any, now: datetime) -> None
 
 
 def finish_listing(
-    *, run_id: int, listing_id: int, status: str, complete: bool, error: str | None
+    *,
+    run_id: int,
+    listing_id: int,
+    status: str,
+    complete: bool,
+    error: str | None,
+    failure_kind: str | None = None,
 ) -> int:
     """Record the listing's outcome; on a complete crawl, mark reviews no longer shown as removed.
+
+    ``failure_kind`` says why a failed listing failed, for crawl health ("layout_changed",
+    "blocked", "gone", "needs_reconnect"; None for any other error).
 
     Only a crawl that reached the last page can prove a review is gone (DESIGN §8: the proof that
     a takedown worked). Returns how many reviews were marked removed.
@@ -206,6 +215,12 @@ def finish_listing(
         session.execute(
             update(CrawlRunListing)
             .where(CrawlRunListing.run_id == run_id, CrawlRunListing.listing_id == listing_id)
-            .values(status=status, complete=complete, error=error, reviews_removed=removed)
+            .values(
+                status=status,
+                complete=complete,
+                error=error,
+                failure_kind=failure_kind if status == "failed" else None,
+                reviews_removed=removed,
+            )
         )
     return removed
