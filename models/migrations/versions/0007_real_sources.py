@@ -34,18 +34,12 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column("google_location", sa.String(length=255), nullable=True))
         batch_op.add_column(sa.Column("google_connection_id", sa.Integer(), nullable=True))
         batch_op.add_column(sa.Column("health_status", sa.String(length=32), nullable=True))
-        batch_op.add_column(
-            sa.Column("health_since", sa.DateTime(timezone=True), nullable=True)
-        )
+        batch_op.add_column(sa.Column("health_since", sa.DateTime(timezone=True), nullable=True))
         batch_op.add_column(sa.Column("health_detail", sa.Text(), nullable=True))
         batch_op.add_column(
-            sa.Column(
-                "consecutive_failures", sa.Integer(), server_default="0", nullable=False
-            )
+            sa.Column("consecutive_failures", sa.Integer(), server_default="0", nullable=False)
         )
-        batch_op.add_column(
-            sa.Column("last_success_at", sa.DateTime(timezone=True), nullable=True)
-        )
+        batch_op.add_column(sa.Column("last_success_at", sa.DateTime(timezone=True), nullable=True))
         batch_op.create_index(
             batch_op.f("ix_listing_google_connection_id"), ["google_connection_id"], unique=False
         )
