@@ -370,7 +370,7 @@ def _scaled_rating(value: str | None, site: SiteProfile) -> float | None:
     return round(1.0 + 4.0 * (number - worst) / (best - worst), 2)
 
 
-def _id_from_url(url: str | None, site: SiteProfile) -> str | None:
+def id_from_url(url: str | None, site: SiteProfile) -> str | None:
     if url is None or site.id_from_url is None:
         return None
     found = site.id_from_url.search(url)
@@ -386,7 +386,7 @@ def _read_review(
     values = {name: read_field(block, rule) for name, rule in site.fields.items()}
     href = values.get("url")
     url = urljoin(page_url, href) if href else None
-    site_id = site_id or values.get("id") or _id_from_url(url, site)
+    site_id = site_id or values.get("id") or id_from_url(url, site)
     rating = _scaled_rating(values.get("rating"), site)
     missing = [
         name
@@ -438,7 +438,7 @@ def _extract_html_list(
             if site.detail_link is not None:
                 hrefs = [h.strip() for h in select(block, site.detail_link).getall() if h.strip()]
                 url = urljoin(page_url, hrefs[0]).split("#", 1)[0] if hrefs else None
-                review_id = _id_from_url(url, site) or read_field(block, site.fields.get("id"))
+                review_id = id_from_url(url, site) or read_field(block, site.fields.get("id"))
                 if url is None or review_id is None:
                     raise _Skip("no link to the review's page" if url is None else "no review id")
                 if review_id not in seen:
@@ -465,7 +465,7 @@ def _extract_html_list(
 
 
 def extract_detail_page(
-    html: str, *, page_url: str, review_id: str, site: SiteProfile, now: datetime
+    html: str, *, page_url: str, review_id: str | None, site: SiteProfile, now: datetime
 ) -> ExtractedPage:
     """The review on its own page (html profiles with ``detail_link``)."""
     assert site.detail_block is not None
