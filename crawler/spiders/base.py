@@ -88,9 +88,10 @@ class ListingState:
     visited: set[str] = field(default_factory=set)
     # Review pages requested (reviews on their own pages), by review id.
     requested: set[str] = field(default_factory=set)
-    # Review blocks read and skipped over the whole listing (most skipped = layout changed).
-    blocks: int = 0
-    skipped: int = 0
+    # Review blocks read and skipped over the whole listing, per kind of page ("list" or
+    # "review"): most skipped on either kind means the layout changed.
+    blocks: dict[str, int] = field(default_factory=dict)
+    skipped: dict[str, int] = field(default_factory=dict)
     problems: list[str] = field(default_factory=list)
     status: str | None = None  # None while in progress, then "ok" | "failed"
     complete: bool = False
@@ -107,9 +108,9 @@ class ListingState:
             return  # the first reason is the one worth reading
         self.status, self.complete, self.error, self.failure_kind = "failed", False, error, kind
 
-    def count(self, page: ExtractedPage, url: str) -> None:
-        self.blocks += page.blocks
-        self.skipped += page.skipped
+    def count(self, page: ExtractedPage, url: str, kind: str = "list") -> None:
+        self.blocks[kind] = self.blocks.get(kind, 0) + page.blocks
+        self.skipped[kind] = self.skipped.get(kind, 0) + page.skipped
         self.problems.extend(f"{url}: {problem}" for problem in page.problems[:3])
 
 
@@ -318,7 +319,7 @@ class ListingSpider(scrapy.Spider):
             site=self.site,
             now=datetime.now(UTC),
         )
-        state.count(page, response.url)
+        state.count(page, response.url, "review")
         if page.reviews:
             yield ReviewPageItem(
                 listing_id=state.task.listing_id,
@@ -373,24 +374,30 @@ class ListingSpider(scrapy.Spider):
 
     def _check_layout(self, state: ListingState) -> None:
         # Most review blocks lacking what the profile requires: the selectors no longer fit.
-        if state.status == "ok" and state.skipped and state.skipped * 2 > state.blocks:
-            examples = "; ".join(state.problems[:3])
-            self._fail(
-                state,
-                f"{state.skipped} of {state.blocks} review blocks could not be read "
-                f"(the site may have changed its layout): {examples}",
-                LAYOUT_CHANGED,
-            )
-        elif state.skipped:
-            self.logger.warning(
-                "listing %s: skipped %s of %s review blocks: %s",
-                state.task.listing_id,
-                state.skipped,
-                state.blocks,
-                "; ".join(state.problems[:3]),
-            )
-        if self.crawler.stats is not None and state.skipped:
-            self.crawler.stats.inc_value("kuchikomi/blocks_skipped", state.skipped)
+        examples = "; ".join(state.problems[:3])
+        for kind, skipped in state.skipped.items():
+            blocks = state.blocks.get(kind, 0)
+            if not skipped:
+                continue
+            if self.crawler.stats is not None:
+                self.crawler.stats.inc_value("kuchikomi/blocks_skipped", skipped)
+            what = "review blocks" if kind == "list" else "review pages"
+            if state.status == "ok" and skipped * 2 > blocks:
+                self._fail(
+                    state,
+                    f"{skipped} of {blocks} {what} could not be read "
+                    f"(the site may have changed its layout): {examples}",
+                    LAYOUT_CHANGED,
+                )
+            else:
+                self.logger.warning(
+                    "listing %s: skipped %s of %s %s: %s",
+                    state.task.listing_id,
+                    skipped,
+                    blocks,
+                    what,
+                    examples,
+                )
 
     def closed(self, reason: str) -> None:
         # Runs after the pipelines have stored every page: outcomes (and removals) last.
