@@ -25,21 +25,14 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from kuchikomi.labels import HEALTH_STATUS_JA
 from kuchikomi.services.audit import record_audit
 from models import CrawlRunListing, Listing
 
 STATUSES = ("ok", "layout_changed", "blocked", "gone", "failing", "needs_reconnect")
-STATUS_JA = {
-    "ok": "正常",
-    "layout_changed": "構成変更の疑い",
-    "blocked": "アクセス拒否",
-    "gone": "掲載終了",
-    "failing": "取得失敗",
-    "needs_reconnect": "再接続が必要",
-    None: "未巡回",
-}
+STATUS_JA = HEALTH_STATUS_JA
 # What staff should do about each status (shown on the /sources page and in notifications).
-ADVICE_JA = {
+ADVICE_JA: dict[str | None, str] = {
     "ok": "",
     "layout_changed": "サイトの構成が変わった可能性があります。プロファイルを確認してください"
     "（kuchikomi sites check）。",
