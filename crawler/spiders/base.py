@@ -217,7 +217,9 @@ class ListingSpider(scrapy.Spider):
             now=datetime.now(UTC),
         )
         found = [r.external_id for r in page.reviews] + [i for i, _ in page.detail_links]
-        if not found and looks_blocked(text_response.text):
+        # Only a page without any review markup is taken for an access check: review pages
+        # often carry a reCAPTCHA for their own forms.
+        if not page.has_review_markup and looks_blocked(text_response.text):
             self._fail(
                 state,
                 f"{where}{response.url} shows an access check or CAPTCHA instead of reviews",
@@ -329,7 +331,7 @@ class ListingSpider(scrapy.Spider):
                 reviews=page.reviews,
                 list_page=False,
             )
-        elif looks_blocked(text_response.text):
+        elif not page.has_review_markup and looks_blocked(text_response.text):
             self._fail(
                 state,
                 f"{response.url} shows an access check or CAPTCHA instead of a review",
