@@ -222,25 +222,38 @@ def test_forbidden_is_blocked_and_not_found_is_gone(
         '<html><body><div class="g-recaptcha"></div>ロボットではありません</body></html>',
     )
     gone_url = f"{site.base_url}/removed"
-    ids = register(session, "さくら内科", blocked_url, captcha_url, gone_url)
+    # A review page with a reCAPTCHA on its own contact form is not an access check.
+    review = {
+        "@context": "https://schema.org",
+        "@type": "Review",
+        "reviewBody": "丁寧でした",
+        "author": {"@type": "Person", "name": "A"},
+    }
+    form_url = site.add(
+        "/with-form",
+        '<html><head><script type="application/ld+json">'
+        + json.dumps(review, ensure_ascii=False)
+        + '</script></head><body><form><div class="g-recaptcha"></div></form></body></html>',
+    )
+    ids = register(session, "さくら内科", blocked_url, captcha_url, gone_url, form_url)
 
     summary = run_crawl(listing_ids=ids)
 
-    assert [o.status for o in summary.listings] == ["failed"] * 3
+    assert [o.status for o in summary.listings] == ["failed"] * 3 + ["ok"]
     result = runner.invoke(app, ["sources", "health", "--format", "json"])
     assert result.exit_code == 0
     rows = json.loads(result.stdout)
     assert [(r["listing_id"], r["status"]) for r in rows] == list(
-        zip(ids, ["blocked", "blocked", "gone"], strict=True)
+        zip(ids, ["blocked", "blocked", "gone", "ok"], strict=True)
     )
     assert set(rows[0]) >= {"listing_id", "clinic_id", "source", "url", "status", "since", "detail"}
     assert "HTTP 403" in rows[0]["detail"]
     assert "HTTP 404" in rows[2]["detail"]
-    assert all(r["consecutive_failures"] == 1 for r in rows)
+    assert [r["consecutive_failures"] for r in rows] == [1, 1, 1, 0]
 
     run_crawl(listing_ids=ids)
     session.rollback()
-    assert [listing(session, i).consecutive_failures for i in ids] == [2, 2, 2]
+    assert [listing(session, i).consecutive_failures for i in ids] == [2, 2, 2, 0]
 
 
 def test_japanese_encodings_are_decoded(session: Session, env: Path, site: FixtureSite) -> None:
