@@ -209,13 +209,17 @@ class ListingSpider(scrapy.Spider):
         if number == 1:
             # Before this page's reviews are stored: "known" means known before this run.
             state.known = store.known_external_ids(listing_id=state.task.listing_id)
-        page = extract_page(
-            text_response.text,
-            page_url=response.url,
-            listing_url=state.task.url,
-            site=self.site,
-            now=datetime.now(UTC),
-        )
+        try:
+            page = extract_page(
+                text_response.text,
+                page_url=response.url,
+                listing_url=state.task.url,
+                site=self.site,
+                now=datetime.now(UTC),
+            )
+        except Exception as exc:  # noqa: BLE001 - markup no parser accepts fails one listing
+            self._fail(state, f"{where}{response.url} could not be parsed: {exc!r}")
+            return
         found = [r.external_id for r in page.reviews] + [i for i, _ in page.detail_links]
         # Only a page without any review markup is taken for an access check: review pages
         # often carry a reCAPTCHA for their own forms.
@@ -314,13 +318,18 @@ class ListingSpider(scrapy.Spider):
         text_response = self._text(state, response, "review page: ")
         if text_response is None:
             return
-        page = extract_detail_page(
-            text_response.text,
-            page_url=response.url,
-            review_id=response.meta[REVIEW_ID],
-            site=self.site,
-            now=datetime.now(UTC),
-        )
+        try:
+            page = extract_detail_page(
+                text_response.text,
+                page_url=response.url,
+                review_id=response.meta[REVIEW_ID],
+                site=self.site,
+                now=datetime.now(UTC),
+            )
+        except Exception as exc:  # noqa: BLE001 - an unparsable review page is one skipped review
+            state.count(ExtractedPage([], False, None, blocks=1, skipped=1), response.url, "review")
+            state.problems.append(f"{response.url}: could not be parsed: {exc!r}")
+            return
         state.count(page, response.url, "review")
         if page.reviews:
             yield ReviewPageItem(
