@@ -33,6 +33,14 @@ def _codec(name: str) -> str:
     return codecs.lookup(name).name
 
 
+def _errors(body: bytes, encoding: str) -> int:
+    """How many characters of ``body`` cannot be decoded in ``encoding``."""
+    try:
+        return body.decode(encoding, errors="replace").count("\ufffd")
+    except LookupError:
+        return len(body)
+
+
 def _decodes(body: bytes, encoding: str) -> bool:
     try:
         body.decode(encoding)
@@ -53,7 +61,8 @@ def page_encoding(
     body: bytes, *, declared: str | None, fallback: str, forced: str | None = None
 ) -> str:
     """The encoding to read ``body`` with: the profile's; else the declared one if the bytes are
-    in it; else the first Japanese candidate they decode in; else ``fallback``."""
+    in it (but for a few damaged ones); else the first Japanese candidate they decode in cleanly;
+    else ``fallback``."""
     if forced:
         return _codec(forced)
     if declared:
@@ -61,7 +70,9 @@ def page_encoding(
             codec = _codec(declared)
         except LookupError:
             codec = None
-        if codec is not None and _decodes(body, codec):
+        # A few bad bytes (a multi-byte character cut off in an excerpt) are the page's own
+        # damage, not a wrong label: reading a UTF-8 page as CP932 would garble all of it.
+        if codec is not None and _errors(body, codec) <= max(3, len(body) // 2000):
             return codec
     for candidate in CANDIDATES:
         if _decodes(body, candidate):
