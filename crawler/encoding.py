@@ -23,6 +23,8 @@ from crawler.sites import SiteProfile
 
 # Japanese encodings tried when the chosen one does not decode the page cleanly.
 CANDIDATES = ("utf-8", "euc_jp", "cp932")
+# What w3lib makes of a header's "ISO-8859-1", "US-ASCII" or "windows-1252".
+_WESTERN_DEFAULTS = {"cp1252", "latin_1", "iso8859-1", "ascii"}
 # Names sites use for Shift_JIS; CP932 decodes all of them and the Windows extensions too.
 _SHIFT_JIS = {"shift_jis", "shift-jis", "sjis", "x-sjis", "ms_kanji", "csshiftjis"}
 
@@ -50,11 +52,17 @@ def _decodes(body: bytes, encoding: str) -> bool:
 
 
 def declared_encoding(body: bytes, content_type: str | None) -> str | None:
-    """The charset the page states: HTTP header, byte-order mark or <meta>, in that order."""
+    """The charset the page states: HTTP header, byte-order mark or <meta>, in that order.
+
+    A header saying ISO-8859-1/ASCII (w3lib reads both as cp1252) is a server default more often
+    than a statement about a Japanese page, and any byte decodes in it: the page's own
+    declaration wins over it, and without one the bytes decide.
+    """
     bom, _ = read_bom(body)
-    return (
-        http_content_type_encoding(content_type) or bom or html_body_declared_encoding(body) or None
-    )
+    header = http_content_type_encoding(content_type)
+    if header in _WESTERN_DEFAULTS:
+        return bom or html_body_declared_encoding(body) or None
+    return header or bom or html_body_declared_encoding(body) or None
 
 
 def page_encoding(

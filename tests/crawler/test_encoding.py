@@ -33,3 +33,12 @@ def test_profile_encoding_wins_and_meta_is_read() -> None:
     assert declared_encoding(body, "text/html") == "euc_jp"
     assert declared_encoding(body, "text/html; charset=Shift_JIS") is not None
     assert page_encoding(body, declared="euc_jp", fallback="utf-8", forced="shift_jis") == "cp932"
+
+
+def test_a_western_server_default_does_not_hide_a_japanese_page() -> None:
+    body = TEXT.encode("cp932")
+    declared = declared_encoding(body, "text/html; charset=ISO-8859-1")
+    assert declared is None  # the header is ignored, nothing else is declared
+    assert page_encoding(body, declared=declared, fallback="cp1252") == "cp932"
+    with_meta = b'<meta charset="Shift_JIS">' + body
+    assert declared_encoding(with_meta, "text/html; charset=ISO-8859-1") == "cp932"

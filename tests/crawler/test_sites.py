@@ -294,7 +294,7 @@ def test_profile_encoding_overrides_a_wrong_declaration(
     site.add(
         f"/kuchikomi_{HOSPITAL}_1",
         detail_page(1, text="ｶﾀｶﾅの口コミ").encode("cp932"),
-        content_type="text/html; charset=latin-1",
+        content_type="text/html; charset=koi8-r",
     )
     (listing_id,) = register(session, "さくら内科", f"{site.base_url}/kuchikomi_list_{HOSPITAL}_1")
     assert run_crawl(listing_ids=[listing_id]).status == "ok"
