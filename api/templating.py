@@ -17,7 +17,7 @@ from fastapi import Request, status
 from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 
-from kuchikomi.labels import CATEGORY_JA
+from kuchikomi.labels import CATEGORY_JA, HEALTH_STATUS_JA
 
 TEMPLATE_DIR = Path(__file__).resolve().parent / "templates"
 STATIC_DIR = Path(__file__).resolve().parent / "static"
@@ -80,6 +80,7 @@ def _environment() -> jinja2.Environment:
         label_ja=lambda label: LABEL_JA.get(label, label) if label else "未分類",
     )
     env.globals["CATEGORY_JA"] = CATEGORY_JA
+    env.globals["HEALTH_STATUS_JA"] = HEALTH_STATUS_JA
     return env
 
 

@@ -1,5 +1,7 @@
-"""Reading reviews out of a fetched page: schema.org JSON-LD and microdata (extruct), pagination,
-text normalisation and stable review ids. Pure functions over HTML text; no I/O, no database.
+"""Reading reviews out of a fetched page as its site profile says: schema.org JSON-LD and
+microdata (extruct), or the profile's selectors (html profiles, reviews inline or on their own
+pages); pagination, text normalisation and stable review ids. Pure functions over HTML text; no
+I/O, no database.
 """
 
 from __future__ import annotations
@@ -9,17 +11,18 @@ import logging
 import re
 import unicodedata
 from collections.abc import Iterator
-from dataclasses import dataclass
-from datetime import datetime
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
 import extruct
-from parsel import Selector
+from lxml import etree
+from parsel import Selector, SelectorList
 
-from crawler.dates import parse_japanese_date
+from crawler.dates import JST, ParsedDate, parse_japanese_date
 from crawler.items import ReviewItem
-from crawler.sites import SiteProfile
+from crawler.sites import FieldRule, SiteProfile
 
 logger = logging.getLogger(__name__)
 
@@ -31,10 +34,17 @@ _MANY_NEWLINES = re.compile(r"\n{3,}")
 @dataclass
 class ExtractedPage:
     reviews: list[ReviewItem]
-    # False when the page has no schema.org review markup at all: not a review listing, or the
-    # site changed its layout. Either way a person must look (crawl health, STYLE §7).
+    # False when the page has no review markup at all (no schema.org review data, no review
+    # block): not a review listing, or the site changed its layout. A person must look.
     has_review_markup: bool
     next_url: str | None
+    # Reviews on their own pages (html profiles with detail_link): (review id, page URL).
+    detail_links: list[tuple[str, str]] = field(default_factory=list)
+    # Review blocks found, and how many of them were skipped (a required field missing, or
+    # markup that could not be read). Most blocks skipped means the layout changed.
+    blocks: int = 0
+    skipped: int = 0
+    problems: list[str] = field(default_factory=list)
 
 
 def normalize_text(value: str | None) -> str:
@@ -54,7 +64,15 @@ def _sha256(*parts: str) -> str:
 def extract_page(
     html: str, *, page_url: str, listing_url: str, site: SiteProfile, now: datetime
 ) -> ExtractedPage:
-    """All reviews on one listing page, newest first as the site lists them, and the next page."""
+    """All reviews on one listing page, newest first as the site lists them, and the next page.
+
+    For a profile whose reviews sit on their own pages, the page's reviews are links
+    (``detail_links``); :func:`extract_detail_page` reads each of them.
+    """
+    if site.extract == "html":
+        return _extract_html_list(
+            html, page_url=page_url, listing_url=listing_url, site=site, now=now
+        )
     try:
         data = extruct.extract(
             html, base_url=page_url, syntaxes=list(site.syntaxes), uniform=True, errors="log"
@@ -80,6 +98,8 @@ def extract_page(
         reviews=reviews,
         has_review_markup=has_markup,
         next_url=next_page_url(html, page_url=page_url, listing_url=listing_url, site=site),
+        blocks=len(raw_reviews),
+        skipped=len(raw_reviews) - len(reviews),
     )
 
 
@@ -203,11 +223,42 @@ def _review(raw: dict[str, Any], *, site_id: str | None, now: datetime) -> Revie
     if not body and rating is None:
         return None
     date_raw = _first_text(raw, "datePublished", "dateCreated", "dateModified")
-    posted = parse_japanese_date(date_raw, now=now)
-    url = None
     candidate = _raw_site_id({"url": raw.get("url")})
-    if candidate and urlsplit(candidate).scheme in ("http", "https"):
-        url = candidate
+    return build_review(
+        site_id=site_id,
+        author=author,
+        rating=rating,
+        body=body,
+        date_raw=date_raw,
+        url=candidate,
+        now=now,
+    )
+
+
+def build_review(
+    *,
+    site_id: str | None,
+    author: str | None,
+    rating: float | None,
+    body: str,
+    date_raw: str | None,
+    url: str | None,
+    now: datetime,
+    date_format: str | None = None,
+) -> ReviewItem:
+    """One stored review from the values a page shows (already normalised)."""
+    posted = parse_japanese_date(date_raw, now=now)
+    if date_format and date_raw:
+        try:
+            value = datetime.strptime(date_raw, date_format)
+        except ValueError:
+            pass
+        else:
+            # A format without a zone reads the site's local time: Japan.
+            zoned = value if value.tzinfo else value.replace(tzinfo=JST)
+            posted = ParsedDate(zoned.astimezone(UTC), True)
+    if url is not None and urlsplit(url).scheme not in ("http", "https"):
+        url = None
     if site_id is not None and len(site_id) <= MAX_EXTERNAL_ID:
         external_id = site_id
     elif site_id is not None:
@@ -232,11 +283,29 @@ def _review(raw: dict[str, Any], *, site_id: str | None, now: datetime) -> Revie
 
 def next_page_url(html: str, *, page_url: str, listing_url: str, site: SiteProfile) -> str | None:
     """The next listing page on the same site, or None on the last page."""
+    if site.page_number is not None:
+        return _numbered_next(page_url, site)
     selector = Selector(text=html)
+    return _next_from_links(selector, page_url=page_url, listing_url=listing_url, site=site)
+
+
+def _numbered_next(page_url: str, site: SiteProfile) -> str | None:
+    """The page number in the URL plus one; the list ends where the site answers 404."""
+    assert site.page_number is not None
+    found = site.page_number.search(page_url)
+    if found is None:
+        return None
+    start, end = found.span("page")
+    return page_url[:start] + str(int(found.group("page")) + 1) + page_url[end:]
+
+
+def _next_from_links(
+    selector: Selector, *, page_url: str, listing_url: str, site: SiteProfile
+) -> str | None:
     # The listing's host, or the one it redirected to (http → https, a www. host).
     hosts = {urlsplit(listing_url).netloc, urlsplit(page_url).netloc}
-    for xpath in site.next_page_xpaths:
-        for href in selector.xpath(xpath).getall():
+    for rule in site.next_page:
+        for href in select(selector, rule).getall():
             href = href.strip()
             if not href:
                 continue
@@ -248,3 +317,179 @@ def next_page_url(html: str, *, page_url: str, listing_url: str, site: SiteProfi
             if url != page_url:
                 return url
     return None
+
+
+# --- html profiles ------------------------------------------------------------------------------
+
+
+def select(selector: Selector, rule: str) -> SelectorList[Selector]:
+    """A profile's selector: CSS (with parsel's ::text and ::attr()), or XPath after ``xpath:``."""
+    if rule.startswith("xpath:"):
+        return selector.xpath(rule.removeprefix("xpath:"))
+    return selector.css(rule)
+
+
+def _node_text(node: Selector) -> str:
+    """An element's visible text with <br> as line breaks; a text or attribute node as is."""
+    if not isinstance(node.root, etree._Element):
+        return str(node.get())
+    parts: list[str] = []
+    for piece in node.xpath(".//text()[not(ancestor::script or ancestor::style)] | .//br"):
+        parts.append("\n" if isinstance(piece.root, etree._Element) else str(piece.get()))
+    return "".join(parts)
+
+
+def read_field(block: Selector, rule: FieldRule | None) -> str | None:
+    """The first match of the rule's selector (normalised), cut by its regex; None if absent."""
+    if rule is None:
+        return None
+    if rule.select is not None:
+        nodes = select(block, rule.select)
+        if not nodes:
+            return None
+        value = normalize_text(_node_text(nodes[0]))
+    else:
+        value = normalize_text(_node_text(block))
+    if rule.regex is not None:
+        found = rule.regex.search(value)
+        if found is None:
+            return None
+        groups = found.groupdict()
+        value = groups.get("value") or (found.group(1) if found.groups() else found.group(0))
+        value = normalize_text(value)
+    return value or None
+
+
+def _scaled_rating(value: str | None, site: SiteProfile) -> float | None:
+    number = _number(value)
+    worst, best = site.rating_scale
+    if number is None or not worst <= number <= best:
+        return None
+    if (worst, best) == (1.0, 5.0):
+        return number
+    return round(1.0 + 4.0 * (number - worst) / (best - worst), 2)
+
+
+def id_from_url(url: str | None, site: SiteProfile) -> str | None:
+    if url is None or site.id_from_url is None:
+        return None
+    found = site.id_from_url.search(url)
+    if found is None:
+        return None
+    return found.group(1) if found.groups() else found.group(0)
+
+
+def _read_review(
+    block: Selector, *, site: SiteProfile, page_url: str, site_id: str | None, now: datetime
+) -> tuple[ReviewItem | None, str | None]:
+    """One review from its block, or (None, why it was skipped)."""
+    values = {name: read_field(block, rule) for name, rule in site.fields.items()}
+    href = values.get("url")
+    url = urljoin(page_url, href) if href else None
+    site_id = site_id or values.get("id") or id_from_url(url, site)
+    rating = _scaled_rating(values.get("rating"), site)
+    missing = [
+        name
+        for name in site.required
+        if (rating is None if name == "rating" else not values.get(name) and name != "id")
+        or (name == "id" and site_id is None)
+    ]
+    if missing:
+        return None, "missing " + ", ".join(missing)
+    body = values.get("text") or ""
+    title = values.get("title")
+    if title and title not in body:
+        body = f"{title}\n{body}" if body else title
+    if not body and rating is None:
+        return None, "no text and no rating"
+    review = build_review(
+        site_id=site_id,
+        author=values.get("author"),
+        rating=rating,
+        body=body,
+        date_raw=values.get("date"),
+        url=url,
+        now=now,
+        date_format=site.date_format,
+    )
+    return review, None
+
+
+def _blocks(html: str, rule: str) -> tuple[Selector, SelectorList[Selector]]:
+    selector = Selector(text=html or "<html></html>")
+    return selector, select(selector, rule)
+
+
+def _extract_html_list(
+    html: str, *, page_url: str, listing_url: str, site: SiteProfile, now: datetime
+) -> ExtractedPage:
+    assert site.review_block is not None
+    selector, blocks = _blocks(html, site.review_block)
+    page = ExtractedPage(
+        reviews=[],
+        has_review_markup=bool(blocks),
+        next_url=None,
+        blocks=len(blocks),
+    )
+    seen: set[str] = set()
+    for index, block in enumerate(blocks, 1):
+        # Hostile or broken markup costs one block, never the page.
+        try:
+            if site.detail_link is not None:
+                hrefs = [h.strip() for h in select(block, site.detail_link).getall() if h.strip()]
+                url = urljoin(page_url, hrefs[0]).split("#", 1)[0] if hrefs else None
+                review_id = id_from_url(url, site) or read_field(block, site.fields.get("id"))
+                if url is None or review_id is None:
+                    raise _Skip("no link to the review's page" if url is None else "no review id")
+                if review_id not in seen:
+                    seen.add(review_id)
+                    page.detail_links.append((review_id, url))
+                continue
+            review, problem = _read_review(
+                block, site=site, page_url=page_url, site_id=None, now=now
+            )
+            if review is None:
+                raise _Skip(problem or "unreadable")
+            if review.external_id not in seen:
+                seen.add(review.external_id)
+                page.reviews.append(review)
+        except Exception as exc:  # noqa: BLE001 - a broken block is skipped and counted
+            page.skipped += 1
+            page.problems.append(f"block {index}: {exc}")
+    page.next_url = (
+        _numbered_next(page_url, site)
+        if site.page_number is not None
+        else _next_from_links(selector, page_url=page_url, listing_url=listing_url, site=site)
+    )
+    return page
+
+
+def extract_detail_page(
+    html: str, *, page_url: str, review_id: str | None, site: SiteProfile, now: datetime
+) -> ExtractedPage:
+    """The review on its own page (html profiles with ``detail_link``)."""
+    assert site.detail_block is not None
+    _, blocks = _blocks(html, site.detail_block)
+    page = ExtractedPage(reviews=[], has_review_markup=bool(blocks), next_url=None, blocks=1)
+    if not blocks:
+        page.skipped = 1
+        page.problems.append(f"no {site.detail_block} on the review's page")
+        return page
+    try:
+        review, problem = _read_review(
+            blocks[0], site=site, page_url=page_url, site_id=review_id, now=now
+        )
+    except Exception as exc:  # noqa: BLE001 - hostile markup is one skipped review
+        review, problem = None, str(exc)
+    if review is None:
+        page.skipped = 1
+        page.problems.append(problem or "unreadable")
+    else:
+        if review.url is None:
+            review.url = page_url if len(page_url) <= 2048 else None
+        page.reviews.append(review)
+    return page
+
+
+class _Skip(Exception):
+    """A review block that lacks what the profile requires."""

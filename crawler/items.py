@@ -24,7 +24,7 @@ class ReviewItem:
 
 @dataclass
 class ReviewPageItem:
-    """Every review on one fetched listing page, stored together in one transaction."""
+    """Every review on one fetched page, stored together in one transaction."""
 
     listing_id: int
     page_url: str
@@ -32,3 +32,8 @@ class ReviewPageItem:
     # The archived response (EvidenceRecord) the reviews were read from.
     evidence_id: int | None
     reviews: list[ReviewItem] = field(default_factory=list)
+    # Ids of already-stored reviews this page shows only as links (reviews on their own pages
+    # are not fetched again): their sighting on this page is what proves they are still online.
+    sighted_ids: list[str] = field(default_factory=list)
+    # False for a review's own page: the run counts listing pages, not one page per review.
+    list_page: bool = True

@@ -17,7 +17,8 @@ from scrapy.crawler import CrawlerProcess
 
 from crawler import store
 from crawler.settings import scrapy_settings
-from crawler.spiders import SPIDERS
+from crawler.sites import load_profiles_lenient
+from crawler.spiders import spider_for_source
 from kuchikomi.settings import get_settings
 from models import CrawlRun
 from models.db import session_scope
@@ -50,8 +51,14 @@ def main(argv: list[str] | None = None) -> int:
     settings = get_settings()
     process = CrawlerProcess(scrapy_settings(settings))
     crawlers = []
+    # One broken operator profile fails its own site's listings, not every other site's.
+    profiles, profile_errors = load_profiles_lenient()
     for source in sorted(store.pending_sources(run_id=args.run_id)):
-        spider_cls = SPIDERS.get(source)
+        spider_cls = spider_for_source(source, profiles)
+        if source in profile_errors:
+            error = f"the site profile cannot be used: {profile_errors[source]}"
+        else:
+            error = f"no crawler for listing source {source!r}"
         if spider_cls is None:
             for task in store.pending_listings(run_id=args.run_id, source=source):
                 store.finish_listing(
@@ -59,7 +66,7 @@ def main(argv: list[str] | None = None) -> int:
                     listing_id=task.listing_id,
                     status="failed",
                     complete=False,
-                    error=f"no crawler for listing source {source!r}",
+                    error=error,
                 )
             continue
         crawler = process.create_crawler(spider_cls)

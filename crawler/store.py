@@ -81,7 +81,8 @@ def save_page(*, run_id: int, page: ReviewPageItem) -> tuple[int, int]:
     """Upsert the page's reviews, link them to the page's evidence, count them for the run.
 
     New review → inserted with first_seen_at; known review → last_seen_at updated, removed_at
-    cleared, and its text/author/rating replaced only if the site changed them. Returns
+    cleared, and its text/author/rating replaced only if the site changed them. A known review
+    the page only links to (``sighted_ids``) is sighted without being changed. Returns
     (reviews seen, reviews new).
     """
     now = utcnow()
@@ -101,6 +102,18 @@ def save_page(*, run_id: int, page: ReviewPageItem) -> tuple[int, int]:
             else {}
         )
         stored: list[Review] = []
+        if page.sighted_ids:
+            stored.extend(
+                session.scalars(
+                    select(Review).where(
+                        Review.listing_id == page.listing_id,
+                        Review.external_id.in_(page.sighted_ids),
+                    )
+                )
+            )
+            for sighted in stored:
+                sighted.last_seen_at = now
+                sighted.removed_at = None
         for item in page.reviews:
             review = existing.get(item.external_id)
             if review is None:
@@ -133,7 +146,7 @@ def save_page(*, run_id: int, page: ReviewPageItem) -> tuple[int, int]:
             update(CrawlRunListing)
             .where(CrawlRunListing.run_id == run_id, CrawlRunListing.listing_id == page.listing_id)
             .values(
-                pages=CrawlRunListing.pages + 1,
+                pages=CrawlRunListing.pages + (1 if page.list_page else 0),
                 reviews_seen=CrawlRunListing.reviews_seen + len(stored),
                 reviews_new=CrawlRunListing.reviews_new + new,
             )

@@ -92,9 +92,23 @@ def check_fetch_allowed(url: str, *, allow_private_hosts: bool) -> None:
 
 
 def detect_source(url: str) -> str:
-    """Which site adapter reads this listing.
+    """Which site profile reads this listing: the one claiming its host, else schema.org.
 
-    Only the generic schema.org adapter exists so far; site adapters (DESIGN §4) add their
-    hosts here.
+    Raises :class:`crawler.sites.ProfileError` when a profile file cannot be used.
     """
-    return "schema_org"
+    from crawler.sites import profile_for_url
+
+    return profile_for_url(url).name
+
+
+def site_listing_url(url: str, *, allow_private_hosts: bool) -> tuple[str, str]:
+    """(source, URL to crawl) for a registered URL: the site profile may rewrite it, e.g. a
+    hospital page into its review list. Raises :class:`UnsafeURLError` or ``ProfileError``."""
+    from crawler.sites import profile_for_url
+
+    canonical = normalize_listing_url(url, allow_private_hosts=allow_private_hosts)
+    profile = profile_for_url(canonical)
+    rewritten = profile.listing_url(canonical)
+    if rewritten != canonical:
+        canonical = normalize_listing_url(rewritten, allow_private_hosts=allow_private_hosts)
+    return profile.name, canonical

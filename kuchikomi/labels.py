@@ -19,3 +19,14 @@ BURST_KIND_JA = {
     "duplicate": "よく似た文面の投稿",
     "author": "同じ投稿者による連続投稿",
 }
+
+# Crawl health of a listing (kuchikomi.services.health); None = not crawled yet.
+HEALTH_STATUS_JA: dict[str | None, str] = {
+    "ok": "正常",
+    "layout_changed": "構成変更の疑い",
+    "blocked": "アクセス拒否",
+    "gone": "掲載終了",
+    "failing": "取得失敗",
+    "needs_reconnect": "再接続が必要",
+    None: "未巡回",
+}

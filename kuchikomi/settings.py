@@ -38,6 +38,10 @@ class SchedulerSettings(BaseModel):
     cron: str = "0 2 * * *"
     timezone: str = "Asia/Tokyo"
     misfire_grace_seconds: int = Field(default=3600, ge=1)
+    # On this day (in ``timezone``) the scheduled crawl is a full sweep: every page, which is
+    # what records removed reviews and catches up listings that stopped early. "sun".."sat",
+    # or crontab numbers 0-7 (0 and 7 = Sunday); empty turns the weekly sweep off.
+    full_sweep_weekday: str = "sun"
 
 
 class ClassifierSettings(BaseModel):

@@ -12,6 +12,8 @@ Choices, each for a reason:
 from __future__ import annotations
 
 import logging
+from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
 
 from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 from apscheduler.schedulers.base import BaseScheduler
@@ -26,13 +28,37 @@ JOB_ID = "nightly-crawl"
 JOBSTORE_TABLE = "scheduler_jobs"
 
 
+def is_full_sweep_day(now: datetime | None = None) -> bool:
+    """Whether today (in the scheduler's time zone) is the weekly full sweep's day."""
+    settings = get_settings().scheduler
+    day = settings.full_sweep_weekday.strip().lower()
+    if not day:
+        return False
+    if day.isdigit():
+        if int(day) > 7:
+            raise ValueError(f"full_sweep_weekday must be sun..sat or 0-7, not {day!r}")
+        day = _DAY_NAMES[int(day)]
+    if day[:3] not in _DAY_NAMES:
+        raise ValueError(f"full_sweep_weekday must be sun..sat or 0-7, not {day!r}")
+    local = (now or datetime.now(UTC)).astimezone(ZoneInfo(settings.timezone))
+    # datetime.weekday(): Monday = 0; _DAY_NAMES starts on Sunday.
+    return _DAY_NAMES[(local.weekday() + 1) % 7] == day[:3]
+
+
 def nightly_crawl() -> None:
-    """The scheduled job: crawl every listing, classify, detect bursts; log the outcome."""
+    """The scheduled job: crawl every listing, classify, detect bursts; log the outcome.
+
+    Once a week (``full_sweep_weekday``) the crawl is full: incremental nights stop at the first
+    known page, so only a full sweep notices reviews taken down further back.
+    """
     from kuchikomi.services.locks import LockHeldError
     from kuchikomi.services.pipeline import run_pipeline
 
+    full = is_full_sweep_day()
+    if full:
+        log.info("weekly full sweep: every page of every listing")
     try:
-        result = run_pipeline(listing_ids=None, trigger="scheduler")
+        result = run_pipeline(listing_ids=None, trigger="scheduler", full=full)
     except LockHeldError as exc:
         log.warning("nightly crawl skipped: %s", exc)
         return

@@ -174,6 +174,26 @@ def clinics_page(request: Request, session: SessionDep, user: CurrentUser) -> HT
     )
 
 
+@router.get("/sources", response_class=HTMLResponse)
+def sources_page(request: Request, session: SessionDep, user: CurrentUser) -> HTMLResponse:
+    """Crawl health of every listing the user may see: is each site really being read?"""
+    from kuchikomi.services.health import ADVICE_JA, list_health
+
+    visible = visible_clinic_ids(user)
+    clinics = {c.id: c.name for c in list_clinics(session=session, clinic_ids=visible)}
+    rows = list_health(session=session, clinic_ids=visible)
+    return templates.TemplateResponse(
+        request,
+        "sources.html",
+        {
+            "rows": rows,
+            "clinic_names": clinics,
+            "advice": ADVICE_JA,
+            "problems": sum(1 for r in rows if r.status not in ("ok", None)),
+        },
+    )
+
+
 @router.get("/reviews/{review_id}", response_class=HTMLResponse)
 def review_page(
     request: Request,

@@ -1,8 +1,8 @@
-"""Behaviour every review-listing spider shares: one crawl run's listings, pagination, early stop
-when a page holds only known reviews, page limits, and a readable outcome for every listing.
+"""Behaviour every review-listing spider shares: one crawl run's listings, pagination, reviews on
+their own pages, early stop when a page holds only known reviews, page limits, and a readable
+outcome for every listing, including why it failed (crawl health).
 
-A site adapter subclasses :class:`ListingSpider` and names its :class:`~crawler.sites.SiteProfile`;
-selectors live in the profile, not here.
+One spider per site profile (:func:`spider_for`); selectors live in the profile, not here.
 """
 
 from __future__ import annotations
@@ -27,7 +27,8 @@ from twisted.internet.error import (
 from twisted.python.failure import Failure
 
 from crawler import store
-from crawler.extract import extract_page
+from crawler.encoding import decoded
+from crawler.extract import ExtractedPage, extract_detail_page, extract_page
 from crawler.items import ReviewPageItem
 from crawler.middlewares import EVIDENCE_ID, LISTING_ID, RefusedHost
 from crawler.resolver import refused_address
@@ -35,6 +36,36 @@ from crawler.sites import SiteProfile
 from kuchikomi.settings import get_settings
 
 PAGE_NUMBER = "kuchikomi_page_number"
+REVIEW_ID = "kuchikomi_review_id"
+
+# failure_kind values (crawl health reads them; None means any other failure).
+LAYOUT_CHANGED = "layout_changed"
+BLOCKED = "blocked"
+GONE = "gone"
+
+# Statuses that say "you are refused", not "this is broken".
+_BLOCKED_STATUSES = {401, 403, 429}
+_GONE_STATUSES = {404, 410}
+# Words of access-check and CAPTCHA pages (a 200 or 503 that holds no reviews but one of these).
+_BLOCK_MARKERS = (
+    "captcha",
+    "g-recaptcha",
+    "hcaptcha",
+    "cf-challenge",
+    "challenge-platform",
+    "are you a robot",
+    "are you human",
+    "access denied",
+    "ロボットではありません",
+    "アクセスが制限",
+    "不正なアクセス",
+    "アクセスが集中",
+)
+
+
+def looks_blocked(text: str) -> bool:
+    lowered = text[:200_000].lower()
+    return any(marker in lowered for marker in _BLOCK_MARKERS)
 
 
 def _scrapy_errors(*names: str) -> tuple[type[BaseException], ...]:
@@ -55,15 +86,32 @@ class ListingState:
     pages: int = 0
     known: set[str] = field(default_factory=set)
     visited: set[str] = field(default_factory=set)
+    # Review pages requested (reviews on their own pages), by review id.
+    requested: set[str] = field(default_factory=set)
+    # Review blocks read and skipped over the whole listing, per kind of page ("list" or
+    # "review"): most skipped on either kind means the layout changed.
+    blocks: dict[str, int] = field(default_factory=dict)
+    skipped: dict[str, int] = field(default_factory=dict)
+    problems: list[str] = field(default_factory=list)
     status: str | None = None  # None while in progress, then "ok" | "failed"
     complete: bool = False
     error: str | None = None
+    failure_kind: str | None = None
 
     def finish(self, *, complete: bool) -> None:
-        self.status, self.complete = "ok", complete
+        # Review pages may still be fetched after the list ended; a failure among them wins.
+        if self.status is None:
+            self.status, self.complete = "ok", complete
 
-    def fail(self, error: str) -> None:
-        self.status, self.complete, self.error = "failed", False, error
+    def fail(self, error: str, kind: str | None = None) -> None:
+        if self.status == "failed":
+            return  # the first reason is the one worth reading
+        self.status, self.complete, self.error, self.failure_kind = "failed", False, error, kind
+
+    def count(self, page: ExtractedPage, url: str, kind: str = "list") -> None:
+        self.blocks[kind] = self.blocks.get(kind, 0) + page.blocks
+        self.skipped[kind] = self.skipped.get(kind, 0) + page.skipped
+        self.problems.extend(f"{url}: {problem}" for problem in page.problems[:3])
 
 
 def describe_failure(failure: Failure, url: str, timeout: float) -> str:
@@ -93,8 +141,24 @@ def describe_failure(failure: Failure, url: str, timeout: float) -> str:
     return f"{exc.__class__.__name__}: {message} ({url})"
 
 
+def failure_kind(failure: Failure, *, first_page: bool) -> str | None:
+    """What a failed fetch says about the listing's health."""
+    exc = failure.value
+    if isinstance(exc, HttpError):
+        status = exc.response.status
+        if status in _BLOCKED_STATUSES:
+            return BLOCKED
+        if status in _GONE_STATUSES and first_page:
+            return GONE
+        if isinstance(exc.response, TextResponse) and looks_blocked(exc.response.text):
+            return BLOCKED
+    if isinstance(exc, scrapy.exceptions.IgnoreRequest) and "robots.txt" in str(exc):
+        return BLOCKED
+    return None
+
+
 class ListingSpider(scrapy.Spider):
-    """Crawls the listings of one run that belong to this spider's site."""
+    """Crawls the listings of one run that belong to this spider's site profile."""
 
     site: ClassVar[SiteProfile]
 
@@ -125,52 +189,83 @@ class ListingSpider(scrapy.Spider):
             meta={LISTING_ID: state.task.listing_id, PAGE_NUMBER: number},
         )
 
-    def parse_page(self, response: Response) -> Iterator[Any]:
-        state = self.states[response.meta[LISTING_ID]]
-        number: int = response.meta[PAGE_NUMBER]
-        where = "" if number == 1 else f"page {number}: "
+    def _text(self, state: ListingState, response: Response, where: str) -> TextResponse | None:
         if not isinstance(response, TextResponse):
             content_type = response.headers.get("Content-Type", b"").decode("latin-1")
             self._fail(
                 state,
                 f"{where}not an HTML page ({content_type or 'no Content-Type'}) at {response.url}",
             )
-            return
-        page = extract_page(
-            response.text,
-            page_url=response.url,
-            listing_url=state.task.url,
-            site=self.site,
-            now=datetime.now(UTC),
-        )
-        if not page.has_review_markup:
-            self._fail(
-                state,
-                f"{where}no schema.org review data at {response.url} "
-                "(not a review listing, or the site changed its layout)",
-            )
+            return None
+        return decoded(response, self.site)
+
+    def parse_page(self, response: Response) -> Iterator[Any]:
+        state = self.states[response.meta[LISTING_ID]]
+        number: int = response.meta[PAGE_NUMBER]
+        where = "" if number == 1 else f"page {number}: "
+        text_response = self._text(state, response, where)
+        if text_response is None:
             return
         if number == 1:
             # Before this page's reviews are stored: "known" means known before this run.
             state.known = store.known_external_ids(listing_id=state.task.listing_id)
-            if not page.reviews and state.known:
-                # Crawl health (spidermon-style): a listing that showed reviews and now shows
-                # none has most likely changed its layout; a person must look.
-                self._fail(
-                    state,
-                    f"no reviews found at {response.url} although {len(state.known)} were "
-                    "shown before (the site may have changed its layout)",
-                )
+        try:
+            page = extract_page(
+                text_response.text,
+                page_url=response.url,
+                listing_url=state.task.url,
+                site=self.site,
+                now=datetime.now(UTC),
+            )
+        except Exception as exc:  # noqa: BLE001 - markup no parser accepts fails one listing
+            self._fail(state, f"{where}{response.url} could not be parsed: {exc!r}")
+            return
+        found = [r.external_id for r in page.reviews] + [i for i, _ in page.detail_links]
+        # Only a page without any review markup is taken for an access check: review pages
+        # often carry a reCAPTCHA for their own forms.
+        if not page.has_review_markup and looks_blocked(text_response.text):
+            self._fail(
+                state,
+                f"{where}{response.url} shows an access check or CAPTCHA instead of reviews",
+                BLOCKED,
+            )
+            return
+        if not page.has_review_markup:
+            if number > 1 and self.site.page_number is not None:
+                # A numbered page past the last one that the site answers with an empty page.
+                state.finish(complete=True)
                 return
+            what = "schema.org review data" if self.site.extract == "schema_org" else "review block"
+            self._fail(
+                state,
+                f"{where}no {what} at {response.url} "
+                "(not a review listing, or the site changed its layout)",
+                LAYOUT_CHANGED if state.known or number > 1 else None,
+            )
+            return
+        state.count(page, response.url)
+        if number == 1 and not found and state.known:
+            # A listing that showed reviews and now shows none has most likely changed its
+            # layout; a person must look.
+            self._fail(
+                state,
+                f"no reviews found at {response.url} although {len(state.known)} were "
+                "shown before (the site may have changed its layout)",
+                LAYOUT_CHANGED,
+            )
+            return
         state.pages = number
-        yield ReviewPageItem(
-            listing_id=state.task.listing_id,
-            page_url=response.url,
-            page_number=number,
-            evidence_id=response.meta.get(EVIDENCE_ID),
-            reviews=page.reviews,
-        )
-        ids = {review.external_id for review in page.reviews}
+        ids = set(found)
+        if self.site.on_detail_pages:
+            yield from self._follow_reviews(state, page, response, number)
+        else:
+            yield ReviewPageItem(
+                listing_id=state.task.listing_id,
+                page_url=response.url,
+                page_number=number,
+                evidence_id=response.meta.get(EVIDENCE_ID),
+                reviews=page.reviews,
+            )
         if page.next_url is None or page.next_url in state.visited:
             state.finish(complete=True)
         elif ids and ids <= state.known and state.task.may_stop_early and not self.full:
@@ -184,31 +279,156 @@ class ListingSpider(scrapy.Spider):
                 "listing %s: stopped at the page limit (%s pages)", state.task.listing_id, number
             )
             state.finish(complete=False)
+        elif self.site.page_number is not None and not ids:
+            # Numbered pages: a page of blocks none of which could be read is no sign of more.
+            state.finish(complete=False)
         else:
             yield self._page_request(state, page.next_url, number + 1)
 
-    def _fail(self, state: ListingState, error: str) -> None:
-        state.fail(error)
+    def _follow_reviews(
+        self, state: ListingState, page: ExtractedPage, response: Response, number: int
+    ) -> Iterator[Any]:
+        """A list of links to reviews: known ones are sighted here, new ones fetched.
+
+        Known reviews' pages are not fetched again (politeness: one request per new review);
+        a full sweep fetches them all, so edits are noticed.
+        """
+        sighted = [i for i, _ in page.detail_links if i in state.known and not self.full]
+        yield ReviewPageItem(
+            listing_id=state.task.listing_id,
+            page_url=response.url,
+            page_number=number,
+            evidence_id=response.meta.get(EVIDENCE_ID),
+            sighted_ids=sighted,
+        )
+        for review_id, url in page.detail_links:
+            if review_id in sighted or review_id in state.requested:
+                continue
+            state.requested.add(review_id)
+            yield scrapy.Request(
+                url,
+                callback=self.parse_review,
+                errback=self.review_failed,
+                dont_filter=True,
+                meta={LISTING_ID: state.task.listing_id, PAGE_NUMBER: number, REVIEW_ID: review_id},
+            )
+
+    def parse_review(self, response: Response) -> Iterator[Any]:
+        state = self.states[response.meta[LISTING_ID]]
+        text_response = self._text(state, response, "review page: ")
+        if text_response is None:
+            return
+        try:
+            page = extract_detail_page(
+                text_response.text,
+                page_url=response.url,
+                review_id=response.meta[REVIEW_ID],
+                site=self.site,
+                now=datetime.now(UTC),
+            )
+        except Exception as exc:  # noqa: BLE001 - an unparsable review page is one skipped review
+            state.count(ExtractedPage([], False, None, blocks=1, skipped=1), response.url, "review")
+            state.problems.append(f"{response.url}: could not be parsed: {exc!r}")
+            return
+        state.count(page, response.url, "review")
+        if page.reviews:
+            yield ReviewPageItem(
+                listing_id=state.task.listing_id,
+                page_url=response.url,
+                page_number=response.meta[PAGE_NUMBER],
+                evidence_id=response.meta.get(EVIDENCE_ID),
+                reviews=page.reviews,
+                list_page=False,
+            )
+        elif not page.has_review_markup and looks_blocked(text_response.text):
+            self._fail(
+                state,
+                f"{response.url} shows an access check or CAPTCHA instead of a review",
+                BLOCKED,
+            )
+
+    def review_failed(self, failure: Failure) -> None:
+        request = failure.request  # type: ignore[attr-defined]
+        state = self.states[request.meta[LISTING_ID]]
+        exc = failure.value
+        if isinstance(exc, HttpError) and exc.response.status in _GONE_STATUSES:
+            # Taken down between reading the list and its page: nothing to store.
+            self.logger.info("review page gone: %s", request.url)
+            return
+        error = describe_failure(failure, request.url, self.timeout)
+        self._fail(state, f"review page: {error}", failure_kind(failure, first_page=False))
+
+    def _fail(self, state: ListingState, error: str, kind: str | None = None) -> None:
+        state.fail(error, kind)
         self.logger.warning("listing %s failed: %s", state.task.listing_id, error)
 
     def page_failed(self, failure: Failure) -> None:
         request = failure.request  # type: ignore[attr-defined]
         state = self.states[request.meta[LISTING_ID]]
         number = request.meta[PAGE_NUMBER]
+        exc = failure.value
+        if (
+            number > 1
+            and self.site.page_number is not None
+            and isinstance(exc, HttpError)
+            and exc.response.status in _GONE_STATUSES
+        ):
+            # Numbered pages end where the site answers "not found": the list was read whole.
+            state.finish(complete=True)
+            return
         error = describe_failure(failure, request.url, self.timeout)
-        self._fail(state, error if number == 1 else f"page {number}: {error}")
+        self._fail(
+            state,
+            error if number == 1 else f"page {number}: {error}",
+            failure_kind(failure, first_page=number == 1),
+        )
+
+    def _check_layout(self, state: ListingState) -> None:
+        # Most review blocks lacking what the profile requires: the selectors no longer fit.
+        examples = "; ".join(state.problems[:3])
+        for kind, skipped in state.skipped.items():
+            blocks = state.blocks.get(kind, 0)
+            if not skipped:
+                continue
+            if self.crawler.stats is not None:
+                self.crawler.stats.inc_value("kuchikomi/blocks_skipped", skipped)
+            what = "review blocks" if kind == "list" else "review pages"
+            if state.status == "ok" and skipped * 2 > blocks:
+                self._fail(
+                    state,
+                    f"{skipped} of {blocks} {what} could not be read "
+                    f"(the site may have changed its layout): {examples}",
+                    LAYOUT_CHANGED,
+                )
+            else:
+                self.logger.warning(
+                    "listing %s: skipped %s of %s %s: %s",
+                    state.task.listing_id,
+                    skipped,
+                    blocks,
+                    what,
+                    examples,
+                )
 
     def closed(self, reason: str) -> None:
         # Runs after the pipelines have stored every page: outcomes (and removals) last.
         for listing_id, state in self.states.items():
             if state.status is None:
                 self._fail(state, f"crawl stopped before this listing finished ({reason})")
+            self._check_layout(state)
             removed = store.finish_listing(
                 run_id=self.run_id,
                 listing_id=listing_id,
                 status=state.status or "failed",
                 complete=state.complete,
                 error=state.error,
+                failure_kind=state.failure_kind,
             )
             if removed:
                 self.logger.info("listing %s: %s reviews no longer shown", listing_id, removed)
+
+
+def spider_for(site: SiteProfile) -> type[ListingSpider]:
+    """The spider class that crawls listings of one site profile (named after it)."""
+    class_name = "".join(part.title() for part in site.name.split("_")) + "Spider"
+    return type(class_name, (ListingSpider,), {"name": site.name, "site": site})

@@ -23,6 +23,8 @@ from kuchikomi.cli import (
     reviews,
     scheduler,
     serve,
+    sites,
+    sources,
 )
 
 app = typer.Typer(
@@ -46,6 +48,8 @@ app.add_typer(evidence.app, name="evidence")
 app.add_typer(accounts.user_app, name="user")
 app.add_typer(accounts.token_app, name="token")
 app.add_typer(notify.app, name="notify")
+app.add_typer(sites.app, name="sites")
+app.add_typer(sources.app, name="sources")
 
 
 def main() -> None:

@@ -7,7 +7,8 @@ from collections.abc import Sequence
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
-from crawler.urls import UnsafeURLError, detect_source, normalize_listing_url
+from crawler.sites import ProfileError
+from crawler.urls import UnsafeURLError, site_listing_url
 from kuchikomi.settings import get_settings
 from models import Clinic, Listing
 
@@ -25,13 +26,18 @@ def register_clinic(*, session: Session, name: str, urls: list[str]) -> Clinic:
         raise RegistrationError("at least one listing URL is needed")
     allow_private = get_settings().allow_private_hosts
     normalized: list[str] = []
+    sources: dict[str, str] = {}
     for url in urls:
         try:
-            canonical = normalize_listing_url(url, allow_private_hosts=allow_private)
+            # The site profile picked by host may turn e.g. a hospital page into its review list.
+            source, canonical = site_listing_url(url, allow_private_hosts=allow_private)
         except UnsafeURLError as exc:
             raise RegistrationError(str(exc)) from None
+        except ProfileError as exc:
+            raise RegistrationError(f"a site profile cannot be used: {exc}") from None
         if canonical not in normalized:
             normalized.append(canonical)
+            sources[canonical] = source
     taken = session.scalars(select(Listing).where(Listing.url.in_(normalized))).all()
     if taken:
         raise RegistrationError(
@@ -39,7 +45,7 @@ def register_clinic(*, session: Session, name: str, urls: list[str]) -> Clinic:
             + ", ".join(f"{listing.url} (clinic {listing.clinic_id})" for listing in taken)
         )
     clinic = Clinic(name=name)
-    clinic.listings = [Listing(url=url, source=detect_source(url)) for url in normalized]
+    clinic.listings = [Listing(url=url, source=sources[url]) for url in normalized]
     session.add(clinic)
     session.flush()
     return clinic

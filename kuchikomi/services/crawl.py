@@ -17,6 +17,7 @@ from typing import Any
 
 from sqlalchemy import select
 
+from kuchikomi.services.health import update_health
 from kuchikomi.settings import get_settings
 from models import CrawlRun, CrawlRunListing, EvidenceRecord, Listing, Review, ReviewSighting
 from models.base import utcnow
@@ -142,6 +143,9 @@ def _finish_run(run_id: int, *, returncode: int | None, log_path: Path) -> Crawl
             listing.last_crawl_at = now
             listing.last_crawl_status = row.status
             listing.last_crawl_error = row.error
+            # Crawl health (status, since, consecutive failures) from this outcome; a change is
+            # audited and reaches admins through the notification digest.
+            update_health(session=session, listing=listing, row=row, now=now)
             outcomes.append(
                 ListingOutcome(
                     listing_id=listing.id,

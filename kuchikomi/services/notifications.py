@@ -1,4 +1,5 @@
 """Tell subscribers about new flagged reviews and bursts: e-mail (SMTP) and JSON webhooks.
+Admins' subscriptions also hear when a listing's crawl health changes (kuchikomi.services.health).
 
 Called after every crawl pipeline run (:func:`notify_subscribers`) and by ``kuchikomi notify``.
 Each subscription is one channel for one scope (a clinic, or every clinic for a staff role).
@@ -21,7 +22,7 @@ import json
 import logging
 import smtplib
 import ssl
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from email.message import EmailMessage
 from email.utils import formatdate, getaddresses, make_msgid
@@ -34,6 +35,8 @@ from sqlalchemy import and_, exists, select
 from sqlalchemy.orm import Session, joinedload
 
 from kuchikomi.labels import BURST_KIND_JA, CATEGORY_JA
+from kuchikomi.services.health import ADVICE_JA, STATUS_JA
+from kuchikomi.services.health import AUDIT_ACTION as HEALTH_AUDIT_ACTION
 from kuchikomi.settings import NotifySettings, get_settings
 from models import (
     Burst,
@@ -45,6 +48,7 @@ from models import (
     NotifiedItem,
     Review,
 )
+from models.accounts import AuditEntry
 from models.base import utcnow
 from models.db import session_scope
 
@@ -53,6 +57,8 @@ log = logging.getLogger(__name__)
 CHANNELS = ("email", "webhook")
 # Roles whose subscriptions cover every clinic; a clinic's own people subscribe per clinic.
 STAFF_ROLES = ("admin", "reviewer")
+# The role whose subscriptions hear about crawl health changes.
+HEALTH_ROLE = "admin"
 # Review text is cut to this many characters in a message; the web page shows all of it.
 TEXT_PREVIEW = 300
 USER_AGENT = "kuchikomi-guard notifications"
@@ -70,6 +76,7 @@ class DeliveryOutcome:
     reviews: int
     bursts: int
     error: str | None = None
+    health: int = 0
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -78,6 +85,7 @@ class DeliveryOutcome:
             "status": self.status,
             "reviews": self.reviews,
             "bursts": self.bursts,
+            "health": self.health,
             "error": self.error,
         }
 
@@ -92,6 +100,9 @@ class Digest:
     omitted_reviews: int = 0
     omitted_bursts: int = 0
     test: bool = False
+    # Crawl health changes (admins only): a listing no longer read as it should be, or read again.
+    health: list[dict[str, Any]] = field(default_factory=list)
+    omitted_health: int = 0
 
     @property
     def review_total(self) -> int:
@@ -100,6 +111,10 @@ class Digest:
     @property
     def burst_total(self) -> int:
         return len(self.bursts) + self.omitted_bursts
+
+    @property
+    def health_total(self) -> int:
+        return len(self.health) + self.omitted_health
 
 
 # --- subscriptions -------------------------------------------------------------------------
@@ -218,6 +233,26 @@ def pending_review_ids(*, session: Session, subscription: NotificationSubscripti
     return list(session.scalars(query))
 
 
+def pending_health_ids(*, session: Session, subscription: NotificationSubscription) -> list[int]:
+    """Crawl health changes (audit entries) since the subscription began, not sent to it yet.
+
+    Only admins hear of them: fixing a profile or a blocked crawler is an operator's job, not
+    something a clinic's people or reviewers can act on.
+    """
+    if subscription.role != HEALTH_ROLE:
+        return []
+    query = (
+        select(AuditEntry.id)
+        .where(
+            AuditEntry.action == HEALTH_AUDIT_ACTION,
+            AuditEntry.at >= subscription.created_at,
+            _not_sent(subscription.id, "health", AuditEntry.id),
+        )
+        .order_by(AuditEntry.id)
+    )
+    return list(session.scalars(query))
+
+
 def pending_burst_ids(*, session: Session, subscription: NotificationSubscription) -> list[int]:
     query = (
         select(Burst.id)
@@ -315,6 +350,31 @@ def _burst_item(burst: Burst, clinic_names: dict[int, str]) -> dict[str, Any]:
     }
 
 
+def _health_item(entry: AuditEntry, clinic_names: dict[int, str]) -> dict[str, Any]:
+    before = (entry.before or {}).get("status")
+    after = entry.after or {}
+    status = after.get("status")
+    clinic_id = after.get("clinic_id")
+    return {
+        "id": entry.id,
+        "listing_id": int(entry.object_id),
+        "clinic_id": clinic_id,
+        "clinic_name": clinic_names.get(clinic_id, "") if isinstance(clinic_id, int) else "",
+        "url": after.get("url"),
+        "before": before,
+        "status": status,
+        "detail": after.get("detail"),
+        "at": entry.at.isoformat(),
+        "_line": (
+            f"{clinic_names.get(clinic_id, '') if isinstance(clinic_id, int) else ''} ／ "
+            f"{after.get('url', '')} ／ {STATUS_JA.get(before, before)} → "
+            f"{STATUS_JA.get(status, status)}"
+        ),
+        "_advice": ADVICE_JA.get(status, ""),
+        "_detail": _preview(str(after.get("detail") or "")),
+    }
+
+
 def _public(item: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in item.items() if not k.startswith("_")}
 
@@ -328,7 +388,7 @@ def _scope_label(session: Session, subscription: NotificationSubscription) -> st
 
 _TEXT_TEMPLATE = """\
 {% if digest.test %}これは口コミガードの通知設定を確認するためのテストメッセージです。
-{% else %}口コミガードの巡回で、新たに確認が必要な口コミが見つかりました。
+{% else %}口コミガードの巡回で、新たに確認が必要なことがありました。
 対象: {{ digest.scope_label }}
 {% endif %}
 
@@ -363,6 +423,22 @@ _TEXT_TEMPLATE = """\
 ほか {{ digest.omitted_bursts }} 件は画面で確認してください。
 {% endif %}
 {% endif %}
+{% if digest.health %}
+
+■ 巡回の状態の変化（{{ digest.health_total }}件）
+{% for h in digest.health %}
+- {{ h._line }}
+{% if h._detail %}
+  詳細: {{ h._detail }}
+{% endif %}
+{% if h._advice %}
+  {{ h._advice }}
+{% endif %}
+{% endfor %}
+{% if digest.omitted_health %}
+ほか {{ digest.omitted_health }} 件は画面（巡回の状態）で確認してください。
+{% endif %}
+{% endif %}
 
 ――
 口コミガード
@@ -375,7 +451,7 @@ _HTML_TEMPLATE = """\
 {% if digest.test %}
 <p>これは口コミガードの通知設定を確認するためのテストメッセージです。</p>
 {% else %}
-<p>口コミガードの巡回で、新たに確認が必要な口コミが見つかりました。<br>
+<p>口コミガードの巡回で、新たに確認が必要なことがありました。<br>
 対象: {{ digest.scope_label }}</p>
 {% endif %}
 <p><strong>このシステムが口コミを削除・非表示にすることはありません。</strong>「要確認」は有害と判定した結果ではなく、担当者に確認していただく候補です。内容を読んだうえで必ず人が判断してください。</p>
@@ -411,6 +487,18 @@ _HTML_TEMPLATE = """\
 <p>ほか {{ digest.omitted_bursts }} 件は画面で確認してください。</p>
 {% endif %}
 {% endif %}
+{% if digest.health %}
+<h2>巡回の状態の変化（{{ digest.health_total }}件）</h2>
+<ul>
+{% for h in digest.health %}
+<li>{{ h._line }}{% if h._detail %}<br>詳細: {{ h._detail }}{% endif %}
+{% if h._advice %}<br>{{ h._advice }}{% endif %}</li>
+{% endfor %}
+</ul>
+{% if digest.omitted_health %}
+<p>ほか {{ digest.omitted_health }} 件は画面（巡回の状態）で確認してください。</p>
+{% endif %}
+{% endif %}
 </body></html>
 """
 
@@ -434,6 +522,8 @@ def subject_for(digest: Digest) -> str:
         parts.append(f"要確認の口コミ{digest.review_total}件")
     if digest.burst_total:
         parts.append(f"投稿の集中{digest.burst_total}件")
+    if digest.health_total:
+        parts.append(f"巡回の状態の変化{digest.health_total}件")
     # Header values must not carry line breaks (clinic names are typed by people). No space
     # next to the digits: RFC 2047 encoded words drop the whitespace between them when decoded.
     return _one_line(f"[口コミガード] {'・'.join(parts)}（{digest.scope_label}）")
@@ -466,7 +556,12 @@ def webhook_body(digest: Digest, subscription: NotificationSubscription) -> dict
         },
         "reviews": [_public(r) for r in digest.reviews],
         "bursts": [_public(b) for b in digest.bursts],
-        "omitted": {"reviews": digest.omitted_reviews, "bursts": digest.omitted_bursts},
+        "health": [_public(h) for h in digest.health],
+        "omitted": {
+            "reviews": digest.omitted_reviews,
+            "bursts": digest.omitted_bursts,
+            "health": digest.omitted_health,
+        },
     }
 
 
@@ -525,6 +620,7 @@ def _digest(
     review_ids: list[int],
     burst_ids: list[int],
     settings: NotifySettings,
+    health_ids: list[int] | None = None,
 ) -> Digest:
     """The message's content: the first ``max_items`` of each kind in full, the rest counted."""
     cap = settings.max_items
@@ -542,10 +638,21 @@ def _digest(
     shown_bursts = {
         b.id: b for b in session.scalars(select(Burst).where(Burst.id.in_(burst_ids[:cap])))
     }
+    health_ids = health_ids or []
+    shown_health = {
+        e.id: e
+        for e in session.scalars(select(AuditEntry).where(AuditEntry.id.in_(health_ids[:cap])))
+    }
+    health_clinics = {
+        e.after.get("clinic_id") for e in shown_health.values() if isinstance(e.after, dict)
+    }
     clinic_names = dict(
         session.execute(
             select(Clinic.id, Clinic.name).where(
-                Clinic.id.in_(sorted({b.clinic_id for b in shown_bursts.values()}))
+                Clinic.id.in_(
+                    sorted({b.clinic_id for b in shown_bursts.values()})
+                    + sorted(c for c in health_clinics if isinstance(c, int))
+                )
             )
         )
         .tuples()
@@ -557,6 +664,8 @@ def _digest(
         bursts=[_burst_item(shown_bursts[i], clinic_names) for i in burst_ids[:cap]],
         omitted_reviews=max(0, len(review_ids) - cap),
         omitted_bursts=max(0, len(burst_ids) - cap),
+        health=[_health_item(shown_health[i], clinic_names) for i in health_ids[:cap]],
+        omitted_health=max(0, len(health_ids) - cap),
     )
 
 
@@ -572,9 +681,10 @@ def notify_subscription(
             return None
         reviews = pending_review_ids(session=session, subscription=subscription)
         bursts = pending_burst_ids(session=session, subscription=subscription)
-        if not reviews and not bursts:
+        health = pending_health_ids(session=session, subscription=subscription)
+        if not reviews and not bursts and not health:
             return None
-        digest = _digest(session, subscription, reviews, bursts, settings)
+        digest = _digest(session, subscription, reviews, bursts, settings, health)
         channel = subscription.channel
         try:
             note = _deliver(subscription, digest, settings)
@@ -592,7 +702,7 @@ def notify_subscription(
                 )
             )
             return DeliveryOutcome(
-                subscription_id, channel, "failed", len(reviews), len(bursts), error
+                subscription_id, channel, "failed", len(reviews), len(bursts), error, len(health)
             )
         delivery = NotificationDelivery(
             subscription_id=subscription_id,
@@ -625,6 +735,15 @@ def notify_subscription(
                 )
                 for burst_id in bursts
             ]
+            + [
+                NotifiedItem(
+                    subscription_id=subscription_id,
+                    kind="health",
+                    item_id=entry_id,
+                    delivery_id=delivery.id,
+                )
+                for entry_id in health
+            ]
         )
         log.info(
             "notification %s (%s) sent: %d reviews, %d bursts",
@@ -633,7 +752,9 @@ def notify_subscription(
             len(reviews),
             len(bursts),
         )
-        return DeliveryOutcome(subscription_id, channel, "sent", len(reviews), len(bursts), note)
+        return DeliveryOutcome(
+            subscription_id, channel, "sent", len(reviews), len(bursts), note, len(health)
+        )
 
 
 def notify_subscribers(*, trigger: str = "pipeline") -> list[DeliveryOutcome]:

@@ -72,3 +72,54 @@ def test_weekdays_follow_crontab_numbering(
     get_settings.cache_clear()
     fire = build_trigger().get_next_fire_time(None, datetime(2026, 11, 23, 12, 0, tzinfo=UTC))
     assert fire == datetime(2026, 11, expected_day, 3, 0, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("setting", "now", "full"),
+    [
+        # 2025-06-01 is a Sunday in Tokyo (it is still Saturday in UTC at 16:00).
+        ("sun", datetime(2025, 5, 31, 17, 0, tzinfo=UTC), True),
+        ("sun", datetime(2025, 5, 31, 14, 0, tzinfo=UTC), False),
+        ("0", datetime(2025, 5, 31, 17, 0, tzinfo=UTC), True),
+        ("7", datetime(2025, 5, 31, 17, 0, tzinfo=UTC), True),
+        ("wed", datetime(2025, 6, 4, 1, 0, tzinfo=UTC), True),
+        ("", datetime(2025, 5, 31, 17, 0, tzinfo=UTC), False),
+    ],
+)
+def test_weekly_full_sweep_day(
+    env: Path, monkeypatch: pytest.MonkeyPatch, setting: str, now: datetime, full: bool
+) -> None:
+    from scheduler.jobs import is_full_sweep_day
+
+    monkeypatch.setenv("KUCHIKOMI_SCHEDULER__FULL_SWEEP_WEEKDAY", setting)
+    get_settings.cache_clear()
+    assert is_full_sweep_day(now) is full
+
+
+def test_nightly_job_runs_a_full_sweep_once_a_week(
+    env: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from kuchikomi.services import pipeline
+    from kuchikomi.services.locks import LockHeldError
+    from scheduler import jobs
+
+    calls: list[bool] = []
+
+    def fake_pipeline(**kwargs: object) -> object:
+        calls.append(bool(kwargs.get("full")))
+        raise LockHeldError("crawl", "test", "now")  # ends the job right after the call
+
+    monkeypatch.setattr(pipeline, "run_pipeline", fake_pipeline)
+    for sweep_day in (True, False):
+        monkeypatch.setattr(jobs, "is_full_sweep_day", lambda sweep_day=sweep_day: sweep_day)
+        jobs.nightly_crawl()
+    assert calls == [True, False]
+
+
+def test_bad_full_sweep_day_is_refused(env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from scheduler.jobs import is_full_sweep_day
+
+    monkeypatch.setenv("KUCHIKOMI_SCHEDULER__FULL_SWEEP_WEEKDAY", "someday")
+    get_settings.cache_clear()
+    with pytest.raises(ValueError, match="full_sweep_weekday"):
+        is_full_sweep_day()
