@@ -18,6 +18,7 @@ from kuchikomi.cli import (
     db,
     demo,
     evidence,
+    google,
     model,
     notify,
     reviews,
@@ -46,6 +47,7 @@ app.add_typer(evidence.app, name="evidence")
 app.add_typer(accounts.user_app, name="user")
 app.add_typer(accounts.token_app, name="token")
 app.add_typer(notify.app, name="notify")
+app.add_typer(google.app, name="google")
 
 
 def main() -> None:
