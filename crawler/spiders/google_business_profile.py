@@ -256,12 +256,15 @@ class GoogleBusinessProfileSpider(scrapy.Spider):
             self._fail(state, f"{where}{problem}; gave up after {attempt + 1} attempts")
             return None
         if state.waited + wait > self.google.max_retry_wait:
-            self._fail(
-                state,
-                f"{where}{problem}; Google asked to wait {wait:g} s, beyond the "
-                f"{self.google.max_retry_wait:g} s one listing may wait in total "
-                "(KUCHIKOMI_GOOGLE__MAX_RETRY_WAIT)",
+            limit = (
+                f"the {self.google.max_retry_wait:g} s one listing may wait in total "
+                "(KUCHIKOMI_GOOGLE__MAX_RETRY_WAIT)"
             )
+            if asked is not None:
+                reason = f"Google asked to wait {wait:g} s (Retry-After), beyond {limit}"
+            else:
+                reason = f"gave up after {attempt + 1} attempts: another wait would pass {limit}"
+            self._fail(state, f"{where}{problem}; {reason}")
             return None
         self.logger.info(
             "listing %s: HTTP %s, retrying in %g s", state.task.listing_id, response.status, wait
