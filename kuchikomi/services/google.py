@@ -99,10 +99,10 @@ def _client_config(settings: GoogleSettings) -> dict[str, Any]:
 
 
 @contextmanager
-def _local_http_allowed(token_uri: str) -> Iterator[None]:
-    # oauthlib refuses plain-HTTP token endpoints; a loopback fake (tests, the demo) is one.
-    # Allowed only for a literal loopback address, and only for the duration of the exchange.
-    host = urlsplit(token_uri).hostname or ""
+def _local_http_allowed(uri: str) -> Iterator[None]:
+    # oauthlib refuses plain-HTTP OAuth endpoints; a loopback fake (tests, the demo) is one.
+    # Allowed only for a literal loopback address, and only for the duration of the call.
+    host = urlsplit(uri).hostname or ""
     try:
         loopback = ipaddress.ip_address(host).is_loopback
     except ValueError:
@@ -132,9 +132,10 @@ class ConsentFlow:
             _client_config(settings), scopes=[google.SCOPE], redirect_uri=REDIRECT_URI
         )
         # offline + consent: Google hands out a refresh token only on a fresh consent.
-        self.url, self.state = self._flow.authorization_url(
-            access_type="offline", prompt="consent", include_granted_scopes="true"
-        )
+        with _local_http_allowed(settings.auth_uri):
+            self.url, self.state = self._flow.authorization_url(
+                access_type="offline", prompt="consent", include_granted_scopes="true"
+            )
 
     def exchange(self, pasted: str) -> str:
         """The refresh token for the pasted code (or the whole redirected address)."""

@@ -15,7 +15,7 @@ from warcio.archiveiterator import ArchiveIterator
 
 from kuchikomi.demo.google_fake import FakeLocation, FakeReview, GoogleFake
 from kuchikomi.services.crawl import CrawlSummary, run_crawl
-from models import CrawlRunListing, GoogleConnection, Listing, Review
+from models import CrawlRunListing, GoogleConnection, Review
 from models.tables import ReviewRevision
 from tests.google.conftest import T0, add_google_listing, connect, kuchikomi, reviews
 
@@ -71,9 +71,9 @@ def test_first_crawl_reads_every_page_and_maps_google_reviews(
     assert translated.rating is None  # STAR_RATING_UNSPECIFIED
     assert translated.posted_at_exact
     assert translated.posted_at is not None
-    assert translated.posted_at.replace(tzinfo=None) == (
-        T0 + timedelta(days=71, hours=3)
-    ).replace(tzinfo=None)
+    assert translated.posted_at.replace(tzinfo=None) == (T0 + timedelta(days=71, hours=3)).replace(
+        tzinfo=None
+    )
     plain = stored["g-3"]
     assert (plain.author, plain.rating) == ("患者3", 4.0)
     # Staff open the listing on Google Maps: Google gives reviews no address of their own.
@@ -127,7 +127,9 @@ def test_recrawls_ask_once_when_nothing_changed_and_follow_edits_and_removals(
     stored = _reviews(session)
     edited = stored["g-5"]
     assert (edited.text, edited.rating) == ("院長の対応が最悪。二度と行きません。", 1.0)
-    (revision,) = session.scalars(select(ReviewRevision).where(ReviewRevision.review_id == edited.id))
+    (revision,) = session.scalars(
+        select(ReviewRevision).where(ReviewRevision.review_id == edited.id)
+    )
     assert revision.text == "5回目の受診でした。丁寧に診ていただきました。"
     assert edited.classification is None  # judged again by the classify step after the crawl
 
