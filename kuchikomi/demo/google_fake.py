@@ -403,7 +403,11 @@ def settings_env(fake: GoogleFake) -> dict[str, str]:
 
 
 def demo_fake(now: datetime | None = None) -> GoogleFake:
-    """The demo's Google: one clinic's location with a few recent reviews of every kind."""
+    """The demo's Google: one clinic's location with a few recent reviews of every kind.
+
+    Review times count back from ``now``; the demo keeps its first ``now`` so that a second run
+    sees the same reviews (a different updateTime would read as an edit).
+    """
     now = now or datetime.now(UTC)
     fake = GoogleFake()
     location = fake.add_location(
@@ -412,10 +416,10 @@ def demo_fake(now: datetime | None = None) -> GoogleFake:
         "さくら内科クリニック",
         {
             "regionCode": "JP",
-            "postalCode": "150-0001",
+            "postalCode": "154-0015",
             "administrativeArea": "東京都",
-            "locality": "渋谷区",
-            "addressLines": ["神宮前1-2-3"],
+            "locality": "世田谷区",
+            "addressLines": ["桜新町1-2-3"],
         },
     )
 
