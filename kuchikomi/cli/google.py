@@ -113,7 +113,7 @@ def locations(
     try:
         with session_scope() as session:
             found = google_service.list_locations(session=session, connection_id=connection)
-    except google_service.GoogleConnectionNotFound as exc:
+    except (google_service.GoogleConnectionNotFound, google_service.GoogleSetupError) as exc:
         fail(str(exc))
     except (google_service.GoogleError, SecretKeyError) as exc:
         fail(str(exc), EXIT_FAILED)

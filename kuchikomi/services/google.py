@@ -236,6 +236,7 @@ def access_token(*, session: Session, connection_id: int) -> str:
 
 
 def _get_json(url: str, *, token: str, what: str, settings: GoogleSettings) -> dict[str, Any]:
+    """Google's JSON answer; a 404 is the caller's input (GoogleSetupError), not a failure."""
     try:
         response = httpx.get(
             url,
@@ -244,6 +245,8 @@ def _get_json(url: str, *, token: str, what: str, settings: GoogleSettings) -> d
         )
     except httpx.HTTPError as exc:
         raise GoogleError(f"cannot reach Google for {what}: {exc.__class__.__name__}") from None
+    if response.status_code == 404:
+        raise GoogleSetupError(google.describe_http_error(404, response.content, what=what))
     if response.status_code != 200:
         raise GoogleError(
             google.describe_http_error(response.status_code, response.content, what=what)
