@@ -4,8 +4,10 @@
 from __future__ import annotations
 
 import gzip
+import io
 import json
 import time
+import zipfile
 from datetime import timedelta
 from pathlib import Path
 
@@ -15,6 +17,7 @@ from warcio.archiveiterator import ArchiveIterator
 
 from kuchikomi.demo.google_fake import FakeLocation, FakeReview, GoogleFake
 from kuchikomi.services.crawl import CrawlSummary, run_crawl
+from kuchikomi.services.evidence import MANIFEST_NAME, WARC_NAME, build_bundle, verify_bundle
 from models import CrawlRunListing, GoogleConnection, Review
 from models.tables import ReviewRevision
 from tests.google.conftest import T0, add_google_listing, connect, kuchikomi, reviews
@@ -95,9 +98,16 @@ def test_first_crawl_reads_every_page_and_maps_google_reviews(
     access_tokens = [a.removeprefix("Bearer ") for a in fake.authorizations]
     assert access_tokens and all(token.startswith("ya29.") for token in access_tokens)
     logs = b"".join(p.read_bytes() for p in (env / "logs").glob("*.log"))
+    # The evidence bundle staff hand over quotes the API response, and verifies.
+    bundle = build_bundle(session=session, review_id=translated.id)
+    assert all(check.ok for check in verify_bundle(io.BytesIO(bundle.content)))
+    with zipfile.ZipFile(io.BytesIO(bundle.content)) as zf:
+        bundled_warc = gzip.decompress(zf.read(WARC_NAME))
+        manifest = zf.read(MANIFEST_NAME)
+    assert "親切なスタッフでした".encode() in bundled_warc
     for secret in {*access_tokens, refresh_token, fake.client_secret}:
-        assert secret.encode() not in warc
-        assert secret.encode() not in logs
+        for data in (warc, logs, bundled_warc, manifest):
+            assert secret.encode() not in data
 
 
 def test_recrawls_ask_once_when_nothing_changed_and_follow_edits_and_removals(
