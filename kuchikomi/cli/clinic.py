@@ -49,15 +49,9 @@ def add(
         assert connection is not None
         try:
             with session_scope() as session:
-                for location in google_location:
-                    # Asks Google once: proves the connection can read the location, and gives
-                    # its Maps link (the listing's URL).
-                    details = google_service.location_details(
-                        session=session, connection_id=connection, location=location
-                    )
-                    google_listings.append(
-                        GoogleListing(details.name, connection, details.maps_url)
-                    )
+                google_listings = google_service.resolve_listings(
+                    session=session, wanted=[(location, connection) for location in google_location]
+                )
         except (google_service.GoogleSetupError, google_service.GoogleConnectionNotFound) as exc:
             fail(str(exc))
         except (google_service.GoogleError, SecretKeyError) as exc:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 
 from crawler import google
 from kuchikomi.crypto import SecretKeyError, check_secret_key, decrypt_secret, encrypt_secret
+from kuchikomi.services.clinics import GoogleListing
 from kuchikomi.settings import GoogleSettings, get_settings
 from models import GoogleConnection, Listing
 from models.base import utcnow
@@ -361,3 +362,13 @@ def location_details(*, session: Session, connection_id: int, location: str) -> 
 
 def registered_location(*, session: Session, location: str) -> Listing | None:
     return session.scalars(select(Listing).where(Listing.google_location == location)).first()
+
+
+def resolve_listings(*, session: Session, wanted: Sequence[tuple[str, int]]) -> list[GoogleListing]:
+    """(location, connection id) pairs → what register_clinic stores, asking Google once each:
+    proves the connection can read the location and gives its Maps link (the listing's URL)."""
+    resolved: list[GoogleListing] = []
+    for location, connection_id in wanted:
+        details = location_details(session=session, connection_id=connection_id, location=location)
+        resolved.append(GoogleListing(details.name, connection_id, details.maps_url))
+    return resolved
