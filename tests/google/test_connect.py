@@ -218,3 +218,16 @@ def test_clinic_add_refuses_a_bad_google_location(
     assert code == exit_code
     assert message in err
     assert session.scalars(select(Listing)).all() == []
+
+
+def test_an_address_from_another_consent_is_refused(session: Session, fake: GoogleFake) -> None:
+    code_from_google = fake.authorization_code()
+
+    code, _, err = kuchikomi(
+        "google", "connect", input=f"{REDIRECT_URI}?state=forged&code={code_from_google}\n"
+    )
+
+    assert code == 2
+    assert "state does not match" in err
+    assert fake.hits["/token"] == 0
+    assert session.scalars(select(GoogleConnection)).all() == []
