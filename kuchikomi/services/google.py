@@ -132,10 +132,12 @@ class ConsentFlow:
         self._flow = Flow.from_client_config(
             _client_config(settings), scopes=[google.SCOPE], redirect_uri=REDIRECT_URI
         )
-        # offline + consent: Google hands out a refresh token only on a fresh consent.
+        # offline + consent: Google hands out a refresh token only on a fresh consent. No
+        # include_granted_scopes: the token would then carry scopes granted to this client before,
+        # and oauthlib refuses a token whose scopes differ from the ones asked for.
         with _local_http_allowed(settings.auth_uri):
             self.url, self.state = self._flow.authorization_url(
-                access_type="offline", prompt="consent", include_granted_scopes="true"
+                access_type="offline", prompt="consent"
             )
 
     def exchange(self, pasted: str) -> str:
