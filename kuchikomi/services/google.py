@@ -234,6 +234,8 @@ def access_token(*, session: Session, connection_id: int) -> str:
         if connection.status != "needs_reconnect":
             connection.status, connection.status_since = "needs_reconnect", utcnow()
         connection.status_detail = message
+        # Committed now: the error raised next rolls the caller's transaction back, and the
+        # connection must stay marked for the crawl health report and the next command.
         session.commit()
         raise GoogleError(message) from None
 

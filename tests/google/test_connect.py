@@ -231,3 +231,18 @@ def test_an_address_from_another_consent_is_refused(session: Session, fake: Goog
     assert "state does not match" in err
     assert fake.hits["/token"] == 0
     assert session.scalars(select(GoogleConnection)).all() == []
+
+
+def test_locations_with_a_revoked_token_marks_the_connection_for_reconnecting(
+    session: Session, fake: GoogleFake
+) -> None:
+    connection_id, refresh_token = connect(fake)
+    fake.revoke(refresh_token)
+
+    code, _, err = kuchikomi("google", "locations", str(connection_id))
+
+    assert code == 1
+    assert f"kuchikomi google connect --connection {connection_id}" in err
+    session.expire_all()
+    connection = session.get(GoogleConnection, connection_id)
+    assert connection is not None and connection.status == "needs_reconnect"
