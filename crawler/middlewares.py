@@ -28,6 +28,7 @@ logger = logging.getLogger(__name__)
 # Set on request.meta by the archive middleware: the EvidenceRecord of the response.
 EVIDENCE_ID = "kuchikomi_evidence_id"
 LISTING_ID = "kuchikomi_listing_id"
+_SECRET_REQUEST_HEADERS = frozenset({b"authorization", b"proxy-authorization", b"cookie"})
 
 
 class RefusedHost(IgnoreRequest):
@@ -98,6 +99,9 @@ class WarcArchiveMiddleware:
         request_headers = [
             (key.decode("latin-1"), value.decode("latin-1"))
             for key, values in request.headers.items()
+            # Credentials are not evidence: an API's bearer token would let anyone holding the
+            # WARC (or an evidence bundle cut from it) act as the connected account.
+            if key.lower() not in _SECRET_REQUEST_HEADERS
             for value in values
         ]
         try:

@@ -31,9 +31,23 @@ class ClinicPublic(BaseModel):
     listings: list[ListingPublic]
 
 
+class GoogleLocationCreate(BaseModel):
+    """A Google Business Profile location (see `kuchikomi google locations`) and its connection."""
+
+    location: str = Field(max_length=255, examples=["accounts/123/locations/456"])
+    connection_id: int
+
+
 class ClinicCreate(BaseModel):
     name: str = Field(min_length=1, max_length=200)
-    urls: list[str] = Field(min_length=1, max_length=50)
+    urls: list[str] = Field(default_factory=list, max_length=50)
+    google_locations: list[GoogleLocationCreate] = Field(default_factory=list, max_length=50)
+
+    @model_validator(mode="after")
+    def _some_listing(self) -> ClinicCreate:
+        if not self.urls and not self.google_locations:
+            raise ValueError("give at least one listing URL or Google location")
+        return self
 
 
 class Category(StrEnum):

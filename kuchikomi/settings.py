@@ -103,6 +103,10 @@ class GoogleSettings(BaseModel):
     # Business Information API (GET /v1/accounts/{a}/locations).
     business_info_api_base: str = "https://mybusinessbusinessinformation.googleapis.com"
     timeout: float = Field(default=30.0, gt=0.0)
+    # Google answers 429 (quota) and 5xx with a Retry-After; a listing waits at most this long in
+    # total, over at most max_retries retries, before it is failed and the crawl moves on.
+    max_retries: int = Field(default=4, ge=0, le=20)
+    max_retry_wait: float = Field(default=120.0, ge=0.0)
 
 
 class Settings(BaseSettings):

@@ -9,6 +9,7 @@ from api.auth import AdminUser, CurrentUser, visible_clinic_ids
 from api.deps import SessionDep
 from api.errors import error_responses
 from kuchikomi.schemas import ClinicCreate, ClinicPublic
+from kuchikomi.services import google as google_service
 from kuchikomi.services.audit import record_audit
 from kuchikomi.services.clinics import RegistrationError, list_clinics, register_clinic
 
@@ -26,15 +27,29 @@ def get_clinics(session: SessionDep, user: CurrentUser) -> list[ClinicPublic]:
     response_model=ClinicPublic,
     status_code=status.HTTP_201_CREATED,
     summary="Register a clinic and its listing URLs (admin)",
-    responses=error_responses(401, 403, 422),
+    responses=error_responses(401, 403, 422, 502),
 )
 def create_clinic(body: ClinicCreate, session: SessionDep, user: AdminUser) -> ClinicPublic:
     """Every URL is checked before anything is stored; a refusal (malformed or private URL,
-    a URL already registered) answers 422 with the reason and stores nothing."""
+    a URL already registered, a Google location the connection cannot read) answers 422 with the
+    reason and stores nothing. Google locations are looked up at Google once (their Maps link
+    becomes the listing's URL); Google failing to answer is 502."""
     try:
-        clinic = register_clinic(session=session, name=body.name, urls=body.urls)
-    except RegistrationError as exc:
+        google_listings = google_service.resolve_listings(
+            session=session,
+            wanted=[(item.location, item.connection_id) for item in body.google_locations],
+        )
+        clinic = register_clinic(
+            session=session, name=body.name, urls=body.urls, google_listings=google_listings
+        )
+    except (
+        RegistrationError,
+        google_service.GoogleSetupError,
+        google_service.GoogleConnectionNotFound,
+    ) as exc:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, detail=str(exc)) from None
+    except google_service.GoogleError as exc:
+        raise HTTPException(status.HTTP_502_BAD_GATEWAY, detail=str(exc)) from None
     record_audit(
         session=session,
         user=user,

@@ -6,15 +6,21 @@ Every site profile (crawler/sites.py) is crawled by the one profile-driven spide
 
 from __future__ import annotations
 
-from crawler.sites import SiteProfile, load_profiles
-from crawler.spiders.base import ListingSpider, spider_for
+import scrapy
 
-SPIDERS: dict[str, type[ListingSpider]] = {}
+from crawler.sites import SiteProfile, load_profiles
+from crawler.spiders.base import spider_for
+from crawler.spiders.google_business_profile import GoogleBusinessProfileSpider
+
+SPIDERS: dict[str, type[scrapy.Spider]] = {
+    # Not a web page adapter: reads the owner's reviews through Google's API.
+    GoogleBusinessProfileSpider.name: GoogleBusinessProfileSpider,
+}
 
 
 def spider_for_source(
     source: str, profiles: dict[str, SiteProfile] | None = None
-) -> type[ListingSpider] | None:
+) -> type[scrapy.Spider] | None:
     """The spider for listings of ``source``, None when there is none."""
     if source in SPIDERS:
         return SPIDERS[source]

@@ -18,6 +18,7 @@ from kuchikomi.cli import (
     db,
     demo,
     evidence,
+    google,
     model,
     notify,
     reviews,
@@ -50,6 +51,7 @@ app.add_typer(accounts.token_app, name="token")
 app.add_typer(notify.app, name="notify")
 app.add_typer(sites.app, name="sites")
 app.add_typer(sources.app, name="sources")
+app.add_typer(google.app, name="google")
 
 
 def main() -> None:

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import typer
 
-from kuchikomi.cli.common import ListFormat, fail, print_json, print_table, require_schema
+from kuchikomi.cli.common import (
+    EXIT_FAILED,
+    ListFormat,
+    fail,
+    print_json,
+    print_table,
+    require_schema,
+)
 from kuchikomi.schemas import ClinicPublic
 
 app = typer.Typer(help="Clinics and their listing URLs.", no_args_is_help=True)
@@ -13,16 +20,47 @@ app = typer.Typer(help="Clinics and their listing URLs.", no_args_is_help=True)
 @app.command("add")
 def add(
     name: str = typer.Option(..., "--name", help="Clinic name as shown to staff."),
-    url: list[str] = typer.Option(..., "--url", help="A listing URL (repeat for several)."),
+    url: list[str] = typer.Option([], "--url", help="A listing URL (repeat for several)."),
+    google_location: list[str] = typer.Option(
+        [],
+        "--google-location",
+        help="A Google Business Profile location, accounts/A/locations/L (repeat for several; "
+        "see `kuchikomi google locations`).",
+    ),
+    connection: int | None = typer.Option(
+        None, "--connection", help="The Google connection that manages --google-location."
+    ),
 ) -> None:
-    """Register a clinic and its listing URLs; prints the new clinic's id."""
-    from kuchikomi.services.clinics import RegistrationError, register_clinic
+    """Register a clinic with its listing URLs and/or Google locations; prints the clinic's id."""
+    from kuchikomi.crypto import SecretKeyError
+    from kuchikomi.services import google as google_service
+    from kuchikomi.services.clinics import GoogleListing, RegistrationError, register_clinic
     from models.db import session_scope
 
+    if not url and not google_location:
+        fail("give at least one --url or --google-location")
+    if google_location and connection is None:
+        fail("--google-location needs --connection CONNECTION_ID (see `kuchikomi google connect`)")
+    if connection is not None and not google_location:
+        fail("--connection is only used with --google-location")
     require_schema()
+    google_listings: list[GoogleListing] = []
+    if google_location:
+        assert connection is not None
+        try:
+            with session_scope() as session:
+                google_listings = google_service.resolve_listings(
+                    session=session, wanted=[(location, connection) for location in google_location]
+                )
+        except (google_service.GoogleSetupError, google_service.GoogleConnectionNotFound) as exc:
+            fail(str(exc))
+        except (google_service.GoogleError, SecretKeyError) as exc:
+            fail(str(exc), EXIT_FAILED)
     try:
         with session_scope() as session:
-            clinic = register_clinic(session=session, name=name, urls=url)
+            clinic = register_clinic(
+                session=session, name=name, urls=url, google_listings=google_listings
+            )
             clinic_id = clinic.id
     except RegistrationError as exc:
         fail(str(exc))

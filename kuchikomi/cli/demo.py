@@ -53,6 +53,73 @@ def _use_demo_settings(data_dir: Path) -> None:
     reset_engine()
 
 
+def _demo_google_state(data_dir: Path) -> dict[str, str]:
+    """The demo's secret key and its fake Google's clock, kept in its data directory so that a
+    second run can decrypt the stored connection and sees the same reviews."""
+    import json
+    import secrets
+    from datetime import UTC, datetime
+
+    path = data_dir.resolve() / "demo-google.json"
+    if path.exists():
+        state: dict[str, str] = json.loads(path.read_text("utf-8"))
+        return state
+    state = {"secret_key": secrets.token_urlsafe(32), "now": datetime.now(UTC).isoformat()}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.touch(mode=0o600)
+    path.write_text(json.dumps(state), "utf-8")
+    return state
+
+
+def _use_demo_google(data_dir: Path, base_env: dict[str, str]) -> str:
+    """Point the Google settings at the demo's fake Google; returns the fake's clock."""
+    state = _demo_google_state(data_dir)
+    os.environ.update(base_env)
+    os.environ["KUCHIKOMI_SECRET_KEY"] = state["secret_key"]
+    from kuchikomi.settings import get_settings
+
+    get_settings.cache_clear()
+    return state["now"]
+
+
+def _register_demo_google(location: str) -> None:
+    """The demo connection (a refresh token only the fake accepts) and a Google listing for the
+    sample clinic of the same name as the fake's location."""
+    from sqlalchemy import select
+
+    from kuchikomi.demo.google_fake import DEMO_REFRESH_TOKEN
+    from kuchikomi.services import google as google_service
+    from kuchikomi.services.clinics import GoogleListing, add_google_listing
+    from models import Clinic, GoogleConnection, Listing
+    from models.db import session_scope
+
+    with session_scope() as session:
+        existing = session.scalars(
+            select(GoogleConnection).where(GoogleConnection.label == DEMO_GOOGLE_LABEL)
+        ).first()
+        connection = google_service.save_connection(
+            session=session,
+            refresh_token=DEMO_REFRESH_TOKEN,
+            label=DEMO_GOOGLE_LABEL,
+            connection_id=existing.id if existing is not None else None,
+        )
+        if session.scalars(select(Listing).where(Listing.google_location == location)).first():
+            return
+        details = google_service.location_details(
+            session=session, connection_id=connection.id, location=location
+        )
+        clinic = session.scalars(select(Clinic).where(Clinic.name == details.title)).first()
+        if clinic is not None:
+            add_google_listing(
+                session=session,
+                clinic=clinic,
+                listing=GoogleListing(details.name, connection.id, details.maps_url),
+            )
+
+
+DEMO_GOOGLE_LABEL = "demo (local fake Google)"
+
+
 @app.command("demo")
 def demo(
     host: str = typer.Option("127.0.0.1", help="Address of the staff UI."),
@@ -68,6 +135,7 @@ def demo(
     from sqlalchemy import select
 
     from api.app import create_app
+    from kuchikomi.demo import google_fake
     from kuchikomi.demo.portal import listing_urls, running_portal
     from kuchikomi.services.classification import ensure_model
     from kuchikomi.services.clinics import register_clinic
@@ -85,11 +153,22 @@ def demo(
         except OSError as exc:
             fail(f"cannot start the demo portal on port {portal_port}: {exc}", EXIT_FAILED)
         typer.echo(f"demo review portal at {base_url}", err=True)
+        # Google reviews without credentials: a local fake of Google's OAuth and Business Profile
+        # APIs, one of whose locations is a sample clinic's.
+        from datetime import datetime
+
+        fake = google_fake.GoogleFake()
+        google_url = stack.enter_context(google_fake.serve(fake))
+        now = _use_demo_google(data_dir, google_fake.settings_env(fake))
+        demo_google = google_fake.demo_fake(datetime.fromisoformat(now))
+        fake.locations, fake.refresh_tokens = demo_google.locations, demo_google.refresh_tokens
+        typer.echo(f"demo Google Business Profile API at {google_url}", err=True)
         with session_scope() as session:
             known = set(session.scalars(select(Listing.url)))
             for name, url in listing_urls(base_url):
                 if url not in known:
                     register_clinic(session=session, name=name, urls=[url])
+        _register_demo_google(fake.locations[0].name)
         typer.echo("preparing the classifier model (trained once, then reused)…", err=True)
         ensure_model()
         result = run_pipeline(listing_ids=None, trigger="demo")
