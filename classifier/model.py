@@ -159,6 +159,9 @@ class ModelInfo:
     # reviews: probabilities are shifted from the first to the second. None: no shift.
     training_prior: float | None = None
     harmful_prior: float | None = None
+    # (slope, intercept) on the log-odds of the shifted probability, fitted on the validation
+    # split re-weighted to ``harmful_prior`` (see classifier.training). None: not recalibrated.
+    recalibration: tuple[float, float] | None = None
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), ensure_ascii=False, indent=2)
@@ -175,6 +178,7 @@ class ModelInfo:
             training=data.get("training", {}),
             training_prior=data.get("training_prior"),
             harmful_prior=data.get("harmful_prior"),
+            recalibration=tuple(data["recalibration"]) if data.get("recalibration") else None,
         )
 
 
@@ -209,7 +213,26 @@ class Classifier:
         scale = np.where(self._harmful_columns, new / old, (1.0 - new) / (1.0 - old))
         shifted = proba * scale
         shifted /= shifted.sum(axis=1, keepdims=True)
+        if self.info.recalibration is not None:
+            shifted = self._recalibrate(shifted, *self.info.recalibration)
         return shifted
+
+    def _recalibrate(self, proba: np.ndarray, slope: float, intercept: float) -> np.ndarray:
+        """Replace the harmful total p by sigmoid(slope * logit(p) + intercept), scaling the
+        harmful categories and the others each by a common factor (their rankings stay)."""
+        harm = proba[:, self._harmful_columns].sum(axis=1)
+        clipped = np.clip(harm, 1e-9, 1 - 1e-9)
+        logit = np.log(clipped / (1 - clipped))
+        new = 1.0 / (1.0 + np.exp(-(slope * logit + intercept)))
+        scale = np.where(
+            self._harmful_columns, (new / clipped)[:, None], ((1 - new) / (1 - clipped))[:, None]
+        )
+        recalibrated: np.ndarray = proba * scale
+        return recalibrated
+
+    def ungated_harmful_probabilities(self, texts: list[str]) -> np.ndarray:
+        """The harmful probability before the evidence rule (what recalibration is fitted on)."""
+        return self._score([clean(t) for t in texts], gate=False).harmful
 
     @property
     def version(self) -> str:
@@ -301,7 +324,7 @@ class Classifier:
             )
         return results
 
-    def _score(self, cleaned: list[str]) -> _Scored:
+    def _score(self, cleaned: list[str], gate: bool = True) -> _Scored:
         """Score every text; a long text is scored chunk by chunk and takes its most harmful
         chunk, so that a threat cannot hide behind pages of harmless text."""
         owners: list[int] = []
@@ -323,7 +346,7 @@ class Classifier:
         piece_harm = proba[:, self._harmful_columns].sum(axis=1)
         signals = [attack_evidence(record) for record in records]
         words = self._explainer_for().has_evidence(features, proba, self)
-        evidence = np.asarray([bool(s) for s in signals]) | words
+        evidence = np.asarray([bool(s) for s in signals]) | words | (not gate)
         piece_harm = np.where(evidence, piece_harm, np.minimum(piece_harm, self.no_evidence_cap))
         if one_piece_each:
             # The usual case: one piece per text.

@@ -114,7 +114,8 @@ def train(
         f"  file: {trained.path}",
         f"  training data sha256: {info.training_data_sha256}",
         f"  trained on {info.training['n_train']} texts "
-        f"({info.training['n_staff_decisions']} from staff decisions), "
+        f"({info.training['n_staff_decisions']} from staff decisions) "
+        f"+ {info.training.get('n_background', 0)} background sentences, "
         f"{info.training['seconds']} s",
         f"  threshold {info.threshold:.4f} (validation: harmful recall "
         f"{selection['harmful_recall']:.3f}, criticism flagged {selection['criticism_flagged']:.3f}"
