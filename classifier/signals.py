@@ -42,11 +42,17 @@ class Signal:
     attack: bool = False
 
 
-def _words(*terms: str) -> re.Pattern[str]:
-    return re.compile("|".join(terms))
+def _words(*terms: str) -> tuple[re.Pattern[str], ...]:
+    """The terms as patterns: one alternation of the terms that begin with a plain character,
+    and one of the rest (a look-behind, a group, a character class). The regex engine skips
+    ahead to where one of an alternation's first characters occurs only when every branch
+    begins with one; a single branch that does not makes it try every branch at every position
+    of the text (which made the insult lexicon alone cost a tenth of classification)."""
+    plain = [t for t in terms if t[0] not in "([\\." and (len(t) == 1 or t[1] not in "?*+{")]
+    other = [t for t in terms if t not in plain]
+    return tuple(re.compile("|".join(group)) for group in (plain, other) if group)
 
 
-# Concrete crimes, fraud, cover-ups and misconduct asserted as fact (名誉毀損の典型).
 CRIME = _words(
     r"不正請求",
     r"水増し請求",
@@ -182,7 +188,7 @@ INSULT = _words(
     r"うせろ",
     r"黙れ",
     r"だまれ",
-    r"(?<!ク)ブス",
+    r"ブス(?<!クブス)",
     r"ドブス",
     r"ぶす(?:が|は|だ|の|すぎ)",
     r"ブサ(?:イク|面|メン|いく)",
@@ -204,7 +210,7 @@ INSULT = _words(
     r"頭(?:が)?(?:湧|沸)いて",
     r"税金泥棒",
     r"給料泥棒",
-    r"(?:ゴミ)?カス(?![タテトケクピ])",
+    r"カス(?![タテトケクピ])",
     r"クソ(?!ゲー|暑|寒|長|高|忙)",
     r"糞",
     r"ババア",
@@ -225,7 +231,8 @@ INSULT = _words(
     r"池沼",
     r"役立たず",
     r"恥さらし",
-    r"(?:豚|ブタ)(?:野郎|女|みたいな(?:顔|体|女|男))",
+    r"豚(?:野郎|女|みたいな(?:顔|体|女|男))",
+    r"ブタ(?:野郎|女|みたいな(?:顔|体|女|男))",
     r"メス(?:豚|ブタ)",
     r"雌豚",
     r"頭(?:が)?おかしい",
@@ -233,7 +240,8 @@ INSULT = _words(
     r"生きて(?:る|いる)価値",
     r"生きる価値",
     r"人間失格",
-    r"(?:猿|サル)(?:以下|並み|みたいな(?:顔|奴|やつ))",
+    r"猿(?:以下|並み|みたいな(?:顔|奴|やつ))",
+    r"サル(?:以下|並み|みたいな(?:顔|奴|やつ))",
     r"詐欺師",
     r"犯罪者",
     r"人殺し",
@@ -241,7 +249,7 @@ INSULT = _words(
     r"でくの坊",
     r"間抜け",
     r"まぬけ",
-    r"(?<!ピン)(?<!寝)(?<!時差)ボケ(?!防止|て|た|る|ちゃ)",
+    r"ボケ(?<!ピンボケ)(?<!寝ボケ)(?<!時差ボケ)(?!防止|て|た|る|ちゃ)",
     r"ボケナス",
     r"てめえ",
     r"てめぇ",
@@ -322,8 +330,12 @@ THREAT = _words(
     r"潰してやる",
     r"ぶっ潰",
     r"血祭り",
-    r"(?:包丁|ナイフ|刃物)(?:で|を持って)(?:刺|切りつけ|襲|行く|いく|乗り込)",
-    r"(?:灯油|ガソリン)(?:を)?(?:撒|まい|まく|かけ|ぶちまけ)",
+    *(
+        rf"{weapon}(?:で|を持って)(?:刺|切りつけ|襲|行く|いく|乗り込)"
+        for weapon in ("包丁", "ナイフ", "刃物")
+    ),
+    r"灯油を?(?:撒|まい|まく|かけ|ぶちまけ)",
+    r"ガソリンを?(?:撒|まい|まく|かけ|ぶちまけ)",
     r"拉致",
     r"住所(?:は)?(?:知って|わかって|分かって|調べた|特定)",
     r"家(?:は)?(?:知って|わかって|分かって)る",
@@ -344,6 +356,43 @@ THREAT = _words(
     r"埋めるぞ",
     r"沈めるぞ",
 )
+# Contempt aimed at a group (nationality, ethnicity, disability, sexuality, poverty, gender):
+# a group named, then within the sentence what is said of it; or scorn, then the group.
+_GROUPS = (
+    "外国人",
+    "中国人",
+    "韓国人",
+    "朝鮮人",
+    "在日",
+    "外人",
+    "黒人",
+    "部落",
+    "同和",
+    "障害者",
+    "障がい者",
+    "精神障害",
+    "知的障害",
+    "生活保護",
+    "アイヌ",
+    "フィリピン人",
+    "ベトナム人",
+    "外国籍",
+    "出身者",
+    "ゲイ",
+    "同性愛",
+    "女医",
+    "女の医者",
+    "女性医師",
+)
+_CONTEMPT = (
+    "(?:帰れ|出て(?:いけ|行け|け)|来るな|くるな|いらない|要らない|お断り|入れるな|雇うな|雇わない"
+    "|のくせ|くせに|分際|嫌い|汚い|汚らし|臭|信用でき|信用なら|劣って|劣る|レベルが低|頭が悪|頭悪"
+    "|バカ|馬鹿|アホ|迷惑|犯罪|診てもらいたくない|診てほしくない|診られたくない|触られたくない|気持ち悪"
+    "|キモ|まともじゃない|排除|追い出|消えろ|死ね|ゴミ|クズ|カス|ろくな|当てにならない|無理|ダメ|駄目"
+    "|使えない|させるな|するべきじゃない|じゃ無理|なんか(?:に|が))"
+)
+_SCORN = ("汚い", "臭い", "くさい", "たかが", "どうせ", "所詮")
+_TARGETS = "(?:外国人|中国人|韓国人|朝鮮人|在日|外人|黒人|部落|障害者|障がい者|生活保護|女医|女)"
 # Slurs, and contempt aimed at a group: attacks by themselves.
 DISCRIMINATION = _words(
     r"チョン(?!マゲ|ボ|チョン)",
@@ -372,16 +421,8 @@ DISCRIMINATION = _words(
     r"日本から出て(?:いけ|行け|け)",
     r"生ポ",
     r"池沼",
-    r"(?:外国人|中国人|韓国人|朝鮮人|在日|外人|黒人|部落|同和|障害者|障がい者|精神障害|知的障害"
-    r"|生活保護|アイヌ|フィリピン人|ベトナム人|外国籍|出身者|ゲイ|同性愛|女医|女の医者|女性医師)"
-    r"[^。！？!?\n]{0,25}"
-    r"(?:帰れ|出て(?:いけ|行け|け)|来るな|くるな|いらない|要らない|お断り|入れるな|雇うな|雇わない"
-    r"|のくせ|くせに|分際|嫌い|汚い|汚らし|臭|信用でき|信用なら|劣って|劣る|レベルが低|頭が悪|頭悪"
-    r"|バカ|馬鹿|アホ|迷惑|犯罪|診てもらいたくない|診てほしくない|診られたくない|触られたくない|気持ち悪"
-    r"|キモ|まともじゃない|排除|追い出|消えろ|死ね|ゴミ|クズ|カス|ろくな|当てにならない|無理|ダメ|駄目"
-    r"|使えない|させるな|するべきじゃない|じゃ無理|なんか(?:に|が))",
-    r"(?:汚い|臭い|くさい|たかが|どうせ|所詮)[^。！？!?\n]{0,10}(?:外国人|中国人|韓国人|朝鮮人|在日|外人"
-    r"|黒人|部落|障害者|障がい者|生活保護|女医|女)",
+    *(rf"{group}[^。！？!?\n]{{0,25}}{_CONTEMPT}" for group in _GROUPS),
+    *(rf"{prefix}[^。！？!?\n]{{0,10}}{_TARGETS}" for prefix in _SCORN),
 )
 # Who a text is about (nationality, ethnicity, disability, sexuality…): not an attack by itself —
 # 「外国人の男の子が座っています」 is a caption — but a column the model can weigh with the rest.
@@ -426,7 +467,7 @@ ADDRESS = (
     re.compile(r"[0-9](?:[0-9]{0,3}丁目|[0-9]{0,4}番地)"),
     re.compile(r"[1-9](?<![\d-][1-9])\d{0,3}-\d{1,4}-\d{1,4}(?![\d-])"),
     re.compile(r"[都道府県市区町村][^\s、。]{0,10}(?<![\d-])[1-9]\d{0,3}-\d{1,4}(?![\d-])"),
-    re.compile(r"マンションの[0-9]|[0-9]号室"),
+    re.compile(r"マンションの[0-9]|号室(?<=[0-9]号室)"),
 )
 # Words about someone's home: private only next to a name or other details.
 HOME = _words(r"自宅", r"住所", r"実家")
@@ -485,8 +526,9 @@ PRIVATE_LIFE = _words(
     r"住まい",
     r"行きつけ",
     r"出没",
-    r"[0-9]+時(?:頃|ごろ|過ぎ)?に(?:帰|出|家|駅|店|寄)",
-    r"(?:家|自宅|実家)(?:は|が|の場所)",
+    r"時(?<=[0-9]時)(?:頃|ごろ|過ぎ)?に(?:帰|出|家|駅|店|寄)",
+    r"家(?:は|が|の場所)",
+    r"自宅(?:は|が|の場所)",
 )
 EXPERIENCE = _words(
     r"私",
@@ -520,22 +562,20 @@ EXPERIENCE = _words(
 )
 
 SIGNALS: tuple[Signal, ...] = (
-    Signal("crime", "具体的な犯罪・不正行為の断定（{terms}）", (CRIME,), attack=True),
-    Signal("hearsay", "伝聞による事実の摘示（{terms}）", (HEARSAY,)),
-    Signal(
-        "malpractice", "医療過誤・誤診の主張（{terms}）：体験に基づく批判か要確認", (MALPRACTICE,)
-    ),
-    Signal("insult", "侮辱表現（{terms}）", (INSULT,), attack=True),
-    Signal("threat", "脅迫表現（{terms}）", (THREAT,), attack=True),
-    Signal("discrimination", "差別表現（{terms}）", (DISCRIMINATION,), attack=True),
-    Signal("group", "属性（国籍・民族・障害・性別等）への言及（{terms}）", (GROUP,)),
+    Signal("crime", "具体的な犯罪・不正行為の断定（{terms}）", CRIME, attack=True),
+    Signal("hearsay", "伝聞による事実の摘示（{terms}）", HEARSAY),
+    Signal("malpractice", "医療過誤・誤診の主張（{terms}）：体験に基づく批判か要確認", MALPRACTICE),
+    Signal("insult", "侮辱表現（{terms}）", INSULT, attack=True),
+    Signal("threat", "脅迫表現（{terms}）", THREAT, attack=True),
+    Signal("discrimination", "差別表現（{terms}）", DISCRIMINATION, attack=True),
+    Signal("group", "属性（国籍・民族・障害・性別等）への言及（{terms}）", GROUP),
     Signal("phone", "電話番号の記載（{terms}）", (PHONE,), attack=True),
     Signal("address", "住所の記載（{terms}）", ADDRESS, attack=True),
-    Signal("home", "自宅・住所への言及（{terms}）", (HOME,)),
+    Signal("home", "自宅・住所への言及（{terms}）", HOME),
     Signal("sns", "SNSアカウント等の記載（{terms}）", (SNS,)),
-    Signal("private_life", "私生活・居場所・第三者の健康に関する記載（{terms}）", (PRIVATE_LIFE,)),
+    Signal("private_life", "私生活・居場所・第三者の健康に関する記載（{terms}）", PRIVATE_LIFE),
     Signal("person_name", "人名（個人名）の記載（{terms}）", ()),
-    Signal("experience", "体験に基づく意見・批判", (EXPERIENCE,), harmful=False),
+    Signal("experience", "体験に基づく意見・批判", EXPERIENCE, harmful=False),
 )
 SIGNAL_NAMES: tuple[str, ...] = (*(s.name for s in SIGNALS), "crime_hearsay", "name_private")
 # Signals that are themselves an attack (an insult, a threat, an accusation of a crime, a slur,
