@@ -27,6 +27,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -35,7 +36,7 @@ import numpy as np
 from sklearn.pipeline import Pipeline
 
 from classifier.corpus import HARMFUL_CATEGORIES
-from classifier.signals import attack_evidence, fired_reasons
+from classifier.signals import aims_at_someone, attack_evidence, fired_reasons
 from classifier.text import (
     MAX_CHARS,
     Analysed,
@@ -345,7 +346,7 @@ class Classifier:
         proba = self._shift(self.pipeline.named_steps["model"].predict_proba(features))
         piece_harm = proba[:, self._harmful_columns].sum(axis=1)
         signals = [attack_evidence(record) for record in records]
-        words = self._explainer_for().has_evidence(features, proba, self)
+        words = self._explainer_for().has_evidence(features, proba, self, records)
         evidence = np.asarray([bool(s) for s in signals]) | words | (not gate)
         piece_harm = np.where(evidence, piece_harm, np.minimum(piece_harm, self.no_evidence_cap))
         if one_piece_each:
@@ -405,11 +406,18 @@ class _Explainer:
         # insults in the corpus often begin with who they are aimed at.
         self.is_single_word = np.asarray([t is not None and len(t) == 1 for t in self.terms])
 
-    def has_evidence(self, features: Any, proba: np.ndarray, model: Classifier) -> np.ndarray:
+    def has_evidence(
+        self, features: Any, proba: np.ndarray, model: Classifier, records: Sequence[Analysed]
+    ) -> np.ndarray:
         """Per row: whether a word weighs at least ``EVIDENCE_MIN`` towards the likeliest harmful
         category against *every* other label — a word of attacks, not one that honest criticism
         (悪い, 態度) or ordinary text uses as much. Character n-grams and signals do not count
-        here: the first name nothing, the second are judged as evidence by themselves."""
+        here: the first name nothing, the second are judged as evidence by themselves.
+
+        The text must also name whom it is about — a person, a group, the clinic or its work
+        (see ``classifier.signals.aims_at_someone``): an attack is aimed at someone, and a learnt
+        word alone (明日, 家 — the corpus's threats use them) in a remark aimed at no one is a
+        topic, not an attack."""
         n = features.shape[0]
         if not n:
             return np.zeros(0, dtype=bool)
@@ -423,6 +431,8 @@ class _Explainer:
         contribution = values * (self.coef[target[row], columns] - self._other_max[columns])
         evidence = np.zeros(n, dtype=bool)
         evidence[row[contribution >= EVIDENCE_MIN]] = True
+        for i in np.flatnonzero(evidence).tolist():
+            evidence[i] = aims_at_someone(records[i])
         return evidence
 
     def top_terms(

@@ -135,3 +135,16 @@ def test_probabilities_are_shifted_to_the_assumed_share_of_harmful_reviews(
     assert abs(sum(row["weight"] for row in rows) - 1.0) < 1e-3
     # The lowest scores are mostly honest reviews, the highest mostly attacks.
     assert rows[0]["harmful_rate"] < 0.01 and rows[-1]["harmful_rate"] > 0.5
+
+
+def test_a_learnt_attack_word_counts_only_in_a_remark_aimed_at_someone(model: Classifier) -> None:
+    from classifier.signals import aims_at_someone
+    from classifier.text import analyse, clean
+
+    aimed, about_nothing = "受付の女、明日の夜も待合で待ってるから", "明日の夜は流星群が見えるらしい"
+    assert aims_at_someone(analyse(clean(aimed)))
+    assert not aims_at_someone(analyse(clean(about_nothing)))
+    threat, remark = model.classify([aimed, about_nothing])
+
+    assert threat.flagged and threat.category == "threat", threat
+    assert not remark.flagged and remark.harmful_probability <= model.no_evidence_cap, remark
