@@ -141,7 +141,8 @@ def test_a_learnt_attack_word_counts_only_in_a_remark_aimed_at_someone(model: Cl
     from classifier.signals import aims_at_someone
     from classifier.text import analyse, clean
 
-    aimed, about_nothing = "受付の女、明日の夜も待合で待ってるから", "明日の夜は流星群が見えるらしい"
+    aimed = "受付の女、明日の夜も待合で待ってるから"
+    about_nothing = "明日の夜は流星群が見えるらしい"
     assert aims_at_someone(analyse(clean(aimed)))
     assert not aims_at_someone(analyse(clean(about_nothing)))
     threat, remark = model.classify([aimed, about_nothing])
