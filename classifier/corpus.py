@@ -39,6 +39,8 @@ VALIDATION_BUCKETS = range(20, 35)
 CORPUS_DIR = Path(__file__).resolve().parent.parent / "data" / "corpus"
 SOURCE_DIR = CORPUS_DIR / "src"
 HELDOUT_FILE = CORPUS_DIR / "heldout.tsv"
+# Real neutral sentences nobody on the project wrote (JGLUE, CC BY-SA 4.0; see its README).
+BACKGROUND_FILE = CORPUS_DIR / "jglue" / "jglue_neutral.tsv"
 
 
 class CorpusError(ValueError):
@@ -126,6 +128,28 @@ def split(examples: Iterable[Example]) -> dict[str, list[Example]]:
     parts: dict[str, list[Example]] = {"train": [], "validation": [], "test": []}
     for example in examples:
         parts[split_of(example.text)].append(example)
+    return parts
+
+
+def load_background(path: Path = BACKGROUND_FILE) -> dict[str, list[str]]:
+    """Real neutral text (``source<TAB>text`` after a header), split by the corpus's rule:
+    ``train`` (benign training text) and ``heldback`` (the test buckets, never trained on, where
+    the flag rate on ordinary language is measured). The validation buckets are trained on: the
+    threshold is chosen on clinic texts, and the more ordinary language the model sees the better.
+    """
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except OSError as exc:
+        raise CorpusError(f"cannot read {path}: {exc.strerror}") from exc
+    parts: dict[str, list[str]] = {"train": [], "heldback": []}
+    seen: set[str] = set()
+    for line in lines[1:]:
+        _, _, text = line.partition("\t")
+        key = split_key(text)
+        if not key or key in seen:
+            continue
+        seen.add(key)
+        parts["heldback" if bucket(text) in TEST_BUCKETS else "train"].append(text)
     return parts
 
 

@@ -329,8 +329,10 @@ class _CharIndex:
         return _count_matrix(row, col, (len(texts), self.n_terms))
 
 
-def build_pipeline(*, C: float = 8.0, calibration_folds: int = 4, seed: int = 0) -> Pipeline:
-    """An unfitted model. ``C`` and the feature weights were chosen on the validation split."""
+def build_pipeline(*, C: float = 20.0, calibration_folds: int = 2, seed: int = 0) -> Pipeline:
+    """An unfitted model. ``C`` and the feature weights were chosen on the validation split;
+    two calibration folds rather than four: with ~27,000 training rows (the background text
+    included) each fold still calibrates on thousands, at half the fitting time."""
     words = Pipeline(
         [
             ("count", NgramVectorizer("word", min_df=2)),

@@ -47,6 +47,13 @@ class SchedulerSettings(BaseModel):
 class ClassifierSettings(BaseModel):
     # Empty: the model shipped with the package (or the newest one trained into data_dir/models).
     model_path: Path | None = None
+    # The share of harmful reviews among real ones, which a newly trained model's probabilities
+    # are calibrated for (the training corpus is about half attacks; a review queue holds a few
+    # per cent). Takes effect at the next `kuchikomi model train`.
+    harmful_prior: float = Field(default=0.03, gt=0.0, lt=1.0)
+    # Processes that re-classify stored reviews (`model train`, `model activate`); empty: one
+    # per available core.
+    workers: int | None = Field(default=None, ge=1)
 
 
 class NotifySettings(BaseModel):

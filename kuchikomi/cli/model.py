@@ -49,12 +49,21 @@ def train(
         "--reclassify/--no-reclassify",
         help="Re-classify the stored reviews with the new model once it is active.",
     ),
+    background: bool = typer.Option(
+        True,
+        "--background/--no-background",
+        help="Train on the shipped real background text too (leave on except for quick trials).",
+    ),
     format: ReportFormat = typer.Option(ReportFormat.table, "--format", help="table or json."),
 ) -> None:
     """Train a model, choose its threshold on validation data, report held-out metrics."""
-    from classifier.corpus import SOURCE_DIR, CorpusError
+    from classifier.corpus import BACKGROUND_FILE, SOURCE_DIR, CorpusError
     from classifier.training import train as train_model
-    from kuchikomi.services.classification import classify_reviews, staff_decision_examples
+    from kuchikomi.services.classification import (
+        classify_reviews,
+        default_workers,
+        staff_decision_examples,
+    )
     from models.db import session_scope
 
     corpus_dir = corpus or SOURCE_DIR
@@ -67,7 +76,12 @@ def train(
             extra = staff_decision_examples(session)
     try:
         with err_console.status("学習中…"):
-            trained = train_model(corpus_dir=corpus_dir, extra=extra, make_active=activate)
+            trained = train_model(
+                corpus_dir=corpus_dir,
+                extra=extra,
+                make_active=activate,
+                background_file=BACKGROUND_FILE if background else None,
+            )
     except CorpusError as exc:
         fail(str(exc))
     info = trained.classifier.info
@@ -75,7 +89,10 @@ def train(
     if activate and reclassify and database:
         with session_scope() as session:
             reclassified = classify_reviews(
-                session=session, only_unclassified=False, model=trained.classifier
+                session=session,
+                only_unclassified=False,
+                model=trained.classifier,
+                workers=default_workers(),
             )
     report = {
         "model_id": info.model_id,
@@ -97,7 +114,8 @@ def train(
         f"  file: {trained.path}",
         f"  training data sha256: {info.training_data_sha256}",
         f"  trained on {info.training['n_train']} texts "
-        f"({info.training['n_staff_decisions']} from staff decisions), "
+        f"({info.training['n_staff_decisions']} from staff decisions) "
+        f"+ {info.training.get('n_background', 0)} background sentences, "
         f"{info.training['seconds']} s",
         f"  threshold {info.threshold:.4f} (validation: harmful recall "
         f"{selection['harmful_recall']:.3f}, criticism flagged {selection['criticism_flagged']:.3f}"
@@ -106,6 +124,19 @@ def train(
         f"macro-F1 {test['macro_f1']:.3f}, harmful recall {test['harmful_recall']:.3f}, "
         f"criticism flagged {test['criticism_flagged']:.3f}",
     ]
+    if "calibration" in info.metrics:
+        calibration = info.metrics["calibration"]
+        lines.append(
+            f"  probabilities for {calibration['prior']:.1%} harmful reviews "
+            f"(training data: {info.training_prior:.1%}); held-out Brier score "
+            f"{calibration['brier']:.4f}"
+        )
+    if "background" in info.metrics:
+        background = info.metrics["background"]
+        lines.append(
+            f"  real background text held back ({background['n']} sentences): "
+            f"flagged {background['flagged']:.3%}"
+        )
     if reclassified is not None:
         lines.append(f"  re-classified {reclassified} stored reviews")
     elif activate and reclassify:
@@ -120,11 +151,23 @@ def evaluate(
     model: Path | None = typer.Option(
         None, "--model", help="A .skops model file instead of the active model."
     ),
+    background: bool = typer.Option(
+        True,
+        "--background/--no-background",
+        help="Also report the flag rate on the held-back part of the real background text.",
+    ),
 ) -> None:
-    """Evaluate a model on a labelled TSV (labels harmful/criticism/benign or a category)."""
+    """Evaluate a model on a labelled TSV (labels harmful/criticism/benign or a category).
+
+    Reports the labelled file's metrics, the calibration of the harmful probability (Brier
+    score and reliability table, with the file re-weighted to the share of harmful reviews the
+    model assumes), and the flag rate on real neutral sentences the model never trained on.
+    """
     from classifier import ModelLoadError, ModelNotFoundError, load_model
-    from classifier.corpus import CorpusError, read_tsv
+    from classifier.corpus import CorpusError, load_background, read_tsv
+    from classifier.evaluation import background_rate, calibration
     from classifier.evaluation import evaluate as compute
+    from kuchikomi.settings import get_settings
 
     try:
         examples = read_tsv(data)
@@ -139,8 +182,19 @@ def evaluate(
     except (ModelNotFoundError, ModelLoadError) as exc:
         fail(str(exc), EXIT_FAILED)
     results = classifier.classify([e.text for e in examples])
-    metrics = {"model_version": classifier.version, "threshold": classifier.threshold}
+    metrics: dict[str, Any] = {
+        "model_version": classifier.version,
+        "threshold": classifier.threshold,
+    }
     metrics |= compute(examples, results)
+    prior = classifier.info.harmful_prior or get_settings().classifier.harmful_prior
+    metrics["calibration"] = calibration(examples, results, prior)
+    if background:
+        try:
+            heldback = load_background()["heldback"]
+        except CorpusError as exc:
+            fail(str(exc))
+        metrics["background"] = background_rate(classifier.classify(heldback))
     if format == ReportFormat.json:
         sys.stdout.write(json.dumps(metrics, ensure_ascii=False, indent=2) + "\n")
         return
@@ -170,6 +224,24 @@ def _print_metrics(m: dict[str, Any]) -> None:
             f"grey zone: {grey['n']} texts, "
             f"mean harmful probability {grey['mean_probability']:.3f}, "
             f"flagged {grey['flagged']:.3f}"
+        )
+    calibration = m.get("calibration")
+    if calibration and calibration["brier"] is not None:
+        out.print(
+            f"calibration (texts re-weighted to {calibration['prior']:.1%} harmful): "
+            f"Brier score {calibration['brier']:.4f}"
+        )
+        print_table(
+            calibration["table"],
+            ["bin", "n", "weight", "mean_probability", "harmful_rate"],
+            title="reliability",
+        )
+    background = m.get("background")
+    if background:
+        out.print(
+            f"real background text held back from training ({background['n']} neutral "
+            f"sentences): flagged {background['flagged']:.3%}, "
+            f"99th percentile of the harmful probability {background['p99_probability']:.4f}"
         )
 
 
@@ -214,7 +286,7 @@ def activate_model(
     """Put an earlier model back in use (and re-classify the stored reviews with it)."""
     from classifier import ModelNotFoundError, load_model
     from classifier.model import activate, model_dir
-    from kuchikomi.services.classification import classify_reviews
+    from kuchikomi.services.classification import classify_reviews, default_workers
     from models.db import session_scope
 
     if "/" in model_id or "\\" in model_id or model_id.startswith("."):
@@ -227,5 +299,10 @@ def activate_model(
     sys.stdout.write(f"active model: {model_id}\n")
     if reclassify and _database_ready():
         with session_scope() as session:
-            n = classify_reviews(session=session, only_unclassified=False, model=classifier)
+            n = classify_reviews(
+                session=session,
+                only_unclassified=False,
+                model=classifier,
+                workers=default_workers(),
+            )
         sys.stdout.write(f"re-classified {n} stored reviews\n")

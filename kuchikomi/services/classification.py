@@ -8,14 +8,20 @@
   when none exists (``kuchikomi demo``, ``classify``, ``model eval`` and the crawl pipeline on a
   fresh machine); training takes well under a minute.
 - :func:`classify_reviews` — classify reviews in batches and upsert one ``classification`` row
-  per review, recording the model version.
+  per review, recording the model version; with ``workers`` > 1 the batches are classified by
+  that many processes (each loading the model once), the database reads and writes staying in
+  the calling process.
+- :func:`default_workers` — how many processes re-classifying every stored review uses.
 - :func:`staff_decision_examples` — labelled texts from staff decisions for ``model train``.
 """
 
 from __future__ import annotations
 
+import os
 import threading
+from collections import deque
 from collections.abc import Iterator, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -85,11 +91,14 @@ def classify_reviews(
     model: Classifier | None = None,
     progress: bool = True,
     batch_size: int = BATCH_SIZE,
+    workers: int = 1,
 ) -> int:
     """Classify reviews (all, or ``review_ids``; by default only those without a classification).
 
     Writes happen in the caller's transaction; returns how many reviews were classified. A
     progress bar goes to stderr when ``progress`` is true (the CLI and scheduler), never to stdout.
+    ``workers`` > 1 classifies in that many processes when the model has a file to load there
+    (results are the same as in one process; only the time differs).
     """
     model = model or ensure_model()
     query = select(Review.id, Review.text)
@@ -101,9 +110,14 @@ def classify_reviews(
     if total == 0:
         return 0
     done = 0
+    batches = _batches(session, query, review_ids, batch_size)
+    workers = min(workers, -(-total // batch_size))
     with _progress(progress, total) as advance:
-        for rows in _batches(session, query, review_ids, batch_size):
-            results = model.classify([text or "" for _, text in rows])
+        if workers > 1 and model.path is not None:
+            classified = _in_processes(batches, model.path, workers)
+        else:
+            classified = ((rows, model.classify([t or "" for _, t in rows])) for rows in batches)
+        for rows, results in classified:
             _upsert(
                 session, [(review_id, r) for (review_id, _), r in zip(rows, results, strict=True)]
             )
@@ -111,6 +125,68 @@ def classify_reviews(
             advance(len(rows))
     _expire_stale(session)
     return done
+
+
+def default_workers() -> int:
+    """``settings.classifier.workers``, or one process per core this process may run on."""
+    from kuchikomi.settings import get_settings
+
+    configured = get_settings().classifier.workers
+    if configured is not None:
+        return configured
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # pragma: no cover - not Linux
+        return max(1, os.cpu_count() or 1)
+
+
+# The model of a worker process, loaded once by the pool's initializer.
+_worker_model: Classifier | None = None
+
+
+def _load_worker_model(path: str) -> None:
+    global _worker_model
+    # One BLAS thread per process: the processes are the parallelism.
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(limits=1)
+    _worker_model = load_model(Path(path))
+
+
+def _classify_in_worker(texts: list[str]) -> list[Any]:
+    assert _worker_model is not None
+    return _worker_model.classify(texts)
+
+
+def _in_processes(
+    batches: Iterator[list[tuple[int, str]]], path: Path, workers: int
+) -> Iterator[tuple[list[tuple[int, str]], list[Any]]]:
+    """(rows, results) per batch, in order, classified by ``workers`` processes.
+
+    Each process loads the model once (Sudachi objects cannot be pickled, so the model is not
+    sent to them: each opens its own tokenizer). At most two batches per process are in flight,
+    so memory stays bounded however many reviews there are, and results come back in order so
+    the caller's writes are those of the single-process path. "spawn": a forked child would
+    inherit the parent's database connections and threads.
+    """
+    import multiprocessing
+
+    context = multiprocessing.get_context("spawn")
+    pending: deque[tuple[list[tuple[int, str]], Future[list[Any]]]] = deque()
+    with ProcessPoolExecutor(
+        max_workers=workers,
+        mp_context=context,
+        initializer=_load_worker_model,
+        initargs=(str(path),),
+    ) as pool:
+        for rows in batches:
+            pending.append((rows, pool.submit(_classify_in_worker, [t or "" for _, t in rows])))
+            if len(pending) >= 2 * workers:
+                done_rows, future = pending.popleft()
+                yield done_rows, future.result()
+        while pending:
+            done_rows, future = pending.popleft()
+            yield done_rows, future.result()
 
 
 def _count(session: Session, query: Select[Any], review_ids: list[int] | None) -> int:

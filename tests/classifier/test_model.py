@@ -11,7 +11,15 @@ import numpy as np
 import pytest
 
 from classifier import Classifier, ModelLoadError, load_model
-from classifier.corpus import HELDOUT_FILE, data_hash, load_corpus, read_tsv, split
+from classifier.corpus import (
+    HELDOUT_FILE,
+    Example,
+    data_hash,
+    load_background,
+    load_corpus,
+    read_tsv,
+    split,
+)
 from classifier.evaluation import MAX_CRITICISM_FLAGGED, MIN_HARMFUL_RECALL, evaluate
 from classifier.signals import fire
 from classifier.text import MAX_CHARS, analyse_texts, clean
@@ -27,8 +35,8 @@ def test_held_out_split_meets_the_targets(model: Classifier) -> None:
         f" criticism flagged={metrics['criticism_flagged']} grey={metrics['grey']}"
     )
 
-    assert metrics["harmful_recall"] >= MIN_HARMFUL_RECALL == 0.85
-    assert metrics["criticism_flagged"] <= MAX_CRITICISM_FLAGGED == 0.10
+    assert metrics["harmful_recall"] >= MIN_HARMFUL_RECALL == 0.95
+    assert metrics["criticism_flagged"] <= MAX_CRITICISM_FLAGGED == 0.05
     assert metrics["macro_f1"] >= 0.75
     assert metrics["category_accuracy"] >= 0.75
 
@@ -61,8 +69,10 @@ def test_threshold_was_chosen_on_validation_and_is_stored_with_the_model(
     selection = stored["metrics"]["threshold_selection"]
 
     assert stored["threshold"] == trained.classifier.threshold
-    assert selection["targets_met"] is True
-    assert selection["harmful_recall"] >= 0.85 and selection["criticism_flagged"] <= 0.10
+    # Criticism is protected first; recall on validation is bounded by the evidence rule (a
+    # harmful text the model catches but that holds no nameable attack is not flagged).
+    assert selection["criticism_flagged"] <= 0.05
+    assert selection["harmful_recall"] >= 0.9
     assert selection["n_harmful"] + selection["n_criticism"] < stored["training"]["n_train"]
     # Reloaded from disk, the model scores exactly as the one just trained.
     reloaded = load_model(trained.path)
@@ -78,7 +88,8 @@ def test_model_records_id_training_data_hash_and_held_out_metrics(trained: Train
     parts = split(load_corpus())
 
     assert info.model_id.endswith(info.training_data_sha256[:8])
-    assert info.training_data_sha256 == data_hash(parts["train"] + parts["validation"])
+    background = [Example("benign", t) for t in load_background()["train"]]
+    assert info.training_data_sha256 == data_hash(parts["train"] + parts["validation"] + background)
     assert info.metrics["test"]["n"] > 500
     assert info.training["n_test"] == len(parts["test"])
     assert trained.classifier.classify(["ok"])[0].model_version == info.model_id
@@ -187,7 +198,8 @@ def test_odd_input_gets_a_classification_each(model: Classifier) -> None:
     assert emoji.label == "benign" and not emoji.flagged
     assert emoji.reasons == ["判断材料となる語がありません（絵文字・記号のみ等）"]
     # Markup is not text: the script's 燃やす does not count.
-    assert html.label == "criticism" and not html.flagged
+    assert html.label != "harmful" and not html.flagged
+    assert not any("燃やす" in r for r in html.reasons)
     assert control.label == "criticism" and surrogate.label == "criticism"
     assert len(long_threat.text) == MAX_CHARS
     assert long_threat.flagged and long_threat.category == "threat"
