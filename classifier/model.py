@@ -36,7 +36,7 @@ import numpy as np
 from sklearn.pipeline import Pipeline
 
 from classifier.corpus import HARMFUL_CATEGORIES
-from classifier.signals import aims_at_someone, attack_evidence, fired_reasons
+from classifier.signals import aims_at_someone, attack_evidence, fired_reasons, names_person
 from classifier.text import (
     MAX_CHARS,
     Analysed,
@@ -405,6 +405,11 @@ class _Explainer:
         # Evidence is a single word: a pair such as 受付 + の weighs towards insults only because
         # insults in the corpus often begin with who they are aimed at.
         self.is_single_word = np.asarray([t is not None and len(t) == 1 for t in self.terms])
+        # Who a text is aimed at is not the attack on them: 受付 in 「受付の態度が悪い」 weighs
+        # towards insults only because the corpus's insults are often aimed at the front desk.
+        self.is_target_word = np.asarray(
+            [t is not None and len(t) == 1 and names_person(t[0]) for t in self.terms]
+        )
 
     def has_evidence(
         self, features: Any, proba: np.ndarray, model: Classifier, records: Sequence[Analysed]
@@ -426,7 +431,7 @@ class _Explainer:
         target = model._harmful_index[np.argmax(proba[:, model._harmful_index], axis=1)]
         row = np.repeat(np.arange(n), np.diff(features.indptr))
         columns = features.indices
-        words = self.is_single_word[columns]
+        words = self.is_single_word[columns] & ~self.is_target_word[columns]
         row, columns, values = row[words], columns[words], features.data[words]
         contribution = values * (self.coef[target[row], columns] - self._other_max[columns])
         evidence = np.zeros(n, dtype=bool)

@@ -464,7 +464,9 @@ GROUP = _words(
 # Whom a text is about: a person (pronoun, role, relative, honorific, a name — see aims_at_someone)
 # or the clinic and its work. Attacks are aimed at someone; a remark about the weather is not,
 # however much a word in it weighs in the corpus's attacks.
-TARGET = _words(
+# People a text may be aimed at: pronouns, roles, relatives, honorifics. 受け付け is how the
+# tokenizer normalises 受付, the form the model's words are in.
+PEOPLE = (
     r"お前",
     r"おまえ",
     r"おまん",
@@ -522,6 +524,10 @@ TARGET = _words(
     r"夫",
     r"嫁",
     r"旦那",
+    r"受け付け",
+)
+TARGET = _words(
+    *PEOPLE,
     r"病院",
     r"クリニック",
     r"医院",
@@ -766,6 +772,14 @@ def attack_evidence(record: Analysed) -> list[str]:
     if "person_name" in found and not _NAME_CONTEXT.isdisjoint(found):
         evidence.append("person_name")
     return evidence
+
+
+_PEOPLE = _words(*PEOPLE)
+
+
+def names_person(word: str) -> bool:
+    """Whether a word names a person a text may be aimed at (院長, 受付, あいつ…)."""
+    return any(p.search(word) for p in _PEOPLE)
 
 
 def aims_at_someone(record: Analysed) -> bool:

@@ -110,7 +110,7 @@ def test_console_script_reads_stdin_bytes(model_path: Path) -> None:
 
     done = subprocess.run(
         [str(kuchikomi), "classify"],
-        input="受付の態度が悪かったです\n".encode()
+        input="受付の態度が悪い\n".encode()
         + b"\xc3\x28\n"
         + "ありがとうございました\n".encode(),
         capture_output=True,
