@@ -2,7 +2,8 @@
 
 ``create_app()`` builds a fresh app with no process-local state beyond the engine that
 ``models.db`` keeps per process, so several API workers behind a proxy agree on everything
-(DESIGN §8). Every route but ``/login`` and ``/healthz`` needs a login (see :mod:`api.auth`).
+(docs/architecture.md). Every route but ``/login`` and ``/healthz`` needs a login
+(see :mod:`api.auth`).
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 Knows text only (no database). ``load_model()`` returns a :class:`Classifier` whose
 ``classify(texts)`` yields :class:`ClassificationResult` objects shaped like the JSONL contract
-of DESIGN §3; ``classifier.training.train()`` fits and records a new model.
+of docs/contracts.md; ``classifier.training.train()`` fits and records a new model.
 """
 
 from classifier.model import (

@@ -24,7 +24,7 @@ HARMFUL_CATEGORIES: tuple[str, ...] = (
     "discrimination",
 )
 LABELS: tuple[str, ...] = ("harmful", "criticism", "benign")
-# Experience-based malpractice allegations (DESIGN §5 grey zone): trained half as defamation,
+# Experience-based malpractice allegations (docs/domain.md grey zone): trained half as defamation,
 # half as criticism so that they score in the middle; never a label the model outputs.
 GREY = "grey"
 CORPUS_LABELS: frozenset[str] = frozenset({*HARMFUL_CATEGORIES, "criticism", "benign", GREY})

@@ -110,7 +110,7 @@ CRIME = _words(
     r"着服",
     r"ぼったくり請求",
 )
-# Hearsay: a fact is still asserted when it is hedged (DESIGN §5: 〜らしい, 聞いた).
+# Hearsay: a fact is still asserted when it is hedged (docs/domain.md: 〜らしい, 聞いた).
 HEARSAY = _words(
     r"らしい",
     r"らしく",
@@ -141,7 +141,7 @@ HEARSAY = _words(
     r"だそうだ",
     r"とのこと",
 )
-# Allegations of misdiagnosis or malpractice: the grey zone (DESIGN §5) — surfaced, not decided.
+# Allegations of misdiagnosis or malpractice: the grey zone (docs/domain.md), surfaced not decided.
 MALPRACTICE = _words(
     r"誤診",
     r"医療ミス",

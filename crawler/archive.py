@@ -1,4 +1,4 @@
-"""WARC archiving (ISO 28500) of every fetched response, with SHA-256 digests (DESIGN §7).
+"""WARC archiving (ISO 28500) of every fetched response, with SHA-256 digests (docs/domain.md).
 
 One gzip-compressed WARC file per crawl process; each record is its own gzip member, so an
 evidence record is addressed by (file, offset, length) and can be cut out and verified alone.

@@ -3,7 +3,7 @@
 Absolute dates (``2025年3月4日``, ``令和7年3月4日``, ``2025/03/04 14:30``, ISO 8601) are exact;
 a date without a time zone is Japan time (JST, UTC+9, no daylight saving). Relative dates
 (``3日前``, ``2か月前``, ``昨日``) are estimates against ``now`` and reported as not exact, so that
-bursts can be timed by first-seen time instead (DESIGN §4).
+bursts can be timed by first-seen time instead (docs/operations.md).
 """
 
 from __future__ import annotations

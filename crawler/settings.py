@@ -1,6 +1,6 @@
-"""Scrapy settings, built once from ``get_settings().crawl`` (STYLE §7: polite defaults here).
+"""Scrapy settings, built once from ``get_settings().crawl`` (polite defaults live here).
 
-DESIGN §4: obey robots.txt, one request at a time per site, a delay between requests,
+docs/operations.md: obey robots.txt, one request at a time per site, a delay between requests,
 AutoThrottle, and an honest User-Agent with a contact URL.
 """
 

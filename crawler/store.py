@@ -202,8 +202,8 @@ def finish_listing(
     ``failure_kind`` says why a failed listing failed, for crawl health ("layout_changed",
     "blocked", "gone", "needs_reconnect"; None for any other error).
 
-    Only a crawl that reached the last page can prove a review is gone (DESIGN §8: the proof that
-    a takedown worked). Returns how many reviews were marked removed.
+    Only a crawl that reached the last page can prove a review is gone (the proof that
+    a takedown worked, docs/domain.md). Returns how many reviews were marked removed.
     """
     now = utcnow()
     removed = 0

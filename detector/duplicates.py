@@ -20,7 +20,7 @@ the final check of candidate pairs. The method, in four steps:
    copies in one week do not make their wording common.
 3. **Candidate pairs from shared keys close in time.** Each remaining occurrence is paired with
    the next ``neighbours`` occurrences of the same key posted within ``window_days`` of it.
-   Campaigns are by nature short ("a large amount in a short period", DESIGN §6): copies months
+   Campaigns are by nature short ("a large amount in a short period", docs/domain.md): copies months
    apart are not a campaign, and limiting pairs to a window is what keeps the work linear in the
    number of reviews. The window bounds the gap between *consecutive* copies, not the length of
    a campaign: copies posted every few days for months still chain into one cluster. A pair is

@@ -1,6 +1,6 @@
 """Public shapes of clinics, listings and reviews, shared by the CLI's JSON and the HTTP API.
 
-These are not tables (STYLE §5): they are what users' scripts read (DESIGN §3 contracts).
+These are not tables: they are what users' scripts read (docs/contracts.md).
 """
 
 from __future__ import annotations
@@ -51,7 +51,7 @@ class ClinicCreate(BaseModel):
 
 
 class Category(StrEnum):
-    """Harmful categories (DESIGN §5); the classifier's ``category`` is one of these or null."""
+    """Harmful categories (docs/domain.md); the classifier's ``category`` is one of them or null."""
 
     defamation = "defamation"
     insult = "insult"
@@ -61,7 +61,7 @@ class Category(StrEnum):
 
 
 class ReviewPublic(BaseModel):
-    """A review with its current classification (DESIGN §3 review fields, plus a few for staff).
+    """A review with its current classification (docs/contracts.md fields, and a few for staff).
 
     ``label``/``category``/``harmful_probability``/``model_version`` are null and ``flagged`` is
     false while a review has not been classified yet. Times are UTC, ISO 8601 in JSON.
@@ -106,7 +106,7 @@ class Page(BaseModel, Generic[T]):
 
 
 class BurstPublic(BaseModel):
-    """A burst record (DESIGN §3 burst fields first). Times are UTC, ISO 8601 in JSON.
+    """A burst record (docs/contracts.md burst fields first). Times are UTC, ISO 8601 in JSON.
 
     ``observed``/``expected`` are review counts for ``volume`` and ``harmful``, mean star ratings
     for ``rating_drop``, and for ``duplicate``/``author`` the clinic's member count and 0/1
@@ -135,7 +135,7 @@ NOTE_MAX_LENGTH = 2000
 
 
 class DecisionValue(StrEnum):
-    """A person's decision on a review (DESIGN §3)."""
+    """A person's decision on a review (docs/contracts.md)."""
 
     harmful = "harmful"
     criticism = "criticism"

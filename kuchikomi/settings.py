@@ -15,7 +15,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
 class CrawlSettings(BaseModel):
-    """Politeness and limits for the Scrapy crawler (DESIGN §4: politeness is not optional)."""
+    """Politeness and limits for the Scrapy crawler (not optional: docs/operations.md)."""
 
     user_agent: str = (
         "kuchikomi-guard/0.1 (+https://github.com/kuchikomi-guard/kuchikomi-guard; "
@@ -82,7 +82,7 @@ class NotifySettings(BaseModel):
 
 
 class DeadlineSettings(BaseModel):
-    """Deadlines of a takedown case (DESIGN §7)."""
+    """Deadlines of a takedown case (docs/domain.md)."""
 
     # Connection providers keep access logs about 3–6 months (mobile carriers about 3), so a
     # 発信者情報開示 request should start well before post date + this many months.

@@ -2,7 +2,8 @@
 login attempts (throttling), staff decisions and the append-only audit log.
 
 Everything an API worker needs to agree on with the others lives here, in the database: login
-sessions and throttling counters are rows, not process memory (DESIGN §8: several API processes).
+sessions and throttling counters are rows, not process memory (several API processes:
+docs/architecture.md).
 Secrets are never stored as given: passwords as argon2 hashes, session cookies and bearer tokens
 as SHA-256 digests (they are 256-bit random values, so a fast digest is enough to make a stolen
 table useless for logging in).

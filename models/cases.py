@@ -1,4 +1,4 @@
-"""Takedown cases: one per review, from the first draft to the platform's answer (DESIGN §7).
+"""Takedown cases: one per review, from the first draft to the platform's answer (docs/domain.md).
 
 A case moves ``draft → sent → removed | refused | no_answer`` (the allowed moves are in
 :mod:`kuchikomi.services.cases`). The edited 送信防止措置依頼書 fields are kept on the case so that

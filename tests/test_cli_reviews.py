@@ -1,4 +1,4 @@
-"""``kuchikomi reviews list``: the JSON and CSV contracts (DESIGN §3) and the filters."""
+"""``kuchikomi reviews list``: the JSON and CSV contracts (docs/contracts.md) and the filters."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from tests.api.factories import make_clinic, make_review
 
 runner = CliRunner()
 
-DESIGN_FIELDS = [
+CONTRACT_FIELDS = [
     "id", "clinic_id", "listing_url", "external_id", "author", "rating", "posted_at",
     "first_seen_at", "removed_at", "text", "url", "label", "category", "harmful_probability",
     "flagged",
@@ -62,7 +62,7 @@ def test_json_has_the_contract_fields_and_iso_times(session: Session) -> None:
         [ids["a_high"], ids["a_crit"], ids["a_new"], ids["b_mid"]], reverse=True
     )
     for row in rows:
-        assert set(DESIGN_FIELDS) <= row.keys()
+        assert set(CONTRACT_FIELDS) <= row.keys()
     removed = next(r for r in rows if r["id"] == ids["b_mid"])
     assert datetime.fromisoformat(removed["removed_at"]) == datetime(2025, 5, 1, 3, tzinfo=UTC)  # type: ignore[arg-type]
     assert datetime.fromisoformat(removed["posted_at"]).utcoffset() is not None  # type: ignore[arg-type]
@@ -119,7 +119,7 @@ def test_csv_neutralises_formulas_and_keeps_iso_times(session: Session) -> None:
     assert result.exit_code == 0, result.output
     rows = list(csv.DictReader(io.StringIO(result.stdout)))
     assert list(rows[0].keys()) == CSV_COLUMNS
-    assert CSV_COLUMNS[: len(DESIGN_FIELDS)] == DESIGN_FIELDS
+    assert CSV_COLUMNS[: len(CONTRACT_FIELDS)] == CONTRACT_FIELDS
     by_id = {int(r["id"]): r for r in rows}
     row = by_id[review.id]
     assert row["author"] == "'=cmd|' /C calc'!A0"

@@ -1,4 +1,4 @@
-"""Staff pages for a takedown case and for deadlines (Japanese web UI, DESIGN §7).
+"""Staff pages for a takedown case and for deadlines (Japanese web UI, docs/domain.md).
 
 - ``/reviews/{id}/takedown`` — the 送信防止措置依頼書 draft as an editable form, export links
   (Word, PDF, JSON), the case's state with a form to record the next step, and where to send it;

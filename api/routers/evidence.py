@@ -1,4 +1,7 @@
-"""``GET /api/v1/reviews/{id}/evidence``: the evidence bundle of one review as a zip (DESIGN §7)."""
+"""``GET /api/v1/reviews/{id}/evidence``: the evidence bundle of one review as a zip.
+
+What a bundle holds and why: docs/domain.md.
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Takedown drafts, cases and deadlines (JSON API, DESIGN §3 and §7).
+"""Takedown drafts, cases and deadlines (JSON API, docs/contracts.md and docs/domain.md).
 
 - ``GET /api/v1/reviews/{id}/takedown-draft?format=json|docx|pdf`` — the 送信防止措置依頼書 draft;
 - ``PUT /api/v1/reviews/{id}/takedown-draft`` — store staff edits of its fields;

@@ -18,7 +18,7 @@ from rich.table import Table
 from kuchikomi.services.export import csv_safe
 from kuchikomi.settings import get_settings
 
-# Exit codes (DESIGN §3): 0 success, 1 the work ran but something failed, 2 bad usage/input.
+# Exit codes (docs/contracts.md): 0 success, 1 the work ran but something failed, 2 bad usage/input.
 EXIT_FAILED = 1
 EXIT_USAGE = 2
 

@@ -27,7 +27,8 @@ from kuchikomi.services.importer import ImportFormat
 
 app = typer.Typer(help="Reviews in the database.", no_args_is_help=True)
 
-# DESIGN §3 review fields first (the contract), then what staff also need; CSV keeps this order.
+# The contract's review fields first (docs/contracts.md), then what staff also need; CSV keeps
+# this order.
 CSV_COLUMNS = [
     "id",
     "clinic_id",

@@ -1,7 +1,7 @@
 """Accounts: users and roles, password checks with throttling, login sessions, bearer tokens.
 
 Shared by the CLI (``kuchikomi user add``, ``kuchikomi token create``) and the API (api/auth.py).
-Every piece of state lives in the database so that several API workers agree (DESIGN §8).
+Every piece of state lives in the database so that several API workers agree (docs/architecture.md).
 
 - Passwords: argon2id (argon2-cffi's defaults, RFC 9106 low-memory profile).
 - Session cookies and bearer tokens: 256-bit random values; only their SHA-256 is stored.

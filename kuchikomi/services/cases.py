@@ -1,4 +1,6 @@
-"""Takedown cases: one per review, ``draft → sent → removed | refused | no_answer`` (DESIGN §7).
+"""Takedown cases: one per review, ``draft → sent → removed | refused | no_answer``.
+
+Why each step matters: docs/domain.md.
 
 Staff edit the draft, record when and where it was sent and what came of it. A removal is
 *confirmed* only by the crawler: when a complete crawl after the request no longer shows the

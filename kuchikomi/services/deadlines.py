@@ -1,4 +1,4 @@
-"""Deadlines of confirmed harmful reviews (DESIGN §7).
+"""Deadlines of confirmed harmful reviews (docs/domain.md).
 
 Two dates matter:
 

@@ -3,7 +3,7 @@
 A decision is ``harmful`` (with the confirmed or corrected category), ``criticism`` or ``unsure``
 and a note. Decisions are only ever added: the latest one per review is current, the earlier
 ones are its history, and each is written to the audit log with the state before and after in the
-same transaction. The system itself never acts on a decision (DESIGN §1): it is what a person
+same transaction. The system itself never acts on a decision (docs/domain.md): it is what a person
 concluded, and the training signal of ``kuchikomi model train``.
 """
 

@@ -1,4 +1,4 @@
-"""Evidence bundles for one review, and their verification (DESIGN §7).
+"""Evidence bundles for one review, and their verification (docs/domain.md).
 
 A bundle is a zip a clinic can hand to its lawyer, a consultation desk or a court:
 

@@ -1,6 +1,6 @@
 """Importing reviews exported elsewhere: our JSON Lines contract and Apify Google Maps exports.
 
-``jsonl`` (DESIGN §3) — one object per line::
+``jsonl`` (docs/contracts.md) — one object per line::
 
     {"listing_url", "external_id", "author", "rating", "text", "posted_at", "first_seen_at"}
 

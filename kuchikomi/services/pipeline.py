@@ -1,4 +1,4 @@
-"""One crawl pipeline run: crawl → classify new reviews → detect bursts (DESIGN §2).
+"""One crawl pipeline run: crawl → classify new reviews → detect bursts (docs/architecture.md).
 
 ``kuchikomi crawl`` and the nightly scheduler job both call :func:`run_pipeline`, so the two
 can never drift apart, and the database lock keeps them from overlapping.

@@ -1,4 +1,6 @@
-"""Takedown request drafts: the 送信防止措置依頼書 (テレサ書式) prefilled from a review (DESIGN §7).
+"""Takedown request drafts: the 送信防止措置依頼書 (テレサ書式) prefilled from a review.
+
+The form and who may file it: docs/domain.md.
 
 Only the victim or their lawyer may file a request, so this module drafts and the
 clinic signs: the requester's 住所・氏名・連絡先 are left empty for them. What is
@@ -41,7 +43,7 @@ CATEGORY_JA = {
     "discrimination": "差別",
 }
 
-# 侵害されたとする権利 for each confirmed category (DESIGN §5 and §7).
+# 侵害されたとする権利 for each confirmed category (docs/domain.md).
 RIGHTS_BY_CATEGORY: dict[str, list[str]] = {
     "defamation": ["名誉権"],
     "insult": ["名誉感情"],
@@ -294,7 +296,7 @@ def _prefilled(review: Review, category: str | None, site: str) -> DraftFields:
 
 
 def routes_for(site_key: str | None, site: str, category: str | None) -> list[RoutePublic]:
-    """Where the request can go, the platform's own route first (DESIGN §7)."""
+    """Where the request can go, the platform's own route first (docs/domain.md)."""
     routes: list[RoutePublic] = []
     if site_key == "Google":
         routes.append(

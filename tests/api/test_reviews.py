@@ -20,7 +20,7 @@ def client(admin_client: TestClient) -> TestClient:
     return admin_client
 
 
-DESIGN_FIELDS = {
+CONTRACT_FIELDS = {
     "id", "clinic_id", "listing_url", "external_id", "author", "rating", "posted_at",
     "first_seen_at", "removed_at", "text", "url", "label", "category", "harmful_probability",
     "flagged",
@@ -61,7 +61,7 @@ def test_queue_holds_only_flagged_reviews_most_probable_first(
     assert [item["id"] for item in body["items"]] == [high.id, mid.id, low.id]
     assert body["next_cursor"] is None
     first = body["items"][0]
-    assert DESIGN_FIELDS <= first.keys()
+    assert CONTRACT_FIELDS <= first.keys()
     assert first["flagged"] is True
     assert first["category"] == "threat"
     assert first["harmful_probability"] == 0.97

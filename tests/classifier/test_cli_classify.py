@@ -1,5 +1,5 @@
-"""``kuchikomi classify``: the JSONL contract of DESIGN §3, and one result or error per input line
-whatever the line holds."""
+"""``kuchikomi classify``: the JSONL contract (docs/contracts.md), and one result or error per
+input line whatever the line holds."""
 
 from __future__ import annotations
 
@@ -110,9 +110,7 @@ def test_console_script_reads_stdin_bytes(model_path: Path) -> None:
 
     done = subprocess.run(
         [str(kuchikomi), "classify"],
-        input="受付の態度が悪い\n".encode()
-        + b"\xc3\x28\n"
-        + "ありがとうございました\n".encode(),
+        input="受付の態度が悪い\n".encode() + b"\xc3\x28\n" + "ありがとうございました\n".encode(),
         capture_output=True,
         env=env,
         timeout=120,
