@@ -5,9 +5,9 @@ flagged, reasons, model_version). Input is read as bytes and decoded line by lin
 not valid UTF-8 gets an error object ``{"line": n, "error": "..."}`` and the rest of the batch goes
 on; the exit code is then 1 (the work ran but something failed). Other odd input is classified: an
 empty line is ``benign`` with the reason 本文がありません; markup and control characters are ignored
-for the analysis (the ``text`` field echoes the line as given); a text longer than 100,000 characters is
-analysed on its first 100,000 characters, in 4,000-character chunks, and takes the score of its most
-harmful chunk.
+for the analysis (the ``text`` field echoes the line as given); a text longer than 100,000
+characters is analysed on its first 100,000 characters, in 4,000-character chunks, and takes the
+score of its most harmful chunk.
 """
 
 from __future__ import annotations
