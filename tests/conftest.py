@@ -25,6 +25,15 @@ from models.migrate import upgrade
 
 POSTGRES_ENV = "KUCHIKOMI_TEST_POSTGRES_URL"
 
+# argon2id at the lowest cost it accepts: the production cost (about half a second per hash on a
+# busy machine) would be paid at every login of every test. tests/test_password_cost.py checks
+# the production defaults and that hashes made at one cost verify at the other.
+CHEAP_PASSWORD_HASH = {
+    "KUCHIKOMI_PASSWORD_HASH__TIME_COST": "1",
+    "KUCHIKOMI_PASSWORD_HASH__MEMORY_COST": "8",
+    "KUCHIKOMI_PASSWORD_HASH__PARALLELISM": "1",
+}
+
 
 def _postgres_database(base_url: str) -> Iterator[str]:
     name = f"kuchikomi_test_{uuid.uuid4().hex[:12]}"
@@ -65,6 +74,8 @@ def db_url(
 def env(db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     """Settings pointing at the test database and a fresh data directory; tables emptied afterwards.
 
+    Password hashes are made at the cheap cost of :data:`CHEAP_PASSWORD_HASH`.
+
     Crawls run in a subprocess that commits, so tests clean up by deleting rows rather than by
     rolling back one transaction.
     """
@@ -74,6 +85,8 @@ def env(db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterato
     monkeypatch.setenv("KUCHIKOMI_ALLOW_PRIVATE_HOSTS", "true")
     monkeypatch.setenv("KUCHIKOMI_CRAWL__DOWNLOAD_DELAY", "0")
     monkeypatch.setenv("KUCHIKOMI_CRAWL__AUTOTHROTTLE", "false")
+    for name, value in CHEAP_PASSWORD_HASH.items():
+        monkeypatch.setenv(name, value)
     get_settings.cache_clear()
     reset_engine()
     yield data_dir
