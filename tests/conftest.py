@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -70,6 +71,33 @@ def db_url(
         yield url
 
 
+def settings_environ(db_url: str, data_dir: Path) -> dict[str, str]:
+    """The environment of the ``env`` fixture; also given to the servers that tests start."""
+    return {
+        "KUCHIKOMI_DATABASE_URL": db_url,
+        "KUCHIKOMI_DATA_DIR": str(data_dir),
+        "KUCHIKOMI_ALLOW_PRIVATE_HOSTS": "true",
+        "KUCHIKOMI_CRAWL__DOWNLOAD_DELAY": "0",
+        "KUCHIKOMI_CRAWL__AUTOTHROTTLE": "false",
+        **CHEAP_PASSWORD_HASH,
+    }
+
+
+@contextmanager
+def use_test_settings(
+    db_url: str, data_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Path]:
+    """What ``env`` does, for a given data directory (tests/browser/ shares one with its server)."""
+    for name, value in settings_environ(db_url, data_dir).items():
+        monkeypatch.setenv(name, value)
+    get_settings.cache_clear()
+    reset_engine()
+    yield data_dir
+    _empty_tables()
+    reset_engine()
+    get_settings.cache_clear()
+
+
 @pytest.fixture
 def env(db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     """Settings pointing at the test database and a fresh data directory; tables emptied afterwards.
@@ -79,20 +107,8 @@ def env(db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterato
     Crawls run in a subprocess that commits, so tests clean up by deleting rows rather than by
     rolling back one transaction.
     """
-    data_dir = tmp_path / "var"
-    monkeypatch.setenv("KUCHIKOMI_DATABASE_URL", db_url)
-    monkeypatch.setenv("KUCHIKOMI_DATA_DIR", str(data_dir))
-    monkeypatch.setenv("KUCHIKOMI_ALLOW_PRIVATE_HOSTS", "true")
-    monkeypatch.setenv("KUCHIKOMI_CRAWL__DOWNLOAD_DELAY", "0")
-    monkeypatch.setenv("KUCHIKOMI_CRAWL__AUTOTHROTTLE", "false")
-    for name, value in CHEAP_PASSWORD_HASH.items():
-        monkeypatch.setenv(name, value)
-    get_settings.cache_clear()
-    reset_engine()
-    yield data_dir
-    _empty_tables()
-    reset_engine()
-    get_settings.cache_clear()
+    with use_test_settings(db_url, tmp_path / "var", monkeypatch) as data_dir:
+        yield data_dir
 
 
 def _empty_tables() -> None:
