@@ -3,6 +3,12 @@
 Every test that takes ``db_url`` (directly or through ``session``/``env``) runs once per backend.
 PostgreSQL runs when ``KUCHIKOMI_TEST_POSTGRES_URL`` is set; each pytest process gets a database
 of its own there, dropped at the end, so parallel runs do not meet.
+
+Markers (registered in pyproject.toml) are set here from what a test uses, so that new tests get
+them too: ``postgres`` on the PostgreSQL half, ``browser`` on tests/browser/, and ``slow`` on
+every test that needs the trained classifier, crawls a local site or drives a browser (plus the
+few marked by hand that start a server or a crawl process of their own).
+``pytest -m "not slow"`` is the quick loop.
 """
 
 from __future__ import annotations
@@ -26,6 +32,10 @@ from models.migrate import upgrade
 
 POSTGRES_ENV = "KUCHIKOMI_TEST_POSTGRES_URL"
 
+# A test whose fixtures include one of these is slow: the classifier trained once per session
+# (tens of seconds), a site crawled by a crawl subprocess, a uvicorn server and Chromium.
+SLOW_FIXTURES = frozenset({"trained_model", "portal_url", "site", "live_server", "browser"})
+
 # argon2id at the lowest cost it accepts: the production cost (about half a second per hash on a
 # busy machine) would be paid at every login of every test. tests/test_password_cost.py checks
 # the production defaults and that hashes made at one cost verify at the other.
@@ -34,6 +44,18 @@ CHEAP_PASSWORD_HASH = {
     "KUCHIKOMI_PASSWORD_HASH__MEMORY_COST": "8",
     "KUCHIKOMI_PASSWORD_HASH__PARALLELISM": "1",
 }
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        fixtures = set(getattr(item, "fixturenames", ()))
+        callspec = getattr(item, "callspec", None)
+        if callspec is not None and callspec.params.get("db_url") == "postgresql":
+            item.add_marker(pytest.mark.postgres)
+        if "browser" in fixtures:
+            item.add_marker(pytest.mark.browser)
+        if fixtures & SLOW_FIXTURES and item.get_closest_marker("slow") is None:
+            item.add_marker(pytest.mark.slow)
 
 
 def _postgres_database(base_url: str) -> Iterator[str]:
