@@ -27,7 +27,7 @@ from sqlalchemy.orm import Session
 from classifier.training import TrainedModel
 from kuchikomi.settings import get_settings
 from models.base import Base
-from models.db import new_session, reset_engine
+from models.db import get_engine, new_session, reset_engine
 from models.migrate import upgrade
 
 POSTGRES_ENV = "KUCHIKOMI_TEST_POSTGRES_URL"
@@ -113,11 +113,23 @@ def use_test_settings(
     for name, value in settings_environ(db_url, data_dir).items():
         monkeypatch.setenv(name, value)
     get_settings.cache_clear()
-    reset_engine()
+    _keep_engine_only_for(db_url)
     yield data_dir
+    _keep_engine_only_for(db_url)
     _empty_tables()
-    reset_engine()
     get_settings.cache_clear()
+
+
+def _keep_engine_only_for(db_url: str) -> None:
+    """Forget the process's engine unless it is on ``db_url``.
+
+    The engine (its connection pool and SQL compilation cache) is kept from test to test on the
+    same database; building them again for every test cost more than many a test.
+    """
+    if get_engine.cache_info().currsize:
+        if get_engine().url.render_as_string(hide_password=False) == db_url:
+            return
+    reset_engine()
 
 
 @pytest.fixture
