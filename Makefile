@@ -20,8 +20,12 @@ install: $(STAMP)
 demo: install
 	$(BIN)/kuchikomi demo
 
+# Extra pytest arguments, e.g. `make test PYTEST_ARGS="-n auto"` (pytest-xdist) on a machine with
+# more than two cores; on two cores it gained nothing (the database server needs the other one).
+PYTEST_ARGS ?=
+
 test: install
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: install
 	$(BIN)/ruff check .

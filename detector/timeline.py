@@ -48,8 +48,6 @@ from dataclasses import dataclass
 from functools import cache
 
 import numpy as np
-from scipy.special import betainc
-from scipy.stats import norm
 
 from detector.days import weekday
 
@@ -109,6 +107,10 @@ def nbinom_sf(x: np.ndarray, r: np.ndarray | float, p: np.ndarray) -> np.ndarray
 
     Written with the regularised incomplete beta directly: P(X >= x) = I_{1-p}(x, r).
     """
+    # SciPy is imported here, not at the top: importing the web app (which imports this module
+    # through the bursts router) should not pay for loading SciPy.
+    from scipy.special import betainc
+
     result: np.ndarray = betainc(x, r, 1.0 - p)
     return result
 
@@ -378,6 +380,8 @@ def scan_ratings(
     params: TimelineParams,
 ) -> list[DayBurst]:
     """Windows whose mean star rating fell well below the trailing baseline mean."""
+    from scipy.stats import norm  # not at import time: see nbinom_sf
+
     n, days = rating_count.shape
     c_cum, s_cum, q_cum = _cum(rating_count), _cum(rating_sum), _cum(rating_sumsq)
     hits: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []

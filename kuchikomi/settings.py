@@ -10,7 +10,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, Field, SecretStr
+from pydantic import BaseModel, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -30,6 +30,27 @@ class CrawlSettings(BaseModel):
     # Largest response body accepted; anything bigger is refused as hostile or broken.
     max_response_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
     obey_robots_txt: bool = True
+
+
+class PasswordHashSettings(BaseModel):
+    """Cost of the argon2id password hashes (``KUCHIKOMI_PASSWORD_HASH__TIME_COST`` and so on).
+
+    The defaults are argon2-cffi's: RFC 9106's low-memory profile (t=3, 64 MiB, p=4). Keep them
+    in production. The test suite lowers them (tests/conftest.py) so that logins are cheap; a
+    hash verifies whatever cost it was made with, and one made at another cost than the current
+    one is redone at the current cost at the next successful login.
+    """
+
+    time_cost: int = Field(default=3, ge=1)
+    # KiB; argon2 needs at least 8 KiB per lane.
+    memory_cost: int = Field(default=65536, ge=8)
+    parallelism: int = Field(default=4, ge=1)
+
+    @model_validator(mode="after")
+    def _enough_memory_per_lane(self) -> PasswordHashSettings:
+        if self.memory_cost < 8 * self.parallelism:
+            raise ValueError("memory_cost must be at least 8 KiB per lane (8 * parallelism)")
+        return self
 
 
 class SchedulerSettings(BaseModel):
@@ -132,6 +153,7 @@ class Settings(BaseSettings):
     secret_key: SecretStr | None = None
 
     crawl: CrawlSettings = CrawlSettings()
+    password_hash: PasswordHashSettings = PasswordHashSettings()
     scheduler: SchedulerSettings = SchedulerSettings()
     classifier: ClassifierSettings = ClassifierSettings()
     deadlines: DeadlineSettings = DeadlineSettings()

@@ -3,7 +3,8 @@
 Shared by the CLI (``kuchikomi user add``, ``kuchikomi token create``) and the API (api/auth.py).
 Every piece of state lives in the database so that several API workers agree (docs/architecture.md).
 
-- Passwords: argon2id (argon2-cffi's defaults, RFC 9106 low-memory profile).
+- Passwords: argon2id at the cost of ``settings.password_hash`` (argon2-cffi's defaults, RFC 9106
+  low-memory profile, unless configured otherwise; the tests lower it).
 - Session cookies and bearer tokens: 256-bit random values; only their SHA-256 is stored.
 - Throttling: failed password checks are counted per account and per client address over a
   sliding window; past the limit the password is not even checked until the window has moved on.
@@ -16,6 +17,7 @@ import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import lru_cache
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -23,6 +25,7 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from kuchikomi.services.audit import record_audit
+from kuchikomi.settings import get_settings
 from models import Clinic
 from models.accounts import (
     ROLES,
@@ -45,9 +48,25 @@ TOKEN_PREFIX = "kg_"
 # How much of a token is stored in clear, so that an operator can tell tokens apart.
 SHOWN_PREFIX = 10
 
-_hasher = PasswordHasher()
-# Verified against when the e-mail is unknown, so that the answer takes as long either way.
-_DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(16))
+
+@dataclass(frozen=True)
+class _Hashing:
+    hasher: PasswordHasher
+    # Verified against when the e-mail is unknown, so that the answer takes as long either way.
+    dummy_hash: str
+
+
+@lru_cache(maxsize=4)
+def _hashing_at(time_cost: int, memory_cost: int, parallelism: int) -> _Hashing:
+    hasher = PasswordHasher(time_cost=time_cost, memory_cost=memory_cost, parallelism=parallelism)
+    return _Hashing(hasher, hasher.hash(secrets.token_urlsafe(16)))
+
+
+def _hashing() -> _Hashing:
+    """Hasher and dummy hash at the configured cost (read from the settings at each use, not
+    frozen at import; the dummy hash is made with the hasher, before any password is checked)."""
+    cost = get_settings().password_hash
+    return _hashing_at(cost.time_cost, cost.memory_cost, cost.parallelism)
 
 
 class AccountError(ValueError):
@@ -74,7 +93,7 @@ def hash_password(password: str) -> str:
         raise AccountError(f"the password must have at least {MIN_PASSWORD_LENGTH} characters")
     if len(password) > MAX_PASSWORD_LENGTH:
         raise AccountError(f"the password must have at most {MAX_PASSWORD_LENGTH} characters")
-    return _hasher.hash(password)
+    return _hashing().hasher.hash(password)
 
 
 def user_public(user: User) -> dict[str, object]:
@@ -243,10 +262,12 @@ def check_password(*, session: Session, email: str, password: str, ip: str) -> U
     ):
         raise ThrottledError("too many failed logins; try again later")
     user = get_user_by_email(session=session, email=email)
+    hashing = _hashing()
+    hasher = hashing.hasher
     ok = False
     try:
         if len(password) <= MAX_PASSWORD_LENGTH:
-            ok = _hasher.verify(user.password_hash if user else _DUMMY_HASH, password)
+            ok = hasher.verify(user.password_hash if user else hashing.dummy_hash, password)
     except (VerificationError, InvalidHashError):
         ok = False
     ok = ok and user is not None and user.is_active
@@ -258,8 +279,8 @@ def check_password(*, session: Session, email: str, password: str, ip: str) -> U
     session.execute(
         delete(LoginAttempt).where(LoginAttempt.email == key, LoginAttempt.attempted_at < since)
     )
-    if _hasher.check_needs_rehash(user.password_hash):
-        user.password_hash = _hasher.hash(password)
+    if hasher.check_needs_rehash(user.password_hash):
+        user.password_hash = hasher.hash(password)
     user.last_login_at = utcnow()
     return user
 

@@ -1,7 +1,7 @@
 """The real app behind Starlette's TestClient, on the test database of the ``env`` fixture.
 
 ``client`` is anonymous; ``admin_client``, ``reviewer_client`` and ``login_as(role, clinic_ids)``
-are logged in through the real login form.
+are logged in through the real login form. They all share one app per test session.
 """
 
 from __future__ import annotations
@@ -13,14 +13,23 @@ from contextlib import ExitStack
 from pathlib import Path
 
 import pytest
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from api.app import create_app
 
 
+@pytest.fixture(scope="session")
+def api_app() -> FastAPI:
+    """The app behind every test client. ``create_app()`` keeps no state of its own (settings and
+    database are read per request), and FastAPI prepares a route at its first request in each app,
+    which would otherwise cost more than many a test."""
+    return create_app()
+
+
 @pytest.fixture
-def client(env: Path) -> Iterator[TestClient]:
-    with TestClient(create_app()) as test_client:
+def client(env: Path, api_app: FastAPI) -> Iterator[TestClient]:
+    with TestClient(api_app) as test_client:
         yield test_client
 
 
@@ -43,7 +52,7 @@ LoginAs = Callable[..., LoggedInClient]
 
 
 @pytest.fixture
-def login_as(env: Path) -> Iterator[LoginAs]:
+def login_as(env: Path, api_app: FastAPI) -> Iterator[LoginAs]:
     """``login_as(role, clinic_ids=[...], email=None) -> LoggedInClient`` (a new user each call)."""
     from kuchikomi.services.accounts import create_user
     from models.db import session_scope
@@ -63,7 +72,7 @@ def login_as(env: Path) -> Iterator[LoginAs]:
                     clinic_ids=clinic_ids,
                 )
                 user_id = user.id
-            test_client = stack.enter_context(LoggedInClient(create_app()))
+            test_client = stack.enter_context(LoggedInClient(api_app))
             form = test_client.get("/login").text
             login_csrf = re.search(r'name="csrf_token" value="([^"]+)"', form)
             assert login_csrf is not None

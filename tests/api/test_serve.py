@@ -68,6 +68,7 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+@pytest.mark.slow  # starts `kuchikomi serve` in a subprocess
 def test_serve_answers_on_loopback_by_default(session: Session) -> None:
     listing = make_clinic(session, "ゆうき整形外科").listings[0]
     make_review(session, listing, text="受付が失礼", probability=0.75, category="insult")

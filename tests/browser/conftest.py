@@ -1,9 +1,14 @@
 """Browser tests: Playwright (from PyPI) driving Debian's Chromium against the real app.
 
 The app runs under uvicorn in a subprocess on 127.0.0.1 (a free port), on the test database of
-the ``env`` fixture. Chromium is the distribution's (``apt-get install chromium``; ``.ci/run``
-installs it), headless and with ``--no-sandbox`` (CI runs as root); Playwright's own browser
-downloads are never used. Without a ``chromium`` executable these tests are skipped, saying why.
+the ``env`` fixture. One server serves every browser test of a database backend (starting one
+takes seconds): it keeps no state of its own between requests, ``env`` empties the tables after
+each test as everywhere else, and here also removes the data directory the server shares with
+the tests, so each test starts from an empty database and an empty data directory.
+
+Chromium is the distribution's (``apt-get install chromium``; ``.ci/run`` installs it), headless
+and with ``--no-sandbox`` (CI runs as root); Playwright's own browser downloads are never used.
+Without a ``chromium`` executable these tests are skipped, saying why.
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ from playwright.sync_api import Browser, ConsoleMessage, Dialog, Page, Playwrigh
 
 from kuchikomi.services.accounts import create_user
 from models.db import session_scope
+from tests.conftest import settings_environ, use_test_settings
 
 PASSWORD = "correct horse battery staple"
 
@@ -57,13 +63,26 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+@pytest.fixture(scope="session")
+def server_data_dir(db_url: str, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The data directory of the shared server (of this database backend)."""
+    return tmp_path_factory.mktemp("server") / "var"
+
+
 @pytest.fixture
-def live_server(env: Path) -> Iterator[str]:
-    """``kuchikomi``'s app under uvicorn on 127.0.0.1; the environment (database, data dir)
-    comes from the ``env`` fixture."""
+def env(db_url: str, server_data_dir: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """The root ``env`` on the shared server's data directory, which is removed afterwards."""
+    with use_test_settings(db_url, server_data_dir, monkeypatch) as data_dir:
+        yield data_dir
+    shutil.rmtree(data_dir, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def live_server(db_url: str, server_data_dir: Path) -> Iterator[str]:
+    """``kuchikomi``'s app under uvicorn on 127.0.0.1, one per database backend; its settings are
+    those of ``env`` (same database, same data directory)."""
     port = _free_port()
-    log = env.parent / "uvicorn.log"
-    log.parent.mkdir(parents=True, exist_ok=True)
+    log = server_data_dir.parent / "uvicorn.log"
     with log.open("wb") as out:
         process = subprocess.Popen(
             [
@@ -79,6 +98,7 @@ def live_server(env: Path) -> Iterator[str]:
                 "--log-level",
                 "warning",
             ],
+            env={**os.environ, **settings_environ(db_url, server_data_dir)},
             stdout=out,
             stderr=subprocess.STDOUT,
         )
@@ -114,7 +134,8 @@ class Watch:
 
 
 @pytest.fixture
-def page(browser: Browser, live_server: str) -> Iterator[Page]:
+def page(browser: Browser, live_server: str, env: Path) -> Iterator[Page]:
+    # ``env`` first: the page is closed before the tables are emptied and the data dir removed.
     context = browser.new_context(base_url=live_server, locale="ja-JP")
     page = context.new_page()
     page.set_default_timeout(10_000)

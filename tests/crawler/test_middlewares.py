@@ -94,6 +94,7 @@ print(outcome, "hits", len(hits))
 """
 
 
+@pytest.mark.slow  # a Scrapy crawl in a subprocess
 @pytest.mark.parametrize("allowed", [False, True])
 def test_connections_go_only_to_checked_addresses(allowed: bool, tmp_path: Path) -> None:
     env = {
