@@ -7,7 +7,12 @@ from sqlalchemy.orm import Session
 
 from kuchikomi.demo.google_fake import GoogleFake
 from models import AuditEntry, Listing
-from tests.api.conftest import LoggedInClient, admin_client, login_as  # noqa: F401 - fixtures
+from tests.api.conftest import (  # noqa: F401 - fixtures
+    LoggedInClient,
+    admin_client,
+    api_app,
+    login_as,
+)
 from tests.google.conftest import connect
 
 
