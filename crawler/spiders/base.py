@@ -157,7 +157,43 @@ def failure_kind(failure: Failure, *, first_page: bool) -> str | None:
     return None
 
 
-class ListingSpider(scrapy.Spider):
+class RecordsOutcomes:
+    """What every spider of a crawl run does as it closes: record each listing's outcome.
+
+    A spider keeps one state per listing in ``states`` (with ``status``, ``complete``, ``error``
+    and ``failure_kind``) and fails a listing with ``_fail``. ``closed`` runs after the pipelines
+    have stored every page, so outcomes (and removals, which only a complete crawl may record)
+    come last.
+    """
+
+    run_id: int
+    states: dict[int, Any]
+    logger: Any
+
+    def _fail(self, state: Any, error: str, kind: str | None = None) -> None:
+        raise NotImplementedError
+
+    def _last_checks(self, state: Any) -> None:
+        """A spider's checks of a finished listing before its outcome is recorded."""
+
+    def closed(self, reason: str) -> None:
+        for listing_id, state in self.states.items():
+            if state.status is None:
+                self._fail(state, f"crawl stopped before this listing finished ({reason})")
+            self._last_checks(state)
+            removed = store.finish_listing(
+                run_id=self.run_id,
+                listing_id=listing_id,
+                status=state.status or "failed",
+                complete=state.complete,
+                error=state.error,
+                failure_kind=state.failure_kind,
+            )
+            if removed:
+                self.logger.info("listing %s: %s reviews no longer shown", listing_id, removed)
+
+
+class ListingSpider(RecordsOutcomes, scrapy.Spider):
     """Crawls the listings of one run that belong to this spider's site profile."""
 
     site: ClassVar[SiteProfile]
@@ -410,22 +446,8 @@ class ListingSpider(scrapy.Spider):
                     examples,
                 )
 
-    def closed(self, reason: str) -> None:
-        # Runs after the pipelines have stored every page: outcomes (and removals) last.
-        for listing_id, state in self.states.items():
-            if state.status is None:
-                self._fail(state, f"crawl stopped before this listing finished ({reason})")
-            self._check_layout(state)
-            removed = store.finish_listing(
-                run_id=self.run_id,
-                listing_id=listing_id,
-                status=state.status or "failed",
-                complete=state.complete,
-                error=state.error,
-                failure_kind=state.failure_kind,
-            )
-            if removed:
-                self.logger.info("listing %s: %s reviews no longer shown", listing_id, removed)
+    def _last_checks(self, state: ListingState) -> None:
+        self._check_layout(state)
 
 
 def spider_for(site: SiteProfile) -> type[ListingSpider]:

@@ -20,10 +20,10 @@ from scrapy.utils.defer import maybe_deferred_to_future
 from twisted.internet import task, threads
 from twisted.python.failure import Failure
 
-from crawler import google, google_store, store
+from crawler import google, google_store
 from crawler.items import ReviewPageItem
 from crawler.middlewares import EVIDENCE_ID, LISTING_ID
-from crawler.spiders.base import describe_failure
+from crawler.spiders.base import RecordsOutcomes, describe_failure
 from kuchikomi.crypto import SecretKeyError, decrypt_secret
 from kuchikomi.settings import get_settings
 
@@ -52,7 +52,7 @@ class GoogleListingState:
         return f"the reviews of {self.task.location}"
 
 
-class GoogleBusinessProfileSpider(scrapy.Spider):
+class GoogleBusinessProfileSpider(RecordsOutcomes, scrapy.Spider):
     """Reads the reviews of this run's Google Business Profile listings, newest update first."""
 
     name = google.SOURCE
@@ -301,19 +301,3 @@ class GoogleBusinessProfileSpider(scrapy.Spider):
         number = request.meta[PAGE_NUMBER]
         error = describe_failure(failure, request.url, self.timeout)
         self._fail(state, error if number == 1 else f"page {number}: {error}")
-
-    def closed(self, reason: str) -> None:
-        # Runs after the pipelines have stored every page: outcomes (and removals) last.
-        for listing_id, state in self.states.items():
-            if state.status is None:
-                self._fail(state, f"crawl stopped before this listing finished ({reason})")
-            removed = store.finish_listing(
-                run_id=self.run_id,
-                listing_id=listing_id,
-                status=state.status or "failed",
-                complete=state.complete,
-                error=state.error,
-                failure_kind=state.failure_kind,
-            )
-            if removed:
-                self.logger.info("listing %s: %s reviews no longer shown", listing_id, removed)
