@@ -8,11 +8,14 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 
 from kuchikomi.cli.common import EXIT_FAILED, err_console, fail, print_json, print_table
+
+if TYPE_CHECKING:
+    from crawler.items import ReviewItem
 
 app = typer.Typer(help="Site profiles: which review sites are read, and how.", no_args_is_help=True)
 
@@ -46,6 +49,18 @@ def list_(
         err_console.print(f"error: {error}", markup=False, highlight=False, soft_wrap=True)
     if errors:
         raise typer.Exit(EXIT_FAILED)
+
+
+def _row(review: ReviewItem) -> dict[str, Any]:
+    """One review as ``sites check`` prints it (the same fields as the crawler stores)."""
+    return {
+        "external_id": review.external_id,
+        "author": review.author,
+        "rating": review.rating,
+        "posted_at": review.posted_at.isoformat() if review.posted_at else None,
+        "text": review.text,
+        "url": review.url,
+    }
 
 
 def _page_url(html: str, given: str | None, profile_hosts: tuple[str, ...]) -> str:
@@ -103,17 +118,7 @@ def check(
     now = datetime.now(UTC)
     page = extract_page(html, page_url=page_url, listing_url=page_url, site=profile, now=now)
     kind = "list page"
-    rows: list[dict[str, Any]] = [
-        {
-            "external_id": r.external_id,
-            "author": r.author,
-            "rating": r.rating,
-            "posted_at": r.posted_at.isoformat() if r.posted_at else None,
-            "text": r.text,
-            "url": r.url,
-        }
-        for r in page.reviews
-    ]
+    rows: list[dict[str, Any]] = [_row(r) for r in page.reviews]
     rows += [
         {
             "external_id": i,
@@ -136,17 +141,7 @@ def check(
         )
         if detail.has_review_markup:
             page, kind = detail, "review page"
-            rows = [
-                {
-                    "external_id": r.external_id,
-                    "author": r.author,
-                    "rating": r.rating,
-                    "posted_at": r.posted_at.isoformat() if r.posted_at else None,
-                    "text": r.text,
-                    "url": r.url,
-                }
-                for r in detail.reviews
-            ]
+            rows = [_row(r) for r in detail.reviews]
     if format == "json":
         print_json(rows)
     else:
