@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
+from starlette.types import ASGIApp
 from swagger_ui_bundle import swagger_ui_path
 
 from api.auth import AuthError, auth_error_handler
@@ -40,8 +41,20 @@ Lists are keyset-paginated: pass `next_cursor` back as `cursor` until it is null
 """
 
 
+class App(FastAPI):
+    """FastAPI with the security headers outside everything else.
+
+    ``add_middleware`` puts a middleware inside Starlette's ServerErrorMiddleware, so the 500 page
+    that middleware writes would go out without a Content-Security-Policy; wrapping the built
+    stack puts the headers on every answer, errors included.
+    """
+
+    def build_middleware_stack(self) -> ASGIApp:
+        return SecurityHeadersMiddleware(super().build_middleware_stack())
+
+
 def create_app() -> FastAPI:
-    app = FastAPI(
+    app = App(
         title="kuchikomi-guard",
         version="0.1.0",
         description=DESCRIPTION,
@@ -51,7 +64,6 @@ def create_app() -> FastAPI:
         # Served by api.routers.docs behind a login, like every other route.
         openapi_url=None,
     )
-    app.add_middleware(SecurityHeadersMiddleware)
     app.add_exception_handler(AuthError, auth_error_handler)
     app.mount("/static/swagger-ui", StaticFiles(directory=swagger_ui_path), name="swagger-ui")
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")

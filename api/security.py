@@ -1,5 +1,9 @@
 """Security headers on every response: a strict Content-Security-Policy and friends.
 
+Every response but the static assets also says ``Cache-Control: no-store``: pages and API answers
+carry review text, names and decisions, which must not stay in a shared or browser cache after the
+staff member has left. Routes that set their own Cache-Control keep it.
+
 Review text is untrusted (anyone can post a review), so besides escaping it everywhere the pages
 forbid inline scripts, plugins, framing and foreign origins: an escaping mistake would still not
 run a script. The API docs page loads Swagger UI from our own static files and runs under the
@@ -25,8 +29,17 @@ _COMMON = {
 }
 
 
+def _is_static(path: str) -> bool:
+    # Stylesheets, scripts and Swagger UI's files hold nothing private; let browsers cache them.
+    return path.startswith("/static/")
+
+
 class SecurityHeadersMiddleware:
-    """Pure ASGI middleware (no response buffering) adding the headers above."""
+    """Pure ASGI middleware (no response buffering) adding the headers above.
+
+    It must wrap the whole application, error handling included (see ``api.app.App``), so that a
+    500 answer carries the same headers as any page.
+    """
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -42,6 +55,8 @@ class SecurityHeadersMiddleware:
                 headers["Content-Security-Policy"] = CSP
                 for name, value in _COMMON.items():
                     headers[name] = value
+                if "cache-control" not in headers and not _is_static(scope["path"]):
+                    headers["Cache-Control"] = "no-store"
             await send(message)
 
         await self.app(scope, receive, send_with_headers)

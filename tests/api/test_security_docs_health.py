@@ -34,6 +34,38 @@ def test_every_response_carries_a_strict_csp(client: TestClient, path: str) -> N
     assert response.headers["x-content-type-options"] == "nosniff"
 
 
+@pytest.mark.parametrize("path", ["/", "/clinics", "/api/v1/reviews", "/api/v1/bursts", "/login"])
+def test_private_answers_are_never_cached(client: TestClient, path: str) -> None:
+    response = client.get(path)
+
+    assert response.status_code == 200
+    assert response.headers["cache-control"] == "no-store"
+
+
+def test_static_assets_may_be_cached(client: TestClient) -> None:
+    (stylesheet,) = re.findall(r'href="(/static/[^"]+\.css)"', client.get("/").text)[:1]
+    response = client.get(stylesheet)
+
+    assert response.status_code == 200
+    assert "no-store" not in response.headers.get("cache-control", "")
+
+
+def test_a_server_error_carries_the_same_security_headers(env: Path) -> None:
+    app = create_app()
+
+    @app.get("/boom")
+    def boom() -> None:
+        raise RuntimeError("a bug")
+
+    with TestClient(app, raise_server_exceptions=False) as test_client:
+        response = test_client.get("/boom")
+
+    assert response.status_code == 500
+    assert "frame-ancestors 'none'" in response.headers["content-security-policy"]
+    assert response.headers["x-content-type-options"] == "nosniff"
+    assert response.headers["cache-control"] == "no-store"
+
+
 def test_pages_have_no_inline_script_or_external_resources(client: TestClient) -> None:
     for path in ("/", "/clinics", "/docs"):
         page = client.get(path).text
