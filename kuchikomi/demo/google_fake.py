@@ -23,9 +23,11 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
+
+from kuchikomi.demo.serving import serve_handler
 
 SCOPE = "https://www.googleapis.com/auth/business.manage"
 DEMO_CLIENT_ID = "demo-client-id.apps.googleusercontent.example"
@@ -374,18 +376,9 @@ def _handler(fake: GoogleFake) -> type[BaseHTTPRequestHandler]:
 @contextmanager
 def serve(fake: GoogleFake, host: str = "127.0.0.1", port: int = 0) -> Iterator[str]:
     """Serve ``fake`` on a background thread; yields its base URL (``http://host:port``)."""
-    server = ThreadingHTTPServer((host, port), _handler(fake))
-    server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, name="google-fake", daemon=True)
-    thread.start()
-    try:
-        bound_host, bound_port = server.server_address[:2]
-        fake.base_url = f"http://{bound_host!s}:{bound_port}"
-        yield fake.base_url
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join()
+    with serve_handler(_handler(fake), host=host, port=port, name="google-fake") as base_url:
+        fake.base_url = base_url
+        yield base_url
 
 
 def settings_env(fake: GoogleFake) -> dict[str, str]:

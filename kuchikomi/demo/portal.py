@@ -15,13 +15,12 @@ midnight.
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from importlib import resources
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -29,6 +28,7 @@ from urllib.parse import parse_qs, urlsplit
 from jinja2 import Environment, PackageLoader, select_autoescape
 
 from crawler.dates import JST
+from kuchikomi.demo.serving import serve_handler
 
 ROBOTS_TXT = "User-agent: *\nDisallow: /admin/\n"
 
@@ -323,17 +323,8 @@ def _handler(portal: DemoPortal) -> type[BaseHTTPRequestHandler]:
 @contextmanager
 def serve(portal: DemoPortal, host: str = "127.0.0.1", port: int = 0) -> Iterator[str]:
     """Serve ``portal`` on a background thread; yields the base URL (``http://host:port``)."""
-    server = ThreadingHTTPServer((host, port), _handler(portal))
-    server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, name="demo-portal", daemon=True)
-    thread.start()
-    try:
-        bound_host, bound_port = server.server_address[:2]
-        yield f"http://{bound_host}:{bound_port}"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join()
+    with serve_handler(_handler(portal), host=host, port=port, name="demo-portal") as base_url:
+        yield base_url
 
 
 @contextmanager
