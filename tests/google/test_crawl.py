@@ -227,7 +227,10 @@ def test_a_refused_refresh_token_marks_the_connection_and_spares_other_listings(
 
 def test_a_project_without_api_access_is_told_how_to_request_it(
     # model_env: the pipeline's classify step uses the session's model instead of training one.
-    session: Session, model_env: Path, fake: GoogleFake, location: FakeLocation
+    session: Session,
+    model_env: Path,
+    fake: GoogleFake,
+    location: FakeLocation,
 ) -> None:
     location.reviews = reviews(2)
     connection_id, _ = connect(fake)
