@@ -14,6 +14,7 @@ from models.base import Base
 from models.bursts import Burst, BurstReview
 from models.cases import TakedownCase
 from models.notifications import NotificationDelivery, NotificationSubscription, NotifiedItem
+from models.summaries import ListingReviewCount
 from models.tables import (
     Classification,
     Clinic,
@@ -43,6 +44,7 @@ __all__ = [
     "GoogleConnection",
     "JobLock",
     "Listing",
+    "ListingReviewCount",
     "LoginAttempt",
     "LoginSession",
     "NotificationDelivery",

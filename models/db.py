@@ -28,18 +28,52 @@ def _sqlite_pragmas(dbapi_connection: Any, connection_record: Any) -> None:
     cursor.close()
 
 
+# Connections per process. An API worker runs sync routes (and streamed bodies) on a thread pool
+# of 40 (anyio's default), each holding at most one connection at a time, so a pool of 40 never
+# makes a request wait for a connection; 10 stay open between bursts. With N workers the database
+# sees up to 40 × N connections (docs/operations.md#api-workers).
+POOL_SIZE = 10
+POOL_MAX_OVERFLOW = 30
+
+
 def make_engine(url: str) -> Engine:
     parsed = make_url(url)
-    kwargs: dict[str, Any] = {"pool_pre_ping": True}
+    kwargs: dict[str, Any] = {
+        "pool_pre_ping": True,
+        "pool_size": POOL_SIZE,
+        "max_overflow": POOL_MAX_OVERFLOW,
+    }
     if parsed.get_backend_name() == "sqlite":
         database = parsed.database
         if database and database != ":memory:":
             Path(database).parent.mkdir(parents=True, exist_ok=True)
+        else:
+            # An in-memory database lives in one connection (SingletonThreadPool): no sizes.
+            del kwargs["pool_size"], kwargs["max_overflow"]
         kwargs["connect_args"] = {"timeout": 30}
     engine = create_engine(url, **kwargs)
     if parsed.get_backend_name() == "sqlite":
         event.listen(engine, "connect", _sqlite_pragmas)
     return engine
+
+
+def optimize_planner(engine: Engine, *, full: bool = False) -> None:
+    """Give the query planner current statistics (after bulk changes, at start-up).
+
+    SQLite keeps none until ``ANALYZE`` runs, and then picks poor indexes on large tables (a
+    clinic's queue by the probability index instead of by the clinic's listings: 12× slower at a
+    million reviews). A sampled ``ANALYZE`` (``analysis_limit``: about a thousand rows per
+    index) takes milliseconds even then, so it runs at every start-up; ``full`` reads every row,
+    on PostgreSQL too (whose autovacuum otherwise keeps statistics on its own schedule).
+    docs/operations.md#query-planner
+    """
+    with engine.connect() as conn:
+        if engine.dialect.name == "sqlite":
+            conn.exec_driver_sql("PRAGMA analysis_limit=" + ("0" if full else "1000"))
+            conn.exec_driver_sql("ANALYZE")
+        elif full:
+            conn.exec_driver_sql("ANALYZE")
+        conn.commit()
 
 
 @lru_cache

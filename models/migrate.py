@@ -21,6 +21,25 @@ def alembic_config(url: str | None = None) -> Config:
 
 def upgrade(url: str | None = None, revision: str = "head") -> None:
     command.upgrade(alembic_config(url), revision)
+    _reinstall_summary_triggers(url)
+
+
+def _reinstall_summary_triggers(url: str | None) -> None:
+    """A later SQLite batch migration of ``review`` drops the summary's triggers (it rebuilds the
+    table); put them back, recounting, once the schema has the summary table."""
+    from sqlalchemy import inspect
+
+    from kuchikomi.settings import get_settings
+    from models import summaries
+    from models.db import make_engine
+
+    engine = make_engine(url or get_settings().database_url)
+    try:
+        with engine.begin() as conn:
+            if inspect(conn).has_table(summaries.ListingReviewCount.__tablename__):
+                summaries.install(conn)
+    finally:
+        engine.dispose()
 
 
 def current_revision(url: str | None = None) -> str | None:

@@ -25,8 +25,8 @@ from kuchikomi.schemas import BurstPublic
 from kuchikomi.services.bursts import (
     JST,
     ClinicTimeline,
-    burst_public,
     clinic_timeline,
+    list_burst_records,
     list_bursts,
 )
 from models import Clinic
@@ -70,7 +70,7 @@ def get_bursts(
         ids: list[int] | None = [clinic_id]
     else:
         ids = visible
-    return [burst_public(b) for b in list_bursts(session=session, clinic_ids=ids, kind=kind)]
+    return list_burst_records(session=session, clinic_ids=ids, kind=kind)
 
 
 # Chart geometry (SVG user units; the SVG scales to the page width).

@@ -74,16 +74,19 @@ def export_reviews_csv(
         first = page_of(session, None)
     except ClinicNotFoundError as exc:
         raise HTTPException(status.HTTP_404_NOT_FOUND, detail=str(exc)) from None
+    # Give the request's connection back now: the body may take minutes to download, and a pool
+    # connection held per download made concurrent exports fail (issue 15).
+    session.close()
 
     def rows() -> Iterator[ReviewPublic]:
         page = first
         yield from page.items
-        # Later pages in a session of our own: the request's session is closed once the route
-        # returns, while the body is still being streamed.
-        with new_session() as own:
-            while page.next_cursor:
+        # Each later page in a short session of its own, closed before its rows are sent: no
+        # connection is held while the client reads, and memory stays one page.
+        while page.next_cursor:
+            with new_session() as own:
                 page = page_of(own, page.next_cursor)
-                yield from page.items
+            yield from page.items
 
     name = f"kuchikomi-reviews-{utcnow():%Y%m%d-%H%M%S}.csv"
     return StreamingResponse(

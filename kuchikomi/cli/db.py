@@ -23,3 +23,21 @@ def upgrade(revision: str = typer.Argument("head", help="Target revision.")) -> 
     except Exception as exc:  # noqa: BLE001 - shown to the operator as one line
         fail(f"migration failed on {url}: {exc}", EXIT_FAILED)
     typer.echo(f"database at revision {now}")
+
+
+@app.command("refresh-stats")
+def refresh_stats() -> None:
+    """Recount the summary tables and refresh the query planner's statistics.
+
+    For after a bulk load or a restore: the summaries are otherwise kept current by the database
+    itself (docs/operations.md#summary-tables).
+    """
+    from models import summaries
+    from models.db import get_engine, optimize_planner
+
+    engine = get_engine()
+    with engine.begin() as conn:
+        summaries.install(conn)
+        summaries.recount(conn)
+    optimize_planner(engine, full=True)
+    typer.echo("summary tables recounted; planner statistics refreshed")

@@ -45,6 +45,14 @@ def is_loopback(host: str) -> bool:
 def serve(
     host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on."),
     port: int = typer.Option(8000, "--port", min=0, max=65535, help="Port to listen on."),
+    workers: int = typer.Option(
+        1,
+        "--workers",
+        min=1,
+        max=64,
+        help="Worker processes (uvicorn's); each has its own connection pool "
+        "(docs/operations.md#api-workers).",
+    ),
 ) -> None:
     """Serve the JSON API (docs at /docs) and the staff web UI."""
     if not is_loopback(host):
@@ -57,7 +65,13 @@ def serve(
         )
     require_schema()
     _warn_without_accounts()
+    from models.db import get_engine, optimize_planner, reset_engine
+
+    # A database filled by a bulk import may never have had planner statistics (SQLite).
+    optimize_planner(get_engine())
+    # The workers open their own connections; none is inherited from this process.
+    reset_engine()
     import uvicorn
 
     typer.echo(f"serving on http://{host}:{port}/  (API docs at /docs; Ctrl-C to stop)", err=True)
-    uvicorn.run("api.app:create_app", factory=True, host=host, port=port)
+    uvicorn.run("api.app:create_app", factory=True, host=host, port=port, workers=workers)

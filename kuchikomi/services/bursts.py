@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 from sqlalchemy import func, or_, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, noload
 
 from detector import (
     AUTHOR,
@@ -102,6 +102,55 @@ def list_bursts(
         query = query.where(Burst.kind == kind)
     query = query.order_by(Burst.start.desc(), Burst.id.desc())
     return list(session.scalars(query))
+
+
+def list_burst_records(
+    *,
+    session: Session,
+    clinic_ids: Iterable[int] | None = None,
+    kind: str | None = None,
+) -> list[BurstPublic]:
+    """What :func:`list_bursts` lists, as public records, without member ORM rows.
+
+    Member ids come from one plain query of (burst id, review id) pairs: a national listing has
+    tens of thousands of members, and loading each as an object took seconds and hundreds of MB.
+    """
+    query = select(Burst).options(noload(Burst.members))
+    members = select(BurstReview.burst_id, BurstReview.review_id).join(
+        Burst, Burst.id == BurstReview.burst_id
+    )
+    if clinic_ids is not None:
+        ids = sorted(set(clinic_ids))
+        if not ids:
+            return []
+        query = query.where(Burst.clinic_id.in_(ids))
+        members = members.where(Burst.clinic_id.in_(ids))
+    if kind is not None:
+        query = query.where(Burst.kind == kind)
+        members = members.where(Burst.kind == kind)
+    review_ids: dict[int, list[int]] = {}
+    for burst_id, review_id in session.execute(
+        members.order_by(BurstReview.burst_id, BurstReview.review_id)
+    ):
+        review_ids.setdefault(burst_id, []).append(review_id)
+    bursts = session.scalars(query.order_by(Burst.start.desc(), Burst.id.desc()))
+    return [
+        BurstPublic(
+            id=b.id,
+            clinic_id=b.clinic_id,
+            kind=b.kind,
+            start=b.start,
+            end=b.end,
+            observed=b.observed,
+            expected=b.expected,
+            score=b.score,
+            review_ids=review_ids.get(b.id, []),
+            harmful_share=b.harmful_share,
+            alarm_at=b.alarm_at,
+            details=b.details,
+        )
+        for b in bursts
+    ]
 
 
 def check_clinics(session: Session, clinic_ids: Iterable[int]) -> list[int]:

@@ -23,7 +23,7 @@ from datetime import date, datetime, time
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Select, and_, func, or_, select
+from sqlalchemy import Select, func, or_, select
 from sqlalchemy.orm import Session, contains_eager
 
 from kuchikomi.schemas import Page, ReviewPublic
@@ -239,15 +239,17 @@ def list_reviews(
     if kind == _QUEUE:
         if position is not None:
             probability, last_id = float(position["p"]), position["id"]
-            # Row-value comparison written out: (p, id) < (last_p, last_id) in descending order.
+            # (p, id) < (last_p, last_id) in descending order, written so that both databases
+            # seek: the first condition alone is an index range that starts at the cursor; the
+            # second only drops the rows that tie with the last one shown. The plain
+            # "p < last_p OR (p = last_p AND id < last_id)" made the planners read the queue
+            # from its top and filter away every earlier row. docs/operations.md#query-planner
             query = query.where(
+                Classification.harmful_probability <= probability,
                 or_(
                     Classification.harmful_probability < probability,
-                    and_(
-                        Classification.harmful_probability == probability,
-                        Classification.review_id < last_id,
-                    ),
-                )
+                    Classification.review_id < last_id,
+                ),
             )
         # classification.review_id (= review.id) so that ix_classification_queue
         # (flagged, harmful_probability, review_id) serves both the filter and the order.
