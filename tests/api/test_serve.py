@@ -101,3 +101,39 @@ def test_serve_answers_on_loopback_by_default(session: Session) -> None:
         _, stderr = process.communicate(timeout=15)
     assert f"http://127.0.0.1:{port}/" in stderr.decode()
     assert "warning: listening" not in stderr.decode()
+
+
+@pytest.mark.slow  # starts `kuchikomi serve --workers 2` in a subprocess
+def test_serve_runs_several_workers(session: Session) -> None:
+    listing = make_clinic(session, "あさひ眼科").listings[0]
+    make_review(session, listing, text="説明が雑", probability=0.8, category="insult")
+    user = create_user(session=session, email="w@example.jp", role="reviewer", password="x" * 12)
+    auth = {"Authorization": f"Bearer {create_token(session=session, user=user)}"}
+    session.commit()
+    port = _free_port()
+    command = [sys.executable, "-c", "from kuchikomi.cli import main; main()", "serve"]
+    process = subprocess.Popen(
+        [*command, "--port", str(port), "--workers", "2"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        base = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                httpx.get(f"{base}/healthz", timeout=2)
+                break
+            except httpx.TransportError:
+                assert process.poll() is None, process.communicate()[1].decode()
+                assert time.monotonic() < deadline, "server did not start"
+                time.sleep(0.2)
+        # Every worker answers from the shared database (new connections each).
+        with httpx.Client(base_url=base, headers=auth, timeout=10) as client:
+            for _ in range(10):
+                items = client.get("/api/v1/reviews?flagged=true").json()["items"]
+                assert [i["text"] for i in items] == ["説明が雑"]
+    finally:
+        process.terminate()
+        _, stderr = process.communicate(timeout=30)
+    assert "Started parent process" in stderr.decode()
