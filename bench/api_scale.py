@@ -398,7 +398,9 @@ class Server:
         command = [str(ROOT / ".venv" / "bin" / "kuchikomi"), "serve", "--port", str(self.port)]
         if workers > 1:
             command += ["--workers", str(workers)]
-        self.process = subprocess.Popen(command, env=os.environ, stderr=subprocess.DEVNULL)
+        self.process = subprocess.Popen(
+            command, env=os.environ, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
         self.base = f"http://127.0.0.1:{self.port}"
         import httpx
 

@@ -14,7 +14,7 @@ from models.base import Base
 from models.bursts import Burst, BurstReview
 from models.cases import TakedownCase
 from models.notifications import NotificationDelivery, NotificationSubscription, NotifiedItem
-from models.summaries import ListingReviewCount
+from models.summaries import FlaggedReview, ListingReviewCount
 from models.tables import (
     Classification,
     Clinic,
@@ -41,6 +41,7 @@ __all__ = [
     "CrawlRunListing",
     "Decision",
     "EvidenceRecord",
+    "FlaggedReview",
     "GoogleConnection",
     "JobLock",
     "Listing",

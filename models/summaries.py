@@ -1,11 +1,15 @@
 """Summary tables: counts the dashboard needs that would otherwise scan every review per view.
 
-``listing_review_count`` holds, per listing, how many reviews are stored and how many of them
-were found removed. The database keeps it current itself, with triggers on ``review`` (insert,
-delete, a change of listing or of ``removed_at``): every writer — the crawler, the importer, the
-Google sync, a cascade from a deleted clinic, a bulk load — moves the counts in the same
-transaction, and none of them has to remember to. Counts that depend on the classification
-(flagged reviews, 3–4 % of all) are read live through the queue's index instead.
+- ``listing_review_count``: per listing, how many reviews are stored and how many of them were
+  found removed (triggers on ``review``: insert, delete, a change of listing or ``removed_at``).
+- ``flagged_review``: one narrow row per flagged review with its listing and dates (triggers on
+  ``classification`` and on ``review``), so that flagged counts per clinic, per week and "recent"
+  read a few tens of thousands of small rows instead of looking each flagged review up in the
+  wide review table (a second at a million reviews on SQLite).
+
+The database keeps both current itself: every writer — the crawler, the importer, the classifier,
+the Google sync, a cascade from a deleted clinic, a bulk load — moves them in the same
+transaction, and none of them has to remember to.
 
 SQLite's batch migrations rebuild a table and drop its triggers, so :func:`install` runs after
 every upgrade (models/migrate.py): it recreates missing triggers and, when it had to, recounts.
@@ -13,6 +17,8 @@ docs/operations.md#summary-tables
 """
 
 from __future__ import annotations
+
+from datetime import datetime
 
 from sqlalchemy import Connection, ForeignKey, Integer, text
 from sqlalchemy.orm import Mapped, mapped_column
@@ -30,7 +36,26 @@ class ListingReviewCount(Base):
     removed: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
 
+class FlaggedReview(Base):
+    __tablename__ = "flagged_review"
+
+    review_id: Mapped[int] = mapped_column(
+        ForeignKey("review.id", ondelete="CASCADE"), primary_key=True
+    )
+    # Copies of the review's columns (kept equal by the triggers).
+    listing_id: Mapped[int] = mapped_column(Integer, index=True)
+    posted_at: Mapped[datetime | None]
+    first_seen_at: Mapped[datetime] = mapped_column(index=True)
+
+
 _IS_REMOVED = "CASE WHEN {row}.removed_at IS NULL THEN 0 ELSE 1 END"
+
+_COPY_FLAGGED = """{verb} INTO flagged_review (review_id, listing_id, posted_at, first_seen_at)
+            SELECT id, listing_id, posted_at, first_seen_at FROM review WHERE id = NEW.review_id"""
+_FOLLOW_REVIEW = """UPDATE flagged_review
+            SET listing_id = NEW.listing_id, posted_at = NEW.posted_at,
+                first_seen_at = NEW.first_seen_at
+            WHERE review_id = NEW.id"""
 
 _SQLITE_TRIGGERS = {
     "trg_review_count_insert": f"""
@@ -59,6 +84,30 @@ _SQLITE_TRIGGERS = {
             ON CONFLICT (listing_id) DO UPDATE
             SET reviews = reviews + 1, removed = removed + excluded.removed;
         END""",
+    "trg_flagged_review_insert": f"""
+        CREATE TRIGGER trg_flagged_review_insert AFTER INSERT ON classification
+        WHEN NEW.flagged
+        BEGIN
+            {_COPY_FLAGGED.format(verb="INSERT OR REPLACE")};
+        END""",
+    "trg_flagged_review_update": f"""
+        CREATE TRIGGER trg_flagged_review_update AFTER UPDATE OF flagged, review_id
+        ON classification
+        BEGIN
+            DELETE FROM flagged_review WHERE review_id = OLD.review_id;
+            {_COPY_FLAGGED.format(verb="INSERT OR REPLACE")} AND NEW.flagged;
+        END""",
+    "trg_flagged_review_delete": """
+        CREATE TRIGGER trg_flagged_review_delete AFTER DELETE ON classification
+        BEGIN
+            DELETE FROM flagged_review WHERE review_id = OLD.review_id;
+        END""",
+    "trg_flagged_review_follow": f"""
+        CREATE TRIGGER trg_flagged_review_follow AFTER UPDATE OF listing_id, posted_at,
+        first_seen_at ON review
+        BEGIN
+            {_FOLLOW_REVIEW};
+        END""",
 }
 
 _POSTGRES_FUNCTION = f"""
@@ -79,28 +128,56 @@ _POSTGRES_FUNCTION = f"""
         RETURN NULL;
     END
     $$"""
-_POSTGRES_TRIGGER = """
-    CREATE TRIGGER trg_review_count AFTER INSERT OR DELETE OR UPDATE OF listing_id, removed_at
-    ON review FOR EACH ROW EXECUTE FUNCTION listing_review_count_track()"""
+_POSTGRES_FLAGGED_FUNCTIONS = f"""
+    CREATE OR REPLACE FUNCTION flagged_review_track() RETURNS trigger
+    LANGUAGE plpgsql AS $$
+    BEGIN
+        IF TG_OP IN ('DELETE', 'UPDATE') THEN
+            DELETE FROM flagged_review WHERE review_id = OLD.review_id;
+        END IF;
+        IF TG_OP IN ('INSERT', 'UPDATE') AND NEW.flagged THEN
+            {_COPY_FLAGGED.format(verb="INSERT")}
+            ON CONFLICT (review_id) DO NOTHING;
+        END IF;
+        RETURN NULL;
+    END
+    $$;
+    CREATE OR REPLACE FUNCTION flagged_review_follow() RETURNS trigger
+    LANGUAGE plpgsql AS $$
+    BEGIN
+        {_FOLLOW_REVIEW};
+        RETURN NULL;
+    END
+    $$"""
+_POSTGRES_TRIGGERS = {
+    "trg_review_count": """
+        CREATE TRIGGER trg_review_count
+        AFTER INSERT OR DELETE OR UPDATE OF listing_id, removed_at ON review
+        FOR EACH ROW EXECUTE FUNCTION listing_review_count_track()""",
+    "trg_flagged_review": """
+        CREATE TRIGGER trg_flagged_review
+        AFTER INSERT OR DELETE OR UPDATE OF flagged, review_id ON classification
+        FOR EACH ROW EXECUTE FUNCTION flagged_review_track()""",
+    "trg_flagged_review_follow": """
+        CREATE TRIGGER trg_flagged_review_follow
+        AFTER UPDATE OF listing_id, posted_at, first_seen_at ON review
+        FOR EACH ROW EXECUTE FUNCTION flagged_review_follow()""",
+}
 
 
 def _missing_triggers(conn: Connection) -> list[str]:
     if conn.dialect.name == "sqlite":
-        present = set(
-            conn.scalars(text("SELECT name FROM sqlite_master WHERE type = 'trigger'")).all()
-        )
-        return [name for name in _SQLITE_TRIGGERS if name not in present]
-    found = conn.scalar(
-        text(
-            "SELECT count(*) FROM pg_trigger WHERE tgname = 'trg_review_count' "
-            "AND tgrelid = 'review'::regclass"
-        )
-    )
-    return [] if found else ["trg_review_count"]
+        query = "SELECT name FROM sqlite_master WHERE type = 'trigger'"
+        wanted = list(_SQLITE_TRIGGERS)
+    else:
+        query = "SELECT tgname FROM pg_trigger WHERE NOT tgisinternal"
+        wanted = list(_POSTGRES_TRIGGERS)
+    present = set(conn.scalars(text(query)).all())
+    return [name for name in wanted if name not in present]
 
 
 def recount(conn: Connection) -> None:
-    """Rebuild the summary from the reviews (after a bulk change made without the triggers)."""
+    """Rebuild the summaries from the reviews (after a bulk change made without the triggers)."""
     conn.execute(text("DELETE FROM listing_review_count"))
     conn.execute(
         text(
@@ -108,10 +185,18 @@ def recount(conn: Connection) -> None:
             "SELECT listing_id, count(*), count(removed_at) FROM review GROUP BY listing_id"
         )
     )
+    conn.execute(text("DELETE FROM flagged_review"))
+    conn.execute(
+        text(
+            "INSERT INTO flagged_review (review_id, listing_id, posted_at, first_seen_at) "
+            "SELECT r.id, r.listing_id, r.posted_at, r.first_seen_at "
+            "FROM classification c JOIN review r ON r.id = c.review_id WHERE c.flagged"
+        )
+    )
 
 
 def install(conn: Connection) -> bool:
-    """Create the summary's triggers where missing, recounting then; True if anything was made.
+    """Create the summaries' triggers where missing, recounting then; True if anything was made.
 
     Runs in the caller's transaction, so that counts and triggers appear together.
     """
@@ -123,7 +208,9 @@ def install(conn: Connection) -> bool:
             conn.execute(text(_SQLITE_TRIGGERS[name]))
     else:
         conn.execute(text(_POSTGRES_FUNCTION))
-        conn.execute(text(_POSTGRES_TRIGGER))
+        conn.execute(text(_POSTGRES_FLAGGED_FUNCTIONS))
+        for name in missing:
+            conn.execute(text(_POSTGRES_TRIGGERS[name]))
     recount(conn)
     return True
 
@@ -132,6 +219,13 @@ def uninstall(conn: Connection) -> None:
     if conn.dialect.name == "sqlite":
         for name in _SQLITE_TRIGGERS:
             conn.execute(text(f"DROP TRIGGER IF EXISTS {name}"))
-    else:
-        conn.execute(text("DROP TRIGGER IF EXISTS trg_review_count ON review"))
-        conn.execute(text("DROP FUNCTION IF EXISTS listing_review_count_track()"))
+        return
+    for name in ("trg_review_count", "trg_flagged_review_follow"):
+        conn.execute(text(f"DROP TRIGGER IF EXISTS {name} ON review"))
+    conn.execute(text("DROP TRIGGER IF EXISTS trg_flagged_review ON classification"))
+    for function in (
+        "listing_review_count_track",
+        "flagged_review_track",
+        "flagged_review_follow",
+    ):
+        conn.execute(text(f"DROP FUNCTION IF EXISTS {function}()"))

@@ -7,15 +7,16 @@ SQLite- or PostgreSQL-only date functions); weeks are bucketed in Python over a 
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Select, case, func, select
+from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
-from models import Burst, Classification, Clinic, Listing, ListingReviewCount, Review
+from models import Burst, Clinic, FlaggedReview, Listing, ListingReviewCount, Review
 from models.base import utcnow
 
 # Weeks run Monday to Sunday in Japanese time, like the staff's calendar.
@@ -88,14 +89,12 @@ def clinic_summaries(
         if cid in summaries:
             summaries[cid].reviews, summaries[cid].removed = int(total), int(n_removed)
 
-    # Flagged reviews are a few percent of all: counted live, from the queue's index.
-    recent = Review.first_seen_at >= now - timedelta(days=RECENT_DAYS)
+    # Flagged reviews, all and recent: from the narrow copy of the flagged ones (same module).
+    recent = FlaggedReview.first_seen_at >= now - timedelta(days=RECENT_DAYS)
     flagged_counts = (
         select(Listing.clinic_id, func.count(), func.count().filter(recent))
-        .select_from(Classification)
-        .join(Review, Review.id == Classification.review_id)
-        .join(Listing, Listing.id == Review.listing_id)
-        .where(Classification.flagged.is_(True))
+        .select_from(FlaggedReview)
+        .join(Listing, Listing.id == FlaggedReview.listing_id)
         .group_by(Listing.clinic_id)
     )
     for cid, n_flagged, n_recent in session.execute(
@@ -149,37 +148,27 @@ def flagged_trend(
     starts = [this_week - timedelta(weeks=i) for i in reversed(range(weeks))]
     bounds = [datetime.combine(start, datetime.min.time(), DISPLAY_TZ) for start in starts]
     # A first sighting after this week (clock skew) is not on the chart.
-    end = bounds[-1] + timedelta(weeks=1)
-    moment = Review.first_seen_at
-    # Weeks are numbered by the database (portable CASE over the week boundaries, no date
-    # functions), so that only twelve counts leave it, not every review of twelve weeks.
-    week = case(*((moment >= bounds[i], i) for i in reversed(range(1, weeks))), else_=0).label(
-        "week"
-    )
-    in_window = (moment >= bounds[0], moment < end)
-
-    def per_week(query: Select[Any]) -> dict[int, int]:
-        if clinic_ids is not None or clinic_id is not None:
-            query = query.join(Listing, Listing.id == Review.listing_id)
-            query = _scoped(query, Listing.clinic_id, clinic_ids)
+    bounds.append(bounds[-1] + timedelta(weeks=1))
+    scope = None
+    if clinic_ids is not None or clinic_id is not None:
+        scope = _scoped(select(Listing.id), Listing.clinic_id, clinic_ids)
         if clinic_id is not None:
-            query = query.where(Listing.clinic_id == clinic_id)
-        numbered = query.subquery()
-        return {
-            int(n): count
-            for n, count in session.execute(
-                select(numbered.c.week, func.count()).group_by(numbered.c.week)
-            )
-        }
+            scope = scope.where(Listing.clinic_id == clinic_id)
 
-    reviews = per_week(select(week).where(*in_window))
-    flagged = per_week(
-        select(week)
-        .select_from(Classification)
-        .join(Review, Review.id == Classification.review_id)
-        .where(Classification.flagged.is_(True), *in_window)
-    )
+    def per_week(moment: Any, listing_id: Any) -> list[int]:
+        """One count per week, each an index range (no per-row date arithmetic): a week of a
+        million-review database is a few thousand index entries."""
+        counts = []
+        for since, until in itertools.pairwise(bounds):
+            count = select(func.count()).where(moment >= since, moment < until)
+            if scope is not None:
+                count = count.where(listing_id.in_(scope))
+            counts.append(count.scalar_subquery())
+        return list(session.execute(select(*counts)).one())
+
+    reviews = per_week(Review.first_seen_at, Review.listing_id)
+    flagged = per_week(FlaggedReview.first_seen_at, FlaggedReview.listing_id)
     return [
-        TrendWeek(start=start, reviews=reviews.get(i, 0), flagged=flagged.get(i, 0))
-        for i, start in enumerate(starts)
+        TrendWeek(start=start, reviews=n_reviews, flagged=n_flagged)
+        for start, n_reviews, n_flagged in zip(starts, reviews, flagged, strict=True)
     ]

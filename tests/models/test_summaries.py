@@ -12,6 +12,7 @@ from typer.testing import CliRunner
 from kuchikomi.cli import app
 from kuchikomi.services.dashboard import clinic_summaries
 from models import Clinic, Review
+from models.base import utcnow
 from models.db import get_engine
 from models.migrate import upgrade
 from tests.api.factories import make_clinic, make_review
@@ -60,6 +61,17 @@ def test_counts_follow_inserts_removals_deletes_and_bulk_loads(session: Session)
     session.commit()
     assert _counts(session)["B"] == (4, 0, 1)
 
+    # Re-classification moves the flagged counts, and recent means first seen in 30 days.
+    assert first.classification is not None
+    first.classification.flagged = False
+    session.commit()
+    assert _counts(session)["A"] == (2, 0, 0)
+    first.classification.flagged = True
+    first.first_seen_at = utcnow()
+    session.commit()
+    summaries = {s.name: s for s in clinic_summaries(session=session, clinic_ids=None)}
+    assert (summaries["A"].flagged, summaries["A"].flagged_recent) == (1, 1)
+
     session.execute(delete(Review).where(Review.id == first.id))
     session.commit()
     assert _counts(session)["A"] == (1, 0, 0)
@@ -79,19 +91,21 @@ def test_upgrade_restores_dropped_triggers_and_refresh_recounts(
         if conn.dialect.name == "sqlite":
             for name in ("insert", "delete", "update"):
                 conn.execute(text(f"DROP TRIGGER trg_review_count_{name}"))
+                conn.execute(text(f"DROP TRIGGER trg_flagged_review_{name}"))
         else:
             conn.execute(text("DROP TRIGGER trg_review_count ON review"))
-    make_review(session, clinic.listings[0])
-    assert _counts(session)["A"][0] == 1  # stale
+            conn.execute(text("DROP TRIGGER trg_flagged_review ON classification"))
+    make_review(session, clinic.listings[0], probability=0.9)
+    assert _counts(session)["A"] == (1, 0, 0)  # stale
 
     upgrade(db_url)
-    assert _counts(session)["A"][0] == 2
-    make_review(session, clinic.listings[0])
-    assert _counts(session)["A"][0] == 3
+    assert _counts(session)["A"] == (2, 1, 0)
+    make_review(session, clinic.listings[0], probability=0.8)
+    assert _counts(session)["A"] == (3, 2, 0)
 
     with get_engine().begin() as conn:
         conn.execute(text("UPDATE listing_review_count SET reviews = 0"))
     result = runner.invoke(app, ["db", "refresh-stats"])
     assert result.exit_code == 0, result.output
     assert "recounted" in result.output
-    assert _counts(session)["A"][0] == 3
+    assert _counts(session)["A"] == (3, 2, 0)

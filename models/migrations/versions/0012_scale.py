@@ -1,4 +1,4 @@
-"""scale: a per-listing review count kept by triggers, indexes for the queue and the dashboard
+"""scale: summary tables for the dashboard, kept current by triggers (models/summaries.py)
 
 Revision ID: 0012
 Revises: 0007
@@ -34,6 +34,27 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("listing_id", name=op.f("pk_listing_review_count")),
     )
+    op.create_table(
+        "flagged_review",
+        sa.Column("review_id", sa.Integer(), nullable=False),
+        sa.Column("listing_id", sa.Integer(), nullable=False),
+        sa.Column("posted_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("first_seen_at", sa.DateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["review_id"],
+            ["review.id"],
+            name=op.f("fk_flagged_review_review_id_review"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("review_id", name=op.f("pk_flagged_review")),
+    )
+    with op.batch_alter_table("flagged_review", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_flagged_review_first_seen_at"), ["first_seen_at"], unique=False
+        )
+        batch_op.create_index(
+            batch_op.f("ix_flagged_review_listing_id"), ["listing_id"], unique=False
+        )
     # Triggers, then the backfill, in this migration's transaction (models/summaries.py).
     summaries.install(op.get_bind())
 
@@ -41,4 +62,5 @@ def upgrade() -> None:
 def downgrade() -> None:
     """Downgrade schema."""
     summaries.uninstall(op.get_bind())
+    op.drop_table("flagged_review")
     op.drop_table("listing_review_count")
