@@ -24,7 +24,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Select, func, or_, select
-from sqlalchemy.orm import Session, contains_eager
+from sqlalchemy.orm import Session
 
 from kuchikomi.schemas import Page, ReviewPublic
 from models import Classification, Clinic, Decision, Listing, Review
@@ -107,19 +107,52 @@ def _decode_cursor(token: str, kind: str) -> dict[str, Any]:
     return payload
 
 
-def _base_query(*, flagged: bool | None) -> Select[tuple[Review]]:
+# What a page shows, read as plain columns: building ORM objects for each review, listing, clinic
+# and classification cost more than the queries themselves at 50 reviews a page.
+_PUBLIC_COLUMNS = (
+    Review.id,
+    Listing.clinic_id,
+    Clinic.name.label("clinic_name"),
+    Listing.url.label("listing_url"),
+    Review.external_id,
+    Review.author,
+    Review.rating,
+    Review.posted_at,
+    Review.posted_at_raw,
+    Review.posted_at_exact,
+    Review.first_seen_at,
+    Review.removed_at,
+    Review.text,
+    Review.url,
+    Classification.label,
+    Classification.category,
+    Classification.harmful_probability,
+    Classification.flagged,
+    Classification.reasons,
+    Classification.model_version,
+)
+
+
+def _row_public(row: Any) -> dict[str, Any]:
+    """A :class:`ReviewPublic`'s fields from a row of :data:`_PUBLIC_COLUMNS`."""
+    public = row._asdict()
+    public["flagged"] = bool(public["flagged"])
+    public["reasons"] = list(public["reasons"] or [])
+    return public
+
+
+def _base_query(*, flagged: bool | None) -> Select[Any]:
     query = (
-        select(Review)
-        .join(Review.listing)
-        .join(Listing.clinic)
-        .options(
-            contains_eager(Review.listing).contains_eager(Listing.clinic),
-            contains_eager(Review.classification),
-        )
+        select(*_PUBLIC_COLUMNS)
+        .select_from(Review)
+        .join(Listing, Listing.id == Review.listing_id)
+        .join(Clinic, Clinic.id == Listing.clinic_id)
     )
     if flagged:
-        return query.join(Review.classification).where(Classification.flagged.is_(True))
-    query = query.outerjoin(Review.classification)
+        return query.join(Classification, Classification.review_id == Review.id).where(
+            Classification.flagged.is_(True)
+        )
+    query = query.outerjoin(Classification, Classification.review_id == Review.id)
     if flagged is False:
         # Not flagged includes not yet classified: ReviewPublic.flagged is false for both.
         query = query.where(or_(Classification.id.is_(None), Classification.flagged.is_(False)))
@@ -261,21 +294,20 @@ def list_reviews(
             query = query.where(Review.id < position["id"])
         query = query.order_by(Review.id.desc())
 
-    rows = list(session.scalars(query.limit(limit + 1)).unique())
+    rows = [_row_public(row) for row in session.execute(query.limit(limit + 1))]
     next_cursor = None
     if len(rows) > limit:
         rows = rows[:limit]
         last = rows[-1]
         if kind == _QUEUE:
-            assert last.classification is not None
             # repr-exact float: JSON round-trips Python floats exactly, so equality still holds.
             next_cursor = _encode_cursor(
-                {"k": kind, "p": last.classification.harmful_probability, "id": last.id}
+                {"k": kind, "p": last["harmful_probability"], "id": last["id"]}
             )
         else:
-            next_cursor = _encode_cursor({"k": kind, "id": last.id})
-    decided = latest_decisions(session=session, review_ids=[r.id for r in rows])
-    items = [review_public(r).model_copy(update=decided.get(r.id, {})) for r in rows]
+            next_cursor = _encode_cursor({"k": kind, "id": last["id"]})
+    decided = latest_decisions(session=session, review_ids=[r["id"] for r in rows])
+    items = [ReviewPublic(**row, **decided.get(row["id"], {})) for row in rows]
     return Page[ReviewPublic](items=items, next_cursor=next_cursor)
 
 
@@ -286,11 +318,12 @@ def get_review(
     query = _base_query(flagged=None).where(Review.id == review_id)
     if clinic_ids is not None:
         query = query.where(Listing.clinic_id.in_(clinic_ids))
-    review = session.scalars(query).unique().one_or_none()
-    if review is None:
+    row = session.execute(query).one_or_none()
+    if row is None:
         return None
-    decided = latest_decisions(session=session, review_ids=[review.id])
-    return review_public(review).model_copy(update=decided.get(review.id, {}))
+    review = _row_public(row)
+    decided = latest_decisions(session=session, review_ids=[review["id"]])
+    return ReviewPublic(**review, **decided.get(review["id"], {}))
 
 
 def review_counts_by_clinic(
