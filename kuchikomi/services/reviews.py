@@ -23,7 +23,7 @@ from datetime import date, datetime, time
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Select, func, or_, select
+from sqlalchemy import Select, bindparam, func, or_, select
 from sqlalchemy.orm import Session
 
 from kuchikomi.schemas import Page, ReviewPublic
@@ -170,31 +170,31 @@ def day_start(day: date | None) -> datetime | None:
     return datetime.combine(day, time.min, tzinfo=JST)
 
 
+# Built once: the review ids are one expanding parameter, so a page's fifty ids are not each
+# turned into an expression per request.
+_LATEST_DECISIONS = select(Decision.review_id, Decision.decision, Decision.created_at).where(
+    Decision.id.in_(
+        select(func.max(Decision.id))
+        .where(Decision.review_id.in_(bindparam("ids", expanding=True)))
+        .group_by(Decision.review_id)
+    )
+)
+_LAST_REWRITES = (
+    select(ReviewRevision.review_id, func.max(ReviewRevision.replaced_at))
+    .where(ReviewRevision.review_id.in_(bindparam("ids", expanding=True)))
+    .group_by(ReviewRevision.review_id)
+)
+
+
 def latest_decisions(*, session: Session, review_ids: Sequence[int]) -> dict[int, dict[str, Any]]:
     """``{review_id: {"decision": latest staff decision, "edited_after_decision": bool}}`` for
     those of ``review_ids`` that have a decision: the second is true when the text was rewritten
     on the site after that decision (which then judged an earlier wording)."""
     if not review_ids:
         return {}
-    newest = (
-        select(func.max(Decision.id))
-        .where(Decision.review_id.in_(review_ids))
-        .group_by(Decision.review_id)
-    )
-    decided = session.execute(
-        select(Decision.review_id, Decision.decision, Decision.created_at).where(
-            Decision.id.in_(newest)
-        )
-    ).tuples()
-    rewritten = dict(
-        session.execute(
-            select(ReviewRevision.review_id, func.max(ReviewRevision.replaced_at))
-            .where(ReviewRevision.review_id.in_(review_ids))
-            .group_by(ReviewRevision.review_id)
-        )
-        .tuples()
-        .all()
-    )
+    ids = {"ids": list(review_ids)}
+    decided = session.execute(_LATEST_DECISIONS, ids).tuples()
+    rewritten = dict(session.execute(_LAST_REWRITES, ids).tuples().all())
     return {
         review_id: {
             "decision": decision,
