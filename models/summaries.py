@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Connection, ForeignKey, Integer, text
+from sqlalchemy import Connection, ForeignKey, Index, Integer, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from models.base import Base
@@ -38,12 +38,14 @@ class ListingReviewCount(Base):
 
 class FlaggedReview(Base):
     __tablename__ = "flagged_review"
+    # Per-clinic counts, all and recent, read from the index alone.
+    __table_args__ = (Index("ix_flagged_review_listing_seen", "listing_id", "first_seen_at"),)
 
     review_id: Mapped[int] = mapped_column(
         ForeignKey("review.id", ondelete="CASCADE"), primary_key=True
     )
     # Copies of the review's columns (kept equal by the triggers).
-    listing_id: Mapped[int] = mapped_column(Integer, index=True)
+    listing_id: Mapped[int] = mapped_column(Integer)
     posted_at: Mapped[datetime | None]
     first_seen_at: Mapped[datetime] = mapped_column(index=True)
 

@@ -53,7 +53,7 @@ def upgrade() -> None:
             batch_op.f("ix_flagged_review_first_seen_at"), ["first_seen_at"], unique=False
         )
         batch_op.create_index(
-            batch_op.f("ix_flagged_review_listing_id"), ["listing_id"], unique=False
+            "ix_flagged_review_listing_seen", ["listing_id", "first_seen_at"], unique=False
         )
     # Triggers, then the backfill, in this migration's transaction (models/summaries.py).
     summaries.install(op.get_bind())
