@@ -10,9 +10,9 @@ measured before the scale work (issue 15), marking each goal met or not.
     .venv/bin/python bench/api_scale.py --db postgresql      # database bench_scale on 127.0.0.1
     .venv/bin/python bench/api_scale.py --db sqlite --reviews 50000   # a quick run
 
-The database is kept (var/bench/ for SQLite, database ``bench_scale`` for PostgreSQL) and reused
-by ``--reuse`` when it holds the same number of reviews; the migrations and the summary backfill
-run either way, as an upgrade would.
+The database is kept (`var/bench/bench_scale.db` for SQLite, database ``bench_scale`` on PostgreSQL;
+other sizes add theirs to the name) and reused by ``--reuse`` when it holds the same number of
+reviews; the migrations, the summary recount and ANALYZE run either way, as after an upgrade.
 """
 
 from __future__ import annotations
@@ -92,15 +92,21 @@ SOURCES = ("schema_org", "qlife", "caloo", "epark")
 # --- building the database --------------------------------------------------------------------
 
 
-def _database_url(kind: str) -> str:
+def _database_name(reviews: int) -> str:
+    """One database per size, so that a quick run leaves the full one alone."""
+    return PG_DATABASE if reviews == FULL_REVIEWS else f"{PG_DATABASE}_{reviews}"
+
+
+def _database_url(kind: str, reviews: int) -> str:
     if kind == "sqlite":
-        path = ROOT / "var" / "bench" / "api_scale.db"
+        path = ROOT / "var" / "bench" / f"{_database_name(reviews)}.db"
         path.parent.mkdir(parents=True, exist_ok=True)
         return f"sqlite:///{path}"
-    return f"{PG_SERVER}/{PG_DATABASE}"
+    return f"{PG_SERVER}/{_database_name(reviews)}"
 
 
 def _drop_database(kind: str, url: str) -> None:
+    name = url.rsplit("/", 1)[1]
     if kind == "sqlite":
         for suffix in ("", "-wal", "-shm"):
             Path(url.removeprefix("sqlite:///") + suffix).unlink(missing_ok=True)
@@ -108,8 +114,8 @@ def _drop_database(kind: str, url: str) -> None:
     import psycopg
 
     with psycopg.connect("postgresql://postgres@127.0.0.1:5432/test", autocommit=True) as conn:
-        conn.execute(f"DROP DATABASE IF EXISTS {PG_DATABASE} WITH (FORCE)")
-        conn.execute(f"CREATE DATABASE {PG_DATABASE}")
+        conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        conn.execute(f"CREATE DATABASE {name}")
 
 
 def _review_count(url: str) -> int:
@@ -337,7 +343,7 @@ def build(url: str, reviews: int, seed: int = 15) -> None:
 
 def prepare(kind: str, reviews: int, reuse: bool) -> tuple[str, str]:
     """A migrated, filled database and a reviewer's bearer token."""
-    url = _database_url(kind)
+    url = _database_url(kind, reviews)
     os.environ["KUCHIKOMI_DATABASE_URL"] = url
     os.environ["KUCHIKOMI_DATA_DIR"] = str(ROOT / "var" / "bench" / "data")
     from models.migrate import upgrade
@@ -413,14 +419,25 @@ class Server:
             time.sleep(0.1)
         raise RuntimeError("kuchikomi serve did not start")
 
-    def peak_rss_mb(self) -> float:
-        """The largest peak resident set of the server process and its workers (VmHWM)."""
+    def _pids(self) -> list[int]:
         pids = [self.process.pid]
         children = Path(f"/proc/{self.process.pid}/task/{self.process.pid}/children")
         if children.exists():
             pids += [int(p) for p in children.read_text().split()]
+        return pids
+
+    def cpu_seconds(self) -> float:
+        """CPU time used so far by the server process and its workers (not the database's)."""
+        ticks = 0
+        for pid in self._pids():
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            ticks += int(fields[11]) + int(fields[12])  # utime, stime
+        return ticks / os.sysconf("SC_CLK_TCK")
+
+    def peak_rss_mb(self) -> float:
+        """The largest peak resident set of the server process and its workers (VmHWM)."""
         peak = 0
-        for pid in pids:
+        for pid in self._pids():
             for line in Path(f"/proc/{pid}/status").read_text().splitlines():
                 if line.startswith("VmHWM:"):
                     peak = max(peak, int(line.split()[1]))
@@ -437,6 +454,8 @@ class Load:
     p95: float
     rate: float
     statuses: dict[int, int]
+    # API process CPU per request: what a request costs whatever else the machine is doing.
+    cpu_ms: float = 0.0
 
 
 async def _load(
@@ -475,7 +494,7 @@ async def _load(
 
 
 def load(
-    base: str,
+    server: Server,
     token: str,
     path: str,
     *,
@@ -484,8 +503,11 @@ def load(
     check: Callable[[Any], bool] = lambda r: True,
 ) -> Load:
     """Median of RUNS runs (each figure separately), after a short warm-up."""
+    base = server.base
     asyncio.run(_load(base, token, path, clients, min(requests, 2 * clients), check))
+    cpu = server.cpu_seconds()
     runs = [asyncio.run(_load(base, token, path, clients, requests, check)) for _ in range(RUNS)]
+    cpu_ms = (server.cpu_seconds() - cpu) * 1000 / (requests * RUNS)
     statuses: dict[int, int] = {}
     for run in runs:
         for status, n in run.statuses.items():
@@ -495,21 +517,24 @@ def load(
         p95=statistics.median(r.p95 for r in runs),
         rate=statistics.median(r.rate for r in runs),
         statuses=statuses,
+        cpu_ms=cpu_ms,
     )
 
 
-def one_request_ms(base: str, token: str, path: str) -> float:
+def one_request_ms(server: Server, token: str, path: str) -> tuple[float, float]:
+    """Median wall time of RUNS single requests, and the API's CPU time per request."""
     import httpx
 
     headers = {"Authorization": f"Bearer {token}"}
-    with httpx.Client(base_url=base, headers=headers, timeout=120) as client:
+    with httpx.Client(base_url=server.base, headers=headers, timeout=120) as client:
         client.get(path).raise_for_status()  # warm-up
         samples = []
+        cpu = server.cpu_seconds()
         for _ in range(RUNS):
             start = time.perf_counter()
             client.get(path).raise_for_status()
             samples.append((time.perf_counter() - start) * 1000)
-    return statistics.median(samples)
+    return statistics.median(samples), (server.cpu_seconds() - cpu) * 1000 / RUNS
 
 
 def deep_cursor(base: str, token: str) -> tuple[str, int]:
@@ -535,6 +560,10 @@ def deep_cursor(base: str, token: str) -> tuple[str, int]:
             cursor = body["next_cursor"]
     assert cursor
     return cursor, walked
+
+
+def _cpu(result: Load) -> str:
+    return f"; API CPU {result.cpu_ms:.1f} ms/req"
 
 
 def _ms(value: float) -> str:
@@ -576,75 +605,75 @@ def measure(kind: str, url: str, token: str, workers_run: bool) -> list[tuple[st
         base = server.base
         queue = "/api/v1/reviews?flagged=true"
         cursor, walked = deep_cursor(base, token)
-        first = load(base, token, queue)
+        first = load(server, token, queue)
         rows.append(
             (
                 "`GET /api/v1/reviews?flagged=true` first page",
                 before["first"],
-                f"p50 {_ms(first.p50)}, p95 {_ms(first.p95)}, {first.rate:.0f} req/s",
+                f"p50 {_ms(first.p50)}, p95 {_ms(first.p95)}, {first.rate:.0f} req/s{_cpu(first)}",
                 verdict(first.p95 <= 50, "p95 ≤ 50 ms"),
             )
         )
-        deep = load(base, token, f"{queue}&cursor={cursor}")
+        deep = load(server, token, f"{queue}&cursor={cursor}")
         rows.append(
             (
                 f"same, deep page by `next_cursor` (after {walked:,})",
                 before["deep"],
-                f"p50 {_ms(deep.p50)}, p95 {_ms(deep.p95)}",
+                f"p50 {_ms(deep.p50)}, p95 {_ms(deep.p95)}{_cpu(deep)}",
                 verdict(deep.p95 <= 50, "p95 ≤ 50 ms"),
             )
         )
-        clinic = load(base, token, f"{queue}&clinic_id=42")
+        clinic = load(server, token, f"{queue}&clinic_id=42")
         rows.append(
             (
                 "same, `&clinic_id=42`",
                 before["clinic"],
-                f"p50 {_ms(clinic.p50)}, p95 {_ms(clinic.p95)}",
+                f"p50 {_ms(clinic.p50)}, p95 {_ms(clinic.p95)}{_cpu(clinic)}",
                 verdict(clinic.p95 <= 50, "p95 ≤ 50 ms"),
             )
         )
-        fifty = load(base, token, queue, clients=50, requests=500)
+        fifty = load(server, token, queue, clients=50, requests=500)
         rows.append(
             (
                 "50 concurrent clients, first page",
                 before["fifty"],
-                f"p50 {_ms(fifty.p50)}, p95 {_ms(fifty.p95)}, {fifty.rate:.0f} req/s",
+                f"p50 {_ms(fifty.p50)}, p95 {_ms(fifty.p95)}, {fifty.rate:.0f} req/s{_cpu(fifty)}",
                 "—",
             )
         )
-        html = load(base, token, "/", requests=100)
+        html = load(server, token, "/", requests=100)
         rows.append(
             (
                 "`/` (the HTML queue), 10 clients",
                 before["html"],
-                f"p50 {_ms(html.p50)}, p95 {_ms(html.p95)}, {html.rate:.0f} pages/s",
+                f"p50 {_ms(html.p50)}, p95 {_ms(html.p95)}, {html.rate:.0f} pages/s{_cpu(html)}",
                 "—",
             )
         )
-        dashboard = one_request_ms(base, token, "/dashboard")
+        dashboard, dashboard_cpu = one_request_ms(server, token, "/dashboard")
         rows.append(
             (
                 "`/dashboard` (one request)",
                 before["dashboard"],
-                _ms(dashboard),
+                f"{_ms(dashboard)}; API CPU {dashboard_cpu:.0f} ms",
                 verdict(dashboard <= 300, "≤ 300 ms"),
             )
         )
-        bursts = one_request_ms(base, token, "/api/v1/bursts")
+        bursts, bursts_cpu = one_request_ms(server, token, "/api/v1/bursts")
         rows.append(
             (
                 "`GET /api/v1/bursts` (one request)",
                 before["bursts"],
-                _ms(bursts),
+                f"{_ms(bursts)}; API CPU {bursts_cpu:.0f} ms",
                 verdict(bursts <= 100, "≤ 100 ms"),
             )
         )
-        bursts10 = load(base, token, "/api/v1/bursts", requests=30)
+        bursts10 = load(server, token, "/api/v1/bursts", requests=30)
         rows.append(
             (
                 "`GET /api/v1/bursts`, 10 clients",
                 "—",
-                f"p50 {_ms(bursts10.p50)}, p95 {_ms(bursts10.p95)}",
+                f"p50 {_ms(bursts10.p50)}, p95 {_ms(bursts10.p95)}{_cpu(bursts10)}",
                 "—",
             )
         )
@@ -681,12 +710,12 @@ def measure(kind: str, url: str, token: str, workers_run: bool) -> list[tuple[st
     if workers_run:
         server = Server(workers=2)
         try:
-            wide = load(server.base, token, queue, clients=20, requests=1000)
+            wide = load(server, token, queue, clients=20, requests=1000)
             rows.append(
                 (
                     "first page, `serve --workers 2`, 20 clients",
                     before["workers"],
-                    f"p50 {_ms(wide.p50)}, p95 {_ms(wide.p95)}, {wide.rate:.0f} req/s",
+                    f"p50 {_ms(wide.p50)}, p95 {_ms(wide.p95)}, {wide.rate:.0f} req/s{_cpu(wide)}",
                     verdict(wide.rate >= 300, "≥ 300 req/s")
                     if kind == "postgresql"
                     else "(goal on PostgreSQL)",
@@ -705,10 +734,16 @@ def main() -> None:
     parser.add_argument("--no-workers", action="store_true", help="skip the --workers 2 run")
     args = parser.parse_args()
     url, token = prepare(args.db, args.reviews, args.reuse)
+    load_before = os.getloadavg()[0]
     rows = measure(args.db, url, token, workers_run=not args.no_workers)
+    load_after = os.getloadavg()[0]
     name = {"sqlite": "SQLite", "postgresql": "PostgreSQL"}[args.db]
     print()
-    print(f"{name}, {args.reviews:,} reviews over {CLINICS:,} clinics, median of {RUNS} runs")
+    print(
+        f"{name}, {args.reviews:,} reviews over {CLINICS:,} clinics, median of {RUNS} runs; "
+        f"{os.cpu_count()} cores, load average {load_before:.1f} before and {load_after:.1f} "
+        "after the measurements"
+    )
     print()
     print("| request | before | now | goal |")
     print("|---|---|---|---|")
