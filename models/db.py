@@ -62,15 +62,19 @@ def optimize_planner(engine: Engine, *, full: bool = False) -> None:
 
     SQLite keeps none until ``ANALYZE`` runs, and then picks poor indexes on large tables (a
     clinic's queue by the probability index instead of by the clinic's listings: 12× slower at a
-    million reviews). A sampled ``ANALYZE`` (``analysis_limit``: about a thousand rows per
-    index) takes milliseconds even then, so it runs at every start-up; ``full`` reads every row,
-    on PostgreSQL too (whose autovacuum otherwise keeps statistics on its own schedule).
+    million reviews). So a database without statistics gets a full ``ANALYZE`` (seconds, once);
+    one with statistics gets ``PRAGMA optimize``, which refreshes them only where they are stale.
+    (A sampled ``ANALYZE`` is no substitute: with ``analysis_limit`` the per-listing estimate
+    became the sample size and the clinic filter went back to the slow plan.) ``full`` forces a
+    complete ``ANALYZE`` on either database; PostgreSQL's autovacuum otherwise keeps its own.
     docs/operations.md#query-planner
     """
     with engine.connect() as conn:
         if engine.dialect.name == "sqlite":
-            conn.exec_driver_sql("PRAGMA analysis_limit=" + ("0" if full else "1000"))
-            conn.exec_driver_sql("ANALYZE")
+            analyzed = conn.exec_driver_sql(
+                "SELECT 1 FROM sqlite_master WHERE name = 'sqlite_stat1'"
+            ).first()
+            conn.exec_driver_sql("ANALYZE" if full or not analyzed else "PRAGMA optimize")
         elif full:
             conn.exec_driver_sql("ANALYZE")
         conn.commit()

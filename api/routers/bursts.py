@@ -26,8 +26,8 @@ from kuchikomi.schemas import BurstPublic
 from kuchikomi.services.bursts import (
     JST,
     ClinicTimeline,
+    burst_record_chunks,
     clinic_timeline,
-    list_burst_records,
     list_bursts,
 )
 from models import Clinic
@@ -72,9 +72,13 @@ def get_bursts(
         ids: list[int] | None = [clinic_id]
     else:
         ids = visible
-    records = list_burst_records(session=session, clinic_ids=ids, kind=kind)
-    # Serialised once, by pydantic-core: FastAPI would validate the records again first.
-    return Response(_BURST_LIST.dump_json(records), media_type="application/json")
+    # Serialised once, by pydantic-core (FastAPI would validate the records again first), a few
+    # hundred records at a time so that ten concurrent listings do not each hold every record.
+    parts = [
+        _BURST_LIST.dump_json(chunk)[1:-1]
+        for chunk in burst_record_chunks(session=session, clinic_ids=ids, kind=kind)
+    ]
+    return Response(b"[" + b",".join(parts) + b"]", media_type="application/json")
 
 
 # Chart geometry (SVG user units; the SVG scales to the page width).

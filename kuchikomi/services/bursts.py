@@ -22,7 +22,7 @@ other clinics' reviews from the last ``CONTEXT_DAYS`` days when only some clinic
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 from typing import Any
@@ -114,7 +114,19 @@ def list_burst_records(
     clinic_ids: Iterable[int] | None = None,
     kind: str | None = None,
 ) -> list[BurstPublic]:
-    """What :func:`list_bursts` lists, as public records, without loading ORM objects.
+    """What :func:`list_bursts` lists, as public records (see :func:`burst_record_chunks`)."""
+    chunks = burst_record_chunks(session=session, clinic_ids=clinic_ids, kind=kind)
+    return [record for chunk in chunks for record in chunk]
+
+
+def burst_record_chunks(
+    *,
+    session: Session,
+    clinic_ids: Iterable[int] | None = None,
+    kind: str | None = None,
+) -> Iterator[list[BurstPublic]]:
+    """What :func:`list_bursts` lists, as public records a few hundred at a time, without
+    loading ORM objects.
 
     One query: each burst with its member ids joined into one string by the database. A
     national listing has thousands of bursts and tens of thousands of members; loading each
@@ -145,20 +157,26 @@ def list_burst_records(
     if clinic_ids is not None:
         ids = sorted(set(clinic_ids))
         if not ids:
-            return []
+            return
         query = query.where(Burst.clinic_id.in_(ids))
     if kind is not None:
         query = query.where(Burst.kind == kind)
     rows = session.connection().execute(query.order_by(Burst.start.desc(), Burst.id.desc()))
-    return _BURST_RECORDS.validate_python(
-        [
-            {
-                **row,
-                "review_ids": sorted(int(i) for i in row["ids"].split(",")) if row["ids"] else [],
-            }
-            for row in rows.mappings()
-        ]
-    )
+    yield from _in_chunks(rows.mappings())
+
+
+def _in_chunks(rows: Iterable[Any], size: int = _IN_CHUNK) -> Iterator[list[BurstPublic]]:
+    """Records of ``size`` rows at a time, so that a caller serialising them chunk by chunk holds
+    one chunk's objects at a time."""
+    batch = []
+    for row in rows:
+        ids = row["ids"]
+        batch.append({**row, "review_ids": sorted(int(i) for i in ids.split(",")) if ids else []})
+        if len(batch) == size:
+            yield _BURST_RECORDS.validate_python(batch)
+            batch = []
+    if batch:
+        yield _BURST_RECORDS.validate_python(batch)
 
 
 def check_clinics(session: Session, clinic_ids: Iterable[int]) -> list[int]:
