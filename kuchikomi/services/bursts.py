@@ -171,7 +171,7 @@ def _in_chunks(rows: Iterable[Any], size: int = _IN_CHUNK) -> Iterator[list[Burs
     batch = []
     for row in rows:
         ids = row["ids"]
-        batch.append({**row, "review_ids": sorted(int(i) for i in ids.split(",")) if ids else []})
+        batch.append({**row, "review_ids": sorted(map(int, ids.split(","))) if ids else []})
         if len(batch) == size:
             yield _BURST_RECORDS.validate_python(batch)
             batch = []
