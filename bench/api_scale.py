@@ -475,7 +475,13 @@ async def _load(
         async def worker() -> None:
             for _ in remaining:
                 start = time.perf_counter()
-                response = await client.get(path)
+                try:
+                    response = await client.get(path)
+                except httpx.TransportError:
+                    # A connection the server dropped: counted, not retried (status -1).
+                    latencies.append(time.perf_counter() - start)
+                    statuses[-1] = statuses.get(-1, 0) + 1
+                    continue
                 latencies.append(time.perf_counter() - start)
                 ok = response.status_code == 200 and check(response)
                 status = response.status_code if ok or response.status_code != 200 else 0
@@ -563,16 +569,21 @@ def deep_cursor(base: str, token: str) -> tuple[str, int]:
 
 
 def _cpu(result: Load) -> str:
-    return f"; API CPU {result.cpu_ms:.1f} ms/req"
+    failed = {s: n for s, n in result.statuses.items() if s != 200}
+    note = f" ({_statuses(failed)} of {sum(result.statuses.values())})" if failed else ""
+    return f"; API CPU {result.cpu_ms:.1f} ms/req{note}"
 
 
 def _ms(value: float) -> str:
     return f"{value / 1000:.1f} s" if value >= 1000 else f"{value:.0f} ms"
 
 
+_STATUS_NAMES = {0: "200 cut short", -1: "connection dropped"}
+
+
 def _statuses(statuses: dict[int, int], runs: int = 1) -> str:
     return ", ".join(
-        f"{n // runs} × {'200 cut short' if s == 0 else s}" for s, n in sorted(statuses.items())
+        f"{n // runs} × {_STATUS_NAMES.get(s, s)}" for s, n in sorted(statuses.items())
     )
 
 
