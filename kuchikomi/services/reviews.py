@@ -23,7 +23,7 @@ from datetime import date, datetime, time
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Select, bindparam, func, or_, select
+from sqlalchemy import Row, Select, bindparam, func, or_, select
 from sqlalchemy.orm import Session
 
 from kuchikomi.schemas import Page, ReviewPublic
@@ -133,9 +133,9 @@ _PUBLIC_COLUMNS = (
 )
 
 
-def _row_public(row: Any) -> dict[str, Any]:
+def _row_public(row: Row[Any]) -> dict[str, Any]:
     """A :class:`ReviewPublic`'s fields from a row of :data:`_PUBLIC_COLUMNS`."""
-    public = row._asdict()
+    public = dict(row._mapping)
     public["flagged"] = bool(public["flagged"])
     public["reasons"] = list(public["reasons"] or [])
     return public
