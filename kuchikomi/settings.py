@@ -137,6 +137,19 @@ class GoogleSettings(BaseModel):
     max_retry_wait: float = Field(default=120.0, ge=0.0)
 
 
+class EvidenceSettings(BaseModel):
+    """Evidence bundles (docs/domain.md#evidence): the signing key and the browser that renders
+    archived pages. ``KUCHIKOMI_EVIDENCE__CHROMIUM`` and so on."""
+
+    # Empty: data_dir/keys/evidence-signing-ed25519.pem, created on first use.
+    signing_key: Path | None = None
+    # Chromium (or Chrome) that renders the archived page into the bundle's PDF and PNG. Empty:
+    # the first of chromium, chromium-browser, google-chrome on PATH. A path that does not exist
+    # makes bundles without renderings, which their manifest and report say.
+    chromium: Path | None = None
+    render_timeout: float = Field(default=30.0, gt=0.0)
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="KUCHIKOMI_",
@@ -159,6 +172,7 @@ class Settings(BaseSettings):
     deadlines: DeadlineSettings = DeadlineSettings()
     notify: NotifySettings = NotifySettings()
     google: GoogleSettings = GoogleSettings()
+    evidence: EvidenceSettings = EvidenceSettings()
 
     @property
     def warc_dir(self) -> Path:

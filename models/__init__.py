@@ -1,6 +1,6 @@
 """Tables and database access. Knows tables, not HTTP or text."""
 
-from models import accounts, bursts, cases, notifications  # noqa: F401  (register their tables)
+from models import accounts, bursts, cases, evidence, notifications  # noqa: F401  (register tables)
 from models.accounts import (
     ApiToken,
     AuditEntry,
@@ -13,6 +13,7 @@ from models.accounts import (
 from models.base import Base
 from models.bursts import Burst, BurstReview
 from models.cases import TakedownCase
+from models.evidence import EvidenceBundleRecord
 from models.notifications import NotificationDelivery, NotificationSubscription, NotifiedItem
 from models.tables import (
     Classification,
@@ -39,6 +40,7 @@ __all__ = [
     "CrawlRun",
     "CrawlRunListing",
     "Decision",
+    "EvidenceBundleRecord",
     "EvidenceRecord",
     "GoogleConnection",
     "JobLock",

@@ -13,7 +13,7 @@ from fastapi.responses import Response
 from api.auth import CurrentUser, visible_clinic_ids
 from api.deps import SessionDep
 from api.errors import error_responses
-from kuchikomi.services.evidence import ArchiveIntegrityError, ReviewNotFoundError, build_bundle
+from kuchikomi.services.evidence import ArchiveIntegrityError, ReviewNotFoundError, issue_bundle
 
 router = APIRouter(prefix="/api/v1/reviews", tags=["evidence"])
 
@@ -30,14 +30,16 @@ router = APIRouter(prefix="/api/v1/reviews", tags=["evidence"])
 def get_evidence(
     review_id: Annotated[int, Path(ge=1)], session: SessionDep, user: CurrentUser
 ) -> Response:
-    """The archived pages the review was seen on (first and latest capture), a printable report
-    and a manifest of hashes; check it later with `kuchikomi evidence verify FILE.zip`.
+    """The archived pages the review was seen on (first and latest capture) with their offline
+    renderings, a printable report, a manifest of hashes and the server's Ed25519 signature of
+    it; check it later with `kuchikomi evidence verify FILE.zip --public-key KEY.pem`. Every
+    download is recorded (manifest SHA-256) and written to the audit log.
 
     409 when an archived page can no longer be read back exactly as recorded: a bundle never
     carries evidence that does not match its own hashes."""
     try:
-        bundle = build_bundle(
-            session=session, review_id=review_id, clinic_ids=visible_clinic_ids(user)
+        bundle = issue_bundle(
+            session=session, review_id=review_id, user=user, clinic_ids=visible_clinic_ids(user)
         )
     except ReviewNotFoundError:
         raise HTTPException(

@@ -17,6 +17,7 @@ from warcio.archiveiterator import ArchiveIterator
 from kuchikomi.services.evidence import (
     MANIFEST_NAME,
     REPORT_NAME,
+    SIGNATURE_NAME,
     WARC_NAME,
     ArchiveIntegrityError,
     BundleFormatError,
@@ -71,7 +72,7 @@ def test_bundle_holds_first_and_latest_capture_report_and_manifest(
     review, records, (before, after, unrelated) = _setup(session, env, captures=3)
     bundle = build_bundle(session=session, review_id=review.id)
     files = _members(bundle.content)
-    assert set(files) == {WARC_NAME, REPORT_NAME, MANIFEST_NAME}
+    assert set(files) == {WARC_NAME, REPORT_NAME, MANIFEST_NAME, SIGNATURE_NAME}
 
     manifest = json.loads(files[MANIFEST_NAME])
     for name in (WARC_NAME, REPORT_NAME):
@@ -138,6 +139,8 @@ def test_tampered_missing_and_added_files_are_reported(session: Session, env: Pa
         zf.writestr("extra.txt", b"added later")
     checks = {c.file: c.status for c in verify_bundle(io.BytesIO(buffer.getvalue()))}
     assert checks == {
+        SIGNATURE_NAME: CheckStatus.missing,
+        f"{MANIFEST_NAME}#review.text": CheckStatus.ok,
         WARC_NAME: CheckStatus.mismatch,
         REPORT_NAME: CheckStatus.missing,
         f"{WARC_NAME}#{records[0].warc_record_id}": CheckStatus.mismatch,
@@ -200,7 +203,7 @@ def test_review_without_archived_page_still_gets_a_report(session: Session, env:
     clinic = make_clinic(session)
     review = make_review(session, clinic.listings[0], text="取込データの投稿")
     files = _members(build_bundle(session=session, review_id=review.id).content)
-    assert set(files) == {REPORT_NAME, MANIFEST_NAME}
+    assert set(files) == {REPORT_NAME, MANIFEST_NAME, SIGNATURE_NAME}
     manifest = json.loads(files[MANIFEST_NAME])
     assert manifest["captures"] == [] and manifest["sightings"] == 0
     report = "".join(p.extract_text() for p in PdfReader(io.BytesIO(files[REPORT_NAME])).pages)
@@ -211,7 +214,7 @@ def test_manifest_with_a_malformed_capture_is_refused_not_a_crash() -> None:
     # A capture naming its file by something other than a string used to raise TypeError.
     buffer = io.BytesIO()
     manifest = {
-        "format": "kuchikomi-evidence/1",
+        "format": "kuchikomi-evidence/2",
         "files": {},
         "captures": [{"file": [1], "warc_record_id": "<urn:uuid:x>", "payload_sha256": "0" * 64}],
     }
