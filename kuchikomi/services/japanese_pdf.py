@@ -37,7 +37,7 @@ FONT_PACKAGE = "matplotlib_fontja"
 FONT_FILE = "fonts/ipaexg.ttf"
 # Lines of a long value per table row: a row stays well under a page (A4 at 15 pt leading holds
 # about 48 lines), so reportlab can break the table between rows.
-LINES_PER_BLOCK = 30
+LINES_PER_BLOCK = 8
 CELL_PADDING = 6
 
 # Characters that may not begin a line (行頭禁則): they stay at the end of the line before.
@@ -115,7 +115,8 @@ def text_paragraph(text: str | None, style: str = "body") -> Paragraph:
 
 def wrap_lines(text: str, style: ParagraphStyle, width: float) -> list[str]:
     """``text`` (cleaned) broken into the lines it occupies at ``width``: anywhere between two
-    characters, except before a character that may not begin a line."""
+    characters, except before a character that may not begin a line (the character before it
+    then moves down with it, so that no line is wider than ``width``)."""
     lines: list[str] = []
     widths: dict[str, float] = {}
     for source_line in text.split("\n"):
@@ -125,9 +126,12 @@ def wrap_lines(text: str, style: ParagraphStyle, width: float) -> list[str]:
             w = widths.get(ch)
             if w is None:
                 w = widths[ch] = pdfmetrics.stringWidth(ch, style.fontName, style.fontSize)
-            if line and used + w > width and ch not in _NO_LINE_START:
+            if line and used + w > width:
+                carried: list[str] = []
+                if ch in _NO_LINE_START and len(line) > 1:
+                    carried = [line.pop()]
                 lines.append("".join(line))
-                line, used = [], 0.0
+                line, used = carried, sum(widths[c] for c in carried)
             line.append(ch)
             used += w
         lines.append("".join(line))
@@ -137,9 +141,12 @@ def wrap_lines(text: str, style: ParagraphStyle, width: float) -> list[str]:
 def text_blocks(text: str, style: str, width: float) -> Iterator[Paragraph]:
     """Paragraphs of at most :data:`LINES_PER_BLOCK` lines each, together printing ``text``."""
     lines = wrap_lines(clean(text), styles()[style], width)
+    # The lines are final: reportlab only stacks them (its own CJK line breaking would do the
+    # work again, at about a second per 50,000 characters).
+    stacked = ParagraphStyle(f"{style}-lines", parent=styles()[style], wordWrap=None)
     for start in range(0, len(lines), LINES_PER_BLOCK):
         block = "\n".join(lines[start : start + LINES_PER_BLOCK])
-        yield Paragraph(_markup(block), styles()[style])
+        yield Paragraph(_markup(block), stacked)
 
 
 def field_table(
@@ -152,6 +159,8 @@ def field_table(
     value_width = A4[0] - 40 * mm - label_width
     data: list[list[Any]] = []
     style: list[Any] = [
+        # A table sets its cells' font even for flowable cells (Helvetica unless told).
+        ("FONTNAME", (0, 0), (-1, -1), FONT),
         ("BOX", (0, 0), (-1, -1), 0.5, colors.grey),
         ("LINEAFTER", (0, 0), (0, -1), 0.5, colors.grey),
         ("BACKGROUND", (0, 0), (0, -1), colors.Color(0.93, 0.93, 0.93)),
@@ -174,7 +183,7 @@ def field_table(
             # Continuation rows sit flush: the value reads as one text.
             style.append(("BOTTOMPADDING", (0, first), (-1, last - 1), 0))
             style.append(("TOPPADDING", (0, first + 1), (-1, last), 0))
-    table = Table(data, colWidths=[label_width, value_width])
+    table = Table(data, colWidths=[label_width, value_width], longTableOptimize=1)
     table.setStyle(TableStyle(style))
     return table
 

@@ -217,6 +217,7 @@ def _neighbour_table(review: Review, neighbours: list[Review]) -> Table | Paragr
     table.setStyle(
         TableStyle(
             [
+                ("FONTNAME", (0, 0), (-1, -1), jp.FONT),
                 ("GRID", (0, 0), (-1, -1), 0.5, colors.grey),
                 ("BACKGROUND", (0, 0), (-1, 0), colors.Color(0.93, 0.93, 0.93)),
                 ("BACKGROUND", (0, highlight), (-1, highlight), colors.Color(1, 0.95, 0.8)),
