@@ -9,8 +9,8 @@ poster, so the prefilled text states facts (what was posted, where, what kind of
 it is) and leaves what only the clinic knows (why an allegation is untrue) as a bracketed
 blank to fill in, never an invented claim.
 
-The draft is rendered as JSON, .docx (python-docx) and PDF (reportlab, built-in Japanese CID
-fonts). Fields edited by staff are stored on the takedown case (:mod:`kuchikomi.services.cases`)
+The draft is rendered as JSON, .docx (python-docx) and PDF (reportlab, with an embedded Japanese
+font: :mod:`kuchikomi.services.japanese_pdf`). Fields edited by staff are stored on the takedown case (:mod:`kuchikomi.services.cases`)
 and override the prefilled ones; every rendering reads the same :class:`TakedownDraft`.
 """
 
