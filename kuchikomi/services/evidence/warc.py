@@ -131,7 +131,8 @@ def _decoded(record: ArcWarcRecord, raw: bytes) -> bytes:
         record.content_type,
         len(raw),
     )
-    return copy.content_stream().read()
+    body: bytes = copy.content_stream().read()
+    return body
 
 
 def payload_digests(warc: bytes | IO[bytes]) -> dict[str, set[str]]:
