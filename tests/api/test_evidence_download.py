@@ -16,13 +16,19 @@ from typer.testing import CliRunner
 from kuchikomi.cli import app
 from kuchikomi.services.accounts import create_token, create_user
 from kuchikomi.services.evidence import MANIFEST_NAME, REPORT_NAME, SIGNATURE_NAME, WARC_NAME
-from kuchikomi.settings import get_settings
 from models import AuditEntry, EvidenceBundleRecord, EvidenceRecord, Review
 from tests.api.conftest import LoginAs
 from tests.api.factories import make_clinic, make_review
-from tests.evidence.warcs import Page, archive_pages, sight
+from tests.evidence.warcs import Page, archive_pages, sight, without_chromium
 
 runner = CliRunner()
+
+
+@pytest.fixture(autouse=True)
+def _no_chromium(monkeypatch: pytest.MonkeyPatch) -> None:
+    without_chromium(monkeypatch)
+
+
 TEXT = "院長は不正請求をしているらしい。<script>alert(1)</script>"
 
 
@@ -152,9 +158,6 @@ def test_every_download_is_recorded_and_audited_web_and_api(
     client,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    # Renderings are not what this test is about (tests/evidence/test_rendering.py).
-    monkeypatch.setenv("KUCHIKOMI_EVIDENCE__CHROMIUM", "/nonexistent/chromium")
-    get_settings.cache_clear()
     review = _archived_review(session, env)
     web = login_as("reviewer")
     from_web = web.get(f"/api/v1/reviews/{review.id}/evidence")

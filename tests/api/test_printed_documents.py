@@ -17,19 +17,16 @@ from sqlalchemy.orm import Session
 
 from kuchikomi.services.evidence import REPORT_NAME
 from kuchikomi.services.japanese_pdf import font_path
-from kuchikomi.settings import get_settings
 from tests.api.conftest import LoginAs
 from tests.api.factories import make_clinic, make_review
-from tests.evidence.warcs import Page, archive_pages, sight
+from tests.evidence.warcs import Page, archive_pages, sight, without_chromium
 
 END = "【本文の終わり】"
 
 
 @pytest.fixture(autouse=True)
 def _no_chromium(monkeypatch: pytest.MonkeyPatch) -> None:
-    # The report is what these tests read; renderings are tests/evidence/test_rendering.py's.
-    monkeypatch.setenv("KUCHIKOMI_EVIDENCE__CHROMIUM", "/nonexistent/chromium")
-    get_settings.cache_clear()
+    without_chromium(monkeypatch)
 
 
 def _long_text(length: int) -> str:

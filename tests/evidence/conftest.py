@@ -1,6 +1,5 @@
 """Bundles in these tests are made without Chromium unless a test asks for it
-(tests/evidence/test_rendering.py): a browser for every bundle would cost seconds a test, and the
-bundle without renderings is a path of its own that must work."""
+(tests/evidence/test_rendering.py); the bundle without renderings is a path of its own."""
 
 from __future__ import annotations
 
@@ -9,13 +8,11 @@ from collections.abc import Iterator
 import pytest
 
 from kuchikomi.settings import get_settings
-
-MISSING_CHROMIUM = "/nonexistent/chromium"
+from tests.evidence.warcs import without_chromium
 
 
 @pytest.fixture(autouse=True)
 def _no_chromium(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    monkeypatch.setenv("KUCHIKOMI_EVIDENCE__CHROMIUM", MISSING_CHROMIUM)
-    get_settings.cache_clear()
+    without_chromium(monkeypatch)
     yield
     get_settings.cache_clear()

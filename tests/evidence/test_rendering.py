@@ -21,8 +21,7 @@ from sqlalchemy.orm import Session
 from kuchikomi.services.evidence import MANIFEST_NAME, REPORT_NAME, build_bundle, verify_bundle
 from kuchikomi.settings import get_settings
 from tests.api.factories import make_clinic, make_review
-from tests.evidence.conftest import MISSING_CHROMIUM
-from tests.evidence.warcs import Page, archive_pages, sight
+from tests.evidence.warcs import MISSING_CHROMIUM, Page, archive_pages, sight
 
 TEXT = "院長は不正請求をしているらしい。"
 

@@ -9,11 +9,22 @@ from datetime import UTC, datetime
 from io import BytesIO
 from pathlib import Path
 
+import pytest
 from sqlalchemy.orm import Session
 from warcio.statusandheaders import StatusAndHeaders
 from warcio.warcwriter import WARCWriter
 
+from kuchikomi.settings import get_settings
 from models import EvidenceRecord, Review, ReviewSighting
+
+MISSING_CHROMIUM = "/nonexistent/chromium"
+
+
+def without_chromium(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Bundles made without renderings: a browser for every bundle costs seconds a test, and
+    tests/evidence/test_rendering.py is where renderings are checked."""
+    monkeypatch.setenv("KUCHIKOMI_EVIDENCE__CHROMIUM", MISSING_CHROMIUM)
+    get_settings.cache_clear()
 
 
 @dataclass(frozen=True)
