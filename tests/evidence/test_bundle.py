@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import io
 import json
@@ -233,3 +234,35 @@ def test_damaged_archive_is_named_by_its_evidence_record(session: Session, env: 
     path.write_bytes(bytes(data))
     with pytest.raises(ArchiveIntegrityError, match=f"evidence {records[0].id} is damaged"):
         build_bundle(session=session, review_id=review.id)
+
+
+def test_chunked_and_gzipped_page_is_proved_by_its_decoded_body(
+    session: Session, env: Path
+) -> None:
+    # The crawler hashes the body as its HTTP stack handed it over (decoded); the WARC may hold
+    # it as it went over the wire. warcio's own readers undo both encodings.
+    body = f"<html><body><p>{HARMFUL}</p></body></html>".encode()
+    packed = gzip.compress(body)
+    wire = (
+        b"".join(
+            f"{len(packed[i : i + 100]):x}\r\n".encode() + packed[i : i + 100] + b"\r\n"
+            for i in range(0, len(packed), 100)
+        )
+        + b"0\r\n\r\n"
+    )
+    clinic = make_clinic(session)
+    review = make_review(session, clinic.listings[0], text=HARMFUL)
+    page = Page(
+        url=clinic.listings[0].url,
+        body=body,
+        wire_body=wire,
+        headers=(("Transfer-Encoding", "chunked"), ("Content-Encoding", "gzip")),
+    )
+    records = archive_pages(session, env, [page], listing_id=clinic.listings[0].id)
+    sight(session, review, *records)
+    assert records[0].payload_sha256 == hashlib.sha256(body).hexdigest()
+
+    bundle = build_bundle(session=session, review_id=review.id)
+    checks = verify_bundle(io.BytesIO(bundle.content))
+    assert all(c.ok for c in checks)
+    assert f"{WARC_NAME}#{records[0].warc_record_id}" in {c.file for c in checks}
