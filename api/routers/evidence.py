@@ -1,4 +1,4 @@
-"""``GET /api/v1/reviews/{id}/evidence``: the evidence bundle of one review as a zip.
+"""``GET /api/v1/reviews/{id}/evidence``: the signed evidence bundle of one review as a zip.
 
 What a bundle holds and why: docs/domain.md.
 """
@@ -20,7 +20,7 @@ router = APIRouter(prefix="/api/v1/reviews", tags=["evidence"])
 
 @router.get(
     "/{review_id}/evidence",
-    summary="Evidence bundle (zip: WARC, Japanese PDF report, manifest.json of SHA-256)",
+    summary="Evidence bundle (zip: WARC, page renderings, PDF report, signed manifest.json)",
     response_class=Response,
     responses={
         200: {"content": {"application/zip": {}}, "description": "The bundle."},

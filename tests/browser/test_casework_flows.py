@@ -39,7 +39,8 @@ def test_clinic_user_downloads_an_evidence_bundle_that_verifies(
     log_in("clinic", clinic_ids=(clinic.id,))
 
     page.goto(f"/reviews/{review.id}")
-    with page.expect_download() as download_info:
+    # The server renders both archived pages in its own Chromium first: seconds, not a moment.
+    with page.expect_download(timeout=90_000) as download_info:
         page.get_by_role("link", name="証拠一式をダウンロード").click()
     download = download_info.value
     assert download.suggested_filename.startswith(f"evidence-review-{review.id}-")
@@ -48,6 +49,7 @@ def test_clinic_user_downloads_an_evidence_bundle_that_verifies(
 
     names = zipfile.ZipFile(bundle).namelist()
     assert "manifest.json" in names and any(n.endswith(".pdf") for n in names)
+    assert {"manifest.json.sig", "capture-1.png", "capture-2.pdf"} <= set(names)
     result = CliRunner().invoke(app, ["evidence", "verify", str(bundle)])
     assert result.exit_code == 0, result.stdout
     assert result.stdout.splitlines()[-1].endswith("hashes match the manifest")
