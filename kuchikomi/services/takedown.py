@@ -10,8 +10,9 @@ it is) and leaves what only the clinic knows (why an allegation is untrue) as a 
 blank to fill in, never an invented claim.
 
 The draft is rendered as JSON, .docx (python-docx) and PDF (reportlab, with an embedded Japanese
-font: :mod:`kuchikomi.services.japanese_pdf`). Fields edited by staff are stored on the takedown case (:mod:`kuchikomi.services.cases`)
-and override the prefilled ones; every rendering reads the same :class:`TakedownDraft`.
+font: :mod:`kuchikomi.services.japanese_pdf`). Fields edited by staff are stored on the takedown
+case (:mod:`kuchikomi.services.cases`) and override the prefilled ones; every rendering reads the
+same :class:`TakedownDraft`.
 """
 
 from __future__ import annotations
