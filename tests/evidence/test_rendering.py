@@ -10,6 +10,7 @@ import shutil
 import threading
 import zipfile
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -61,17 +62,23 @@ def _archived(session: Session, data_dir: Path, url: str):
     listing = make_clinic(session).listings[0]
     review = make_review(session, listing, text=TEXT, author="通りすがり")
     base = url.rsplit("/", 1)[0]
-    html = (
-        f'<html><head><link rel="stylesheet" href="{base}/style.css">'
-        f'<script src="{base}/app.js"></script></head><body>'
-        f"<h1>口コミ一覧</h1><p>{TEXT}</p>"
-        f'<img src="{base}/photo.png"><iframe src="{base}/frame"></iframe>'
-        + "<p>次の口コミ</p>" * 80
-        + "</body></html>"
-    )
-    records = archive_pages(
-        session, data_dir, [Page(url=url, body=html.encode())], listing_id=listing.id
-    )
+
+    def html(label: str) -> bytes:
+        return (
+            f'<html><head><link rel="stylesheet" href="{base}/style.css">'
+            f'<script src="{base}/app.js"></script></head><body>'
+            f"<h1>口コミ一覧（{label}）</h1><p>{TEXT}</p>"
+            f'<img src="{base}/photo.png"><iframe src="{base}/frame"></iframe>'
+            + "<p>次の口コミ</p>" * 80
+            + "</body></html>"
+        ).encode()
+
+    # The first and the latest capture of one URL, each page as it was that day.
+    pages = [
+        Page(url=url, body=html(label), fetched_at=datetime(2025, 3, day, 2, 0, tzinfo=UTC))
+        for label, day in (("FIRST-CAPTURE", 5), ("LATEST-CAPTURE", 6))
+    ]
+    records = archive_pages(session, data_dir, pages, listing_id=listing.id)
     sight(session, review, *records)
     return review, records[0]
 
@@ -101,7 +108,14 @@ def test_archived_page_is_rendered_offline_with_url_time_and_hash(
     # Nothing was fetched again: not the page, not its stylesheet, script, image or frame.
     assert seen == []
     assert manifest["rendering"]["status"] == "ok"
-    assert {"capture-1.pdf", "capture-1.png"} <= set(manifest["files"])
+    assert {"capture-1.pdf", "capture-1.png", "capture-2.pdf", "capture-2.png"} <= set(
+        manifest["files"]
+    )
+    latest = "".join(
+        "".join(p.extract_text().split())
+        for p in PdfReader(io.BytesIO(files["capture-2.pdf"])).pages
+    )
+    assert "LATEST-CAPTURE" in latest and "2025-03-0611:00JST" in latest
 
     pdf_text = "".join(
         p.extract_text() for p in PdfReader(io.BytesIO(files["capture-1.pdf"])).pages
@@ -113,6 +127,7 @@ def test_archived_page_is_rendered_offline_with_url_time_and_hash(
     assert "LIVEPAGE" not in flat
     assert f"{base}/clinic/1" in flat
     assert "2025-03-0511:00JST" in flat  # 02:00 UTC on 5 March
+    assert "FIRST-CAPTURE" in flat and "LATEST-CAPTURE" not in flat
     assert record.payload_sha256 in flat
 
     with Image.open(io.BytesIO(files["capture-1.png"])) as png:

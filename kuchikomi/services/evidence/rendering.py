@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from kuchikomi.services.evidence.base import jst_minute
-from kuchikomi.services.evidence.warc import Capture, archived_payloads
+from kuchikomi.services.evidence.warc import ArchivedPayload, Capture, archived_payloads, bare_id
 from kuchikomi.services.japanese_pdf import font_path
 from kuchikomi.settings import get_settings
 
@@ -109,8 +109,14 @@ def header_line(capture: Capture) -> str:
 
 
 def _render_one(
-    browser: Any, capture: Capture, payloads: dict[str, Any]
+    browser: Any, capture: Capture, payloads: dict[str, ArchivedPayload]
 ) -> tuple[bytes, bytes, bool]:
+    # Requests are answered by URL; the page itself from this capture's own record (the first
+    # and the latest capture usually share one URL).
+    by_url = {p.url: p for p in payloads.values()}
+    own = payloads.get(bare_id(capture.warc_record_id))
+    if own is not None:
+        by_url[capture.url] = own
     context = browser.new_context(
         viewport=VIEWPORT,
         java_script_enabled=False,
@@ -121,7 +127,7 @@ def _render_one(
     try:
 
         def answer(route: Any) -> None:
-            archived = payloads.get(route.request.url)
+            archived = by_url.get(route.request.url)
             if archived is None:
                 route.abort("blockedbyclient")
                 return

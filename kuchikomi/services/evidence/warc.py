@@ -155,9 +155,9 @@ def payload_digests(warc: bytes | IO[bytes]) -> dict[str, set[str]]:
 
 
 def archived_payloads(warc: bytes) -> dict[str, ArchivedPayload]:
-    """{URL: the response} for the response records in ``warc`` (the last one per URL wins)."""
+    """{record id: the response} for the response records in ``warc``."""
     payloads: dict[str, ArchivedPayload] = {}
-    for _, record, raw in _records(warc):
+    for record_id, record, raw in _records(warc):
         if record.rec_type != "response" or record.http_headers is None:
             continue
         url = record.rec_headers.get_header("WARC-Target-URI") or ""
@@ -166,7 +166,7 @@ def archived_payloads(warc: bytes) -> dict[str, ArchivedPayload]:
         except (OSError, ValueError, zlib.error, EOFError):
             body = raw
         status = record.http_headers.get_statuscode()
-        payloads[url] = ArchivedPayload(
+        payloads[record_id] = ArchivedPayload(
             url=url,
             status=int(status) if status and status.isdigit() else 200,
             headers=list(record.http_headers.headers),
