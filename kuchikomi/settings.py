@@ -147,6 +147,7 @@ class EvidenceSettings(BaseModel):
     # the first of chromium, chromium-browser, google-chrome on PATH. A path that does not exist
     # makes bundles without renderings, which their manifest and report say.
     chromium: Path | None = None
+    # Seconds for Chromium to start, and for each archived page to load and print.
     render_timeout: float = Field(default=30.0, gt=0.0)
 
 

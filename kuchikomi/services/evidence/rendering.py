@@ -124,6 +124,7 @@ def _render_one(
         locale="ja-JP",
         timezone_id="Asia/Tokyo",
     )
+    context.set_default_timeout(get_settings().evidence.render_timeout * 1000)
     try:
 
         def answer(route: Any) -> None:
