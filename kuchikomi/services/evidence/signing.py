@@ -82,7 +82,7 @@ def signing_key() -> Ed25519PrivateKey:
     path = key_path()
     if path.exists():
         return _load_private(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     pem = Ed25519PrivateKey.generate().private_bytes(
         serialization.Encoding.PEM,
         serialization.PrivateFormat.PKCS8,
