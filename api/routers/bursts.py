@@ -12,16 +12,17 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Path, Query, Request, status
+from fastapi import APIRouter, HTTPException, Query, Request, status
 from fastapi.responses import HTMLResponse
 
 from api.auth import CurrentUser, can_see_clinic, visible_clinic_ids
 from api.deps import SessionDep
 from api.errors import error_responses
+from api.params import ClinicIdPath
 from api.templating import not_found_page, templates
 from detector import KINDS
 from kuchikomi.labels import BURST_KIND_JA
-from kuchikomi.schemas import BurstPublic
+from kuchikomi.schemas import BurstPublic, DbId
 from kuchikomi.services.bursts import (
     JST,
     ClinicTimeline,
@@ -53,7 +54,7 @@ def get_bursts(
     session: SessionDep,
     user: CurrentUser,
     clinic_id: Annotated[
-        int | None, Query(ge=1, description="Only this clinic's bursts; 404 if no such clinic.")
+        DbId | None, Query(description="Only this clinic's bursts; 404 if no such clinic.")
     ] = None,
     kind: Annotated[
         str | None,
@@ -234,7 +235,7 @@ def clinic_page(
     request: Request,
     session: SessionDep,
     user: CurrentUser,
-    clinic_id: Annotated[int, Path(ge=1)],
+    clinic_id: ClinicIdPath,
 ) -> HTMLResponse:
     clinic = session.get(Clinic, clinic_id)
     if clinic is None or not can_see_clinic(user, clinic_id):

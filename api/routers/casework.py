@@ -10,15 +10,15 @@ form is shown again with the reason and nothing is written.
 
 from __future__ import annotations
 
-from datetime import date
 from typing import Annotated
 
-from fastapi import APIRouter, Form, Path, Query, Request, status
+from fastapi import APIRouter, Form, Query, Request, status
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import ValidationError
 
 from api.auth import CurrentUser, visible_clinic_ids
 from api.deps import SessionDep
+from api.params import ReviewIdPath, parse_day
 from api.templating import REVIEW_NOT_FOUND, not_found_page, templates
 from kuchikomi.services.cases import (
     EDITABLE_IN,
@@ -108,7 +108,7 @@ def takedown_page(
     request: Request,
     session: SessionDep,
     user: CurrentUser,
-    review_id: Annotated[int, Path(ge=1)],
+    review_id: ReviewIdPath,
     saved: Annotated[str | None, Query(max_length=10)] = None,
 ) -> HTMLResponse:
     message = {"draft": "下書きを保存しました。", "status": "対応状況を記録しました。"}.get(
@@ -127,7 +127,7 @@ def save_takedown_form(
     request: Request,
     session: SessionDep,
     user: CurrentUser,
-    review_id: Annotated[int, Path(ge=1)],
+    review_id: ReviewIdPath,
     provider: Annotated[str, Form()] = "",
     location: Annotated[str, Form()] = "",
     information: Annotated[str, Form()] = "",
@@ -202,7 +202,7 @@ def save_status_form(
     request: Request,
     session: SessionDep,
     user: CurrentUser,
-    review_id: Annotated[int, Path(ge=1)],
+    review_id: ReviewIdPath,
     new_status: Annotated[str, Form(alias="status", max_length=16)] = "",
     on: Annotated[str, Form(max_length=10)] = "",
     via: Annotated[str, Form(max_length=32)] = "",
@@ -215,7 +215,7 @@ def save_status_form(
         change = CaseTransition.model_validate(
             {
                 "status": new_status,
-                "on": date.fromisoformat(on) if on else None,
+                "on": parse_day(on),
                 "via": via or None,
                 "note": _form_text(note) or None,
             }

@@ -13,12 +13,13 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Path, Query, status
+from fastapi import APIRouter, HTTPException, Query, status
 from fastapi.responses import Response
 
 from api.auth import CurrentUser, visible_clinic_ids
 from api.deps import SessionDep
 from api.errors import error_responses
+from api.params import ReviewIdPath
 from kuchikomi.services.cases import (
     CaseInputError,
     CaseStateError,
@@ -61,7 +62,7 @@ def _not_found(review_id: int) -> HTTPException:
     },
 )
 def get_takedown_draft(
-    review_id: Annotated[int, Path(ge=1)],
+    review_id: ReviewIdPath,
     session: SessionDep,
     user: CurrentUser,
     format: Annotated[DraftFormat, Query()] = DraftFormat.json,  # noqa: A002
@@ -100,7 +101,7 @@ def get_takedown_draft(
     responses=error_responses(404, 409, 422),
 )
 def put_takedown_draft(
-    review_id: Annotated[int, Path(ge=1)],
+    review_id: ReviewIdPath,
     edit: DraftEdit,
     session: SessionDep,
     user: CurrentUser,
@@ -126,7 +127,7 @@ def put_takedown_draft(
     responses=error_responses(404, 409, 422),
 )
 def post_case_status(
-    review_id: Annotated[int, Path(ge=1)],
+    review_id: ReviewIdPath,
     change: CaseTransition,
     session: SessionDep,
     user: CurrentUser,
