@@ -1,8 +1,8 @@
 """Request parameters bounded once, for the JSON API and the pages alike.
 
-Hostile input must answer 4xx, never 500 (docs/contracts.md#input-bounds): an id beyond 64 bits
-overflows inside the database driver, a day past 9999-12-30 overflows when the day after it is
-computed, and NUL cannot be held by PostgreSQL text. The bounds live in the schemas'
+Hostile input must answer 4xx, never 500 (docs/contracts.md#input-bounds): an id beyond the
+INTEGER columns overflows inside the database, a day past 9999-12-30 overflows when the day after
+it is computed, and NUL cannot be held by PostgreSQL text. The bounds live in the schemas'
 :data:`~kuchikomi.schemas.DbId`, :data:`~kuchikomi.schemas.Day` and
 :data:`~kuchikomi.schemas.Text`; this module names the request parameters built on them.
 """

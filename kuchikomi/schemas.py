@@ -13,9 +13,10 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validat
 
 # --- Input bounds shared by every schema, router and page (docs/contracts.md#input-bounds) ------
 
-# Ids are 64-bit signed integers in the database drivers: a larger number in a path, a query
-# string, a cursor or a body would overflow inside the driver (a 500), so it is refused up front.
-MAX_DB_ID = 2**63 - 1
+# Every id column is an INTEGER, 32 bits on PostgreSQL (SQLite's drivers stop at 64): a larger
+# number in a path, a query string, a cursor or a body would overflow inside the database (a
+# 500 there), so it is refused up front, with the same bound on both backends.
+MAX_DB_ID = 2**31 - 1
 DbId = Annotated[int, Field(ge=1, le=MAX_DB_ID)]
 
 # Days a filter or a case step may name: the range review dates are accepted in (imports refuse

@@ -163,13 +163,16 @@ def save_takedown_form(
     try:
         edit = DraftEdit.model_validate(changed)
     except ValidationError as exc:
-        too_long = [FIELD_LABELS.get(str(e["loc"][0]), str(e["loc"][0])) for e in exc.errors()]
+        fields = [FIELD_LABELS.get(str(e["loc"][0]), str(e["loc"][0])) for e in exc.errors()]
+        # Too long, or text no database column can hold (NUL…; kuchikomi.schemas.Text).
+        unstorable = any(e["type"] != "string_too_long" for e in exc.errors())
+        problem = "使えない文字（NUL 文字など）を含む" if unstorable else "長すぎる"
         return _takedown_page(
             request,
             session,
             user,
             review_id,
-            error="長すぎる項目があります：" + "、".join(too_long) + "。保存していません。",
+            error=f"{problem}項目があります：" + "、".join(fields) + "。保存していません。",
             code=status.HTTP_422_UNPROCESSABLE_CONTENT,
             posted=posted,
         )

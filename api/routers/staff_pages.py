@@ -68,6 +68,9 @@ def render_review_page(
 def _form_error(exc: ValidationError) -> str:
     # Field errors are located at the field; the model-level rule has an empty location.
     problems = {str(e["loc"][-1]) for e in exc.errors() if e["loc"]}
+    if any(e["type"] in ("value_error", "string_unicode") for e in exc.errors() if e["loc"]):
+        # Text that no database column can hold (NUL, unpaired surrogates; kuchikomi.schemas).
+        return "使えない文字（NUL 文字など）が含まれています。取り除いてから送信してください。"
     if "note" in problems:
         return f"メモは{NOTE_MAX_LENGTH}文字以内で入力してください。"
     if "decision" in problems:

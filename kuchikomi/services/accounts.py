@@ -6,8 +6,10 @@ Every piece of state lives in the database so that several API workers agree (do
 - Passwords: argon2id at the cost of ``settings.password_hash`` (argon2-cffi's defaults, RFC 9106
   low-memory profile, unless configured otherwise; the tests lower it).
 - Session cookies and bearer tokens: 256-bit random values; only their SHA-256 is stored.
-- Throttling: failed password checks are counted per account and per client address over a
-  sliding window; past the limit the password is not even checked until the window has moved on.
+- Throttling: password checks are counted per account and per client address in a window that
+  starts at the first of them; past the limit the password is not even checked until the window
+  has passed. A check is counted before it is made, in one conditional UPDATE, so however many
+  arrive at once no more than the limit are ever checked (:func:`check_password`).
 """
 
 from __future__ import annotations
@@ -21,8 +23,9 @@ from functools import lru_cache
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import delete, func, select
-from sqlalchemy.orm import InstrumentedAttribute, Session
+from sqlalchemy import case, delete, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
 
 from kuchikomi.services.audit import record_audit
 from kuchikomi.settings import get_settings
@@ -33,9 +36,11 @@ from models.accounts import (
     ClinicMembership,
     LoginAttempt,
     LoginSession,
+    LoginThrottle,
     User,
 )
 from models.base import utcnow
+from models.db import new_session
 
 SESSION_LIFETIME = timedelta(hours=12)
 # OWASP-style limits: a handful of guesses per account, more per address (an office shares one).
@@ -83,7 +88,12 @@ def sha256_hex(value: str) -> str:
 
 def normalize_email(email: str) -> str:
     email = email.strip().lower()
-    if not email or "@" not in email or len(email) > 254 or any(c.isspace() for c in email):
+    if (
+        not email
+        or "@" not in email
+        or len(email) > 254
+        or any(c.isspace() or not c.isprintable() for c in email)
+    ):
         raise AccountError(f"not an e-mail address: {email!r}")
     return email
 
@@ -233,34 +243,66 @@ class NewSession:
     expires_at: datetime
 
 
-def _failures_since(
-    session: Session, column: InstrumentedAttribute[str], value: str, since: datetime
-) -> int:
-    return (
-        session.scalar(
-            select(func.count(LoginAttempt.id)).where(
-                column == value,
-                LoginAttempt.succeeded.is_(False),
-                LoginAttempt.attempted_at >= since,
-            )
-        )
-        or 0
+def _storable_key(value: str) -> str:
+    """What anyone typed as an e-mail, as a throttling key a database can hold (no NUL, no
+    unpaired surrogates); it names a counter, nothing is looked up by it."""
+    return value.replace("\x00", "\ufffd").encode("utf-8", "replace").decode("utf-8")[:254]
+
+
+def _insert_ignoring_existing(session: Session, key: str, now: datetime) -> None:
+    dialect = session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    session.execute(
+        insert(LoginThrottle)
+        .values(key=key, window_start=now, checks=0)
+        .on_conflict_do_nothing(index_elements=["key"])
     )
+
+
+def _count_checks(limits: dict[str, int], now: datetime) -> bool:
+    """Count one more password check against every key, all or none, in a transaction of its
+    own (committed before the slow password hash, so no row stays locked meanwhile).
+
+    False when a key is at its limit within the window. The count is one conditional UPDATE per
+    key: on PostgreSQL it locks the row and re-reads it after a concurrent update; SQLite runs
+    one writer at a time. So two requests can never both take the last check.
+    """
+    since = now - THROTTLE_WINDOW
+    expired = LoginThrottle.window_start <= since
+    with new_session() as counting:
+        for key in limits:
+            _insert_ignoring_existing(counting, key, now)
+        for key, limit in limits.items():  # always the account first, then the address
+            counted = counting.execute(
+                update(LoginThrottle)
+                .where(LoginThrottle.key == key, or_(expired, LoginThrottle.checks < limit))
+                .values(
+                    checks=case((expired, 1), else_=LoginThrottle.checks + 1),
+                    window_start=case((expired, now), else_=LoginThrottle.window_start),
+                )
+                .execution_options(synchronize_session=False)
+            )
+            if counted.rowcount != 1:
+                counting.rollback()
+                return False
+        counting.commit()
+    return True
 
 
 def check_password(*, session: Session, email: str, password: str, ip: str) -> User | None:
     """The user if the password is right; None if not. Records the attempt (caller commits).
 
     Raises :class:`ThrottledError` without checking anything when the account or the address
-    has failed too often within :data:`THROTTLE_WINDOW`.
+    has used up its checks within :data:`THROTTLE_WINDOW` (the window starts at the first). The
+    check is counted before it is made and uncounted when the password was right, so only
+    failures hold a place.
     """
-    key = email.strip().lower()[:254]
-    since = utcnow() - THROTTLE_WINDOW
-    if (
-        _failures_since(session, LoginAttempt.email, key, since) >= MAX_FAILURES_PER_ACCOUNT
-        or _failures_since(session, LoginAttempt.ip, ip, since) >= MAX_FAILURES_PER_IP
-    ):
+    key = _storable_key(email.strip().lower())
+    ip = _storable_key(ip)[:64]
+    limits = {f"account:{key}": MAX_FAILURES_PER_ACCOUNT, f"ip:{ip}": MAX_FAILURES_PER_IP}
+    if not _count_checks(limits, utcnow()):
         raise ThrottledError("too many failed logins; try again later")
+    since = utcnow() - THROTTLE_WINDOW
     user = get_user_by_email(session=session, email=email)
     hashing = _hashing()
     hasher = hashing.hasher
@@ -271,10 +313,16 @@ def check_password(*, session: Session, email: str, password: str, ip: str) -> U
     except (VerificationError, InvalidHashError):
         ok = False
     ok = ok and user is not None and user.is_active
-    session.add(LoginAttempt(email=key, ip=ip[:64], succeeded=ok))
+    session.add(LoginAttempt(email=key, ip=ip, succeeded=ok))
     if not ok:
         return None
     assert user is not None
+    session.execute(
+        update(LoginThrottle)
+        .where(LoginThrottle.key.in_(list(limits)), LoginThrottle.checks > 0)
+        .values(checks=LoginThrottle.checks - 1)
+        .execution_options(synchronize_session=False)
+    )
     # A success clears this account's old failures from the table (they no longer count anyway).
     session.execute(
         delete(LoginAttempt).where(LoginAttempt.email == key, LoginAttempt.attempted_at < since)
