@@ -30,6 +30,7 @@ from kuchikomi.services.bursts import (
     clinic_timeline,
     list_bursts,
 )
+from kuchikomi.services.visibility import bursts_for_viewer
 from models import Clinic
 
 router = APIRouter(prefix="/api/v1/bursts", tags=["bursts"])
@@ -63,7 +64,9 @@ def get_bursts(
 ) -> list[BurstPublic]:
     """Bursts (kinds: volume, harmful, rating_drop, duplicate, author) with their member review
     ids. `observed`/`expected` are counts for volume and harmful, mean star ratings for
-    rating_drop; `details` explains the rest."""
+    rating_drop; `details` explains the rest. For a clinic user, the `details` of a campaign
+    spanning clinics name only that user's clinics and reviews (`other_clinics` counts the
+    rest)."""
     visible = visible_clinic_ids(user)
     if clinic_id is not None:
         if session.get(Clinic, clinic_id) is None or not can_see_clinic(user, clinic_id):
@@ -71,7 +74,9 @@ def get_bursts(
         ids: list[int] | None = [clinic_id]
     else:
         ids = visible
-    return [burst_public(b) for b in list_bursts(session=session, clinic_ids=ids, kind=kind)]
+    bursts = [burst_public(b) for b in list_bursts(session=session, clinic_ids=ids, kind=kind)]
+    # A clinic user learns that a campaign reaches other clinics, not which ones.
+    return bursts_for_viewer(session=session, bursts=bursts, clinic_ids=visible)
 
 
 # Chart geometry (SVG user units; the SVG scales to the page width).
