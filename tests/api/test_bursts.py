@@ -120,4 +120,4 @@ def test_clinic_users_learn_a_campaign_reaches_other_clinics_but_not_which(
     assert set(duplicate["cluster_review_ids"]) == set(sakura_attack)
     # The clinic's page does not name the other clinic's reviews either.
     page = clinic_user.get(f"/clinics/{sakura.id}").text
-    assert not any(f"/reviews/{i}\"" in page for i in midori_attack)
+    assert not any(f'/reviews/{i}"' in page for i in midori_attack)
