@@ -55,6 +55,9 @@ ROUTE_JA = {
 }
 # Multi-line fields get a textarea.
 LONG_FIELDS = frozenset({"information", "reason"})
+# Clinic users read drafts and cases; the association's staff edit them (README, accounts).
+EDITING_ROLES = ("admin", "reviewer")
+READ_ONLY_JA = "下書きの編集と対応状況の記録ができるのは管理者と確認担当者です（閲覧のみ）。"
 
 
 def _takedown_page(
@@ -75,6 +78,7 @@ def _takedown_page(
     except ReviewNotFoundError:
         return not_found_page(request, REVIEW_NOT_FOUND)
     current = CaseStatus(draft.case.status) if draft.case else CaseStatus.draft
+    read_only = user.role not in EDITING_ROLES
     values = draft.fields.model_dump()
     if posted is not None:
         # A refused form keeps what was typed.
@@ -90,10 +94,11 @@ def _takedown_page(
                 for name in TEXT_FIELDS
             ],
             "disclose_label": FIELD_LABELS["disclose_name"],
-            "editable": current in EDITABLE_IN,
+            "editable": current in EDITABLE_IN and not read_only,
+            "read_only": read_only,
             "status_ja": CASE_STATUS_JA,
             "current_status": current.value,
-            "next_statuses": sorted(s.value for s in TRANSITIONS[current]),
+            "next_statuses": [] if read_only else sorted(s.value for s in TRANSITIONS[current]),
             "route_ja": ROUTE_JA,
             "route_keys": ROUTE_KEYS,
             "error": error,
@@ -138,6 +143,8 @@ def save_takedown_form(
     requester_contact: Annotated[str, Form()] = "",
     disclose_name: Annotated[str | None, Form()] = None,
 ) -> Response:
+    if user.role not in EDITING_ROLES:  # another clinic's review is still 404 there
+        return _takedown_page(request, session, user, review_id, error=READ_ONLY_JA, code=403)
     clinic_ids = visible_clinic_ids(user)
     posted = {
         name: _form_text(value)
@@ -214,6 +221,8 @@ def save_status_form(
     def refuse(message: str, code: int = status.HTTP_422_UNPROCESSABLE_CONTENT) -> HTMLResponse:
         return _takedown_page(request, session, user, review_id, error=message, code=code)
 
+    if user.role not in EDITING_ROLES:
+        return refuse(READ_ONLY_JA, status.HTTP_403_FORBIDDEN)
     try:
         change = CaseTransition.model_validate(
             {

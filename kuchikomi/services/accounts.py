@@ -20,10 +20,11 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import lru_cache
+from typing import Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import case, delete, or_, select, update
+from sqlalchemy import CursorResult, case, delete, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -273,7 +274,7 @@ def _count_checks(limits: dict[str, int], now: datetime) -> bool:
         for key in limits:
             _insert_ignoring_existing(counting, key, now)
         for key, limit in limits.items():  # always the account first, then the address
-            counted = counting.execute(
+            counted: CursorResult[Any] = counting.execute(  # type: ignore[assignment]
                 update(LoginThrottle)
                 .where(LoginThrottle.key == key, or_(expired, LoginThrottle.checks < limit))
                 .values(
@@ -371,8 +372,10 @@ def end_session(*, session: Session, cookie_value: str) -> None:
 
 
 def set_password(*, session: Session, user: User, password: str, actor: User | None = None) -> None:
-    """Replace the user's password (audited; the hashes themselves are never logged)."""
+    """Replace the user's password and end their login sessions (whoever knew the old password
+    is logged out); audited, the hashes themselves are never logged. Bearer tokens stay."""
     user.password_hash = hash_password(password)
+    ended = _end_sessions(session, user)
     record_audit(
         session=session,
         user=actor,
@@ -380,5 +383,104 @@ def set_password(*, session: Session, user: User, password: str, actor: User | N
         object_type="user",
         object_id=user.id,
         before=None,
-        after={"email": user.email},
+        after={"email": user.email, "sessions_ended": ended},
+    )
+
+
+# --- Accounts an operator runs (``kuchikomi user list|disable|enable|set-password|set-role``) ---
+
+
+def list_users(*, session: Session) -> list[User]:
+    return list(session.scalars(select(User).order_by(User.id)))
+
+
+def user_by_email(*, session: Session, email: str) -> User:
+    """The user with this e-mail; :class:`AccountError` naming it when there is none."""
+    user = get_user_by_email(session=session, email=email)
+    if user is None:
+        raise AccountError(f"no user with e-mail {email.strip()}")
+    return user
+
+
+def _end_sessions(session: Session, user: User) -> int:
+    result: CursorResult[Any] = session.execute(  # type: ignore[assignment]
+        delete(LoginSession)
+        .where(LoginSession.user_id == user.id)
+        .execution_options(synchronize_session=False)
+    )
+    return int(result.rowcount or 0)
+
+
+def disable_user(*, session: Session, user: User, actor: User | None = None) -> dict[str, int]:
+    """Stop the account at once: its login sessions are deleted and its active bearer tokens
+    revoked (so enabling it again brings none of them back). Audited; the caller commits."""
+    before = user_public(user)
+    user.is_active = False
+    ended = _end_sessions(session, user)
+    now = utcnow()
+    revoked = 0
+    for token in list_tokens(session=session, user=user):
+        if token.revoked_at is None:
+            token.revoked_at = now
+            revoked += 1
+    record_audit(
+        session=session,
+        user=actor,
+        action="user.disable",
+        object_type="user",
+        object_id=user.id,
+        before=before,
+        after={**user_public(user), "sessions_ended": ended, "tokens_revoked": revoked},
+    )
+    return {"sessions_ended": ended, "tokens_revoked": revoked}
+
+
+def enable_user(*, session: Session, user: User, actor: User | None = None) -> None:
+    """Let a disabled account log in again (with its password; tokens must be created anew)."""
+    before = user_public(user)
+    user.is_active = True
+    record_audit(
+        session=session,
+        user=actor,
+        action="user.enable",
+        object_type="user",
+        object_id=user.id,
+        before=before,
+        after=user_public(user),
+    )
+
+
+def set_role(
+    *,
+    session: Session,
+    user: User,
+    role: str,
+    clinic_ids: Iterable[int] = (),
+    actor: User | None = None,
+) -> None:
+    """Change the user's role (and, for a clinic user, the clinics they see); audited. Takes
+    effect at the user's next request: roles are read from the database every time."""
+    if role not in ROLES:
+        raise AccountError(f"unknown role {role!r}: one of {', '.join(ROLES)}")
+    wanted = sorted(set(clinic_ids))
+    if role == "clinic" and not wanted:
+        raise AccountError("a clinic user needs at least one --clinic")
+    if role != "clinic" and wanted:
+        raise AccountError(f"--clinic applies to clinic users only; {role} sees every clinic")
+    for clinic_id in wanted:
+        if session.get(Clinic, clinic_id) is None:
+            raise AccountError(f"clinic {clinic_id} does not exist")
+    before = user_public(user)
+    user.role = role
+    kept = {m.clinic_id: m for m in user.memberships}
+    user.memberships = [kept.get(c) or ClinicMembership(clinic_id=c) for c in wanted]
+    session.flush()
+    record_audit(
+        session=session,
+        user=actor,
+        action="user.set_role",
+        object_type="user",
+        object_id=user.id,
+        before=before,
+        after=user_public(user),
     )
