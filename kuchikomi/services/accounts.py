@@ -28,6 +28,7 @@ from sqlalchemy import CursorResult, case, delete, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from kuchikomi.schemas import MAX_DB_ID
 from kuchikomi.services.audit import record_audit
 from kuchikomi.settings import get_settings
 from models import Clinic
@@ -117,6 +118,13 @@ def user_public(user: User) -> dict[str, object]:
     }
 
 
+def _check_clinics(session: Session, clinic_ids: Iterable[int]) -> None:
+    for clinic_id in clinic_ids:
+        # An id beyond the column's range would overflow in the database rather than be absent.
+        if not 1 <= clinic_id <= MAX_DB_ID or session.get(Clinic, clinic_id) is None:
+            raise AccountError(f"clinic {clinic_id} does not exist")
+
+
 def create_user(
     *,
     session: Session,
@@ -135,9 +143,7 @@ def create_user(
         raise AccountError("a clinic user needs at least one --clinic")
     if role != "clinic" and clinic_ids:
         raise AccountError(f"--clinic applies to clinic users only; {role} sees every clinic")
-    for clinic_id in clinic_ids:
-        if session.get(Clinic, clinic_id) is None:
-            raise AccountError(f"clinic {clinic_id} does not exist")
+    _check_clinics(session, clinic_ids)
     if session.scalar(select(User.id).where(User.email == email)) is not None:
         raise AccountError(f"a user with e-mail {email} already exists")
     user = User(email=email, role=role, password_hash=hash_password(password))
@@ -467,9 +473,7 @@ def set_role(
         raise AccountError("a clinic user needs at least one --clinic")
     if role != "clinic" and wanted:
         raise AccountError(f"--clinic applies to clinic users only; {role} sees every clinic")
-    for clinic_id in wanted:
-        if session.get(Clinic, clinic_id) is None:
-            raise AccountError(f"clinic {clinic_id} does not exist")
+    _check_clinics(session, wanted)
     before = user_public(user)
     user.role = role
     kept = {m.clinic_id: m for m in user.memberships}
