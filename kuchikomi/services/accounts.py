@@ -251,8 +251,8 @@ class NewSession:
 
 
 def _storable_key(value: str) -> str:
-    """What anyone typed as an e-mail, as a throttling key a database can hold (no NUL, no
-    unpaired surrogates); it names a counter, nothing is looked up by it."""
+    """A value from the request (the e-mail as typed, the client address) as a throttling key
+    a database can hold (no NUL, no unpaired surrogates); it names a counter and nothing else."""
     return value.replace("\x00", "\ufffd").encode("utf-8", "replace").decode("utf-8")[:254]
 
 
