@@ -8,6 +8,7 @@ from models.accounts import (
     Decision,
     LoginAttempt,
     LoginSession,
+    LoginThrottle,
     User,
 )
 from models.base import Base
@@ -47,6 +48,7 @@ __all__ = [
     "Listing",
     "LoginAttempt",
     "LoginSession",
+    "LoginThrottle",
     "NotificationDelivery",
     "NotificationSubscription",
     "NotifiedItem",

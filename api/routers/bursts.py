@@ -12,16 +12,17 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Path, Query, Request, status
+from fastapi import APIRouter, HTTPException, Query, Request, status
 from fastapi.responses import HTMLResponse
 
 from api.auth import CurrentUser, can_see_clinic, visible_clinic_ids
 from api.deps import SessionDep
 from api.errors import error_responses
+from api.params import ClinicIdPath
 from api.templating import not_found_page, templates
 from detector import KINDS
 from kuchikomi.labels import BURST_KIND_JA
-from kuchikomi.schemas import BurstPublic
+from kuchikomi.schemas import BurstPublic, DbId
 from kuchikomi.services.bursts import (
     JST,
     ClinicTimeline,
@@ -29,6 +30,7 @@ from kuchikomi.services.bursts import (
     clinic_timeline,
     list_bursts,
 )
+from kuchikomi.services.visibility import bursts_for_viewer
 from models import Clinic
 
 router = APIRouter(prefix="/api/v1/bursts", tags=["bursts"])
@@ -53,7 +55,7 @@ def get_bursts(
     session: SessionDep,
     user: CurrentUser,
     clinic_id: Annotated[
-        int | None, Query(ge=1, description="Only this clinic's bursts; 404 if no such clinic.")
+        DbId | None, Query(description="Only this clinic's bursts; 404 if no such clinic.")
     ] = None,
     kind: Annotated[
         str | None,
@@ -62,7 +64,9 @@ def get_bursts(
 ) -> list[BurstPublic]:
     """Bursts (kinds: volume, harmful, rating_drop, duplicate, author) with their member review
     ids. `observed`/`expected` are counts for volume and harmful, mean star ratings for
-    rating_drop; `details` explains the rest."""
+    rating_drop; `details` explains the rest. For a clinic user, the `details` of a campaign
+    spanning clinics name only that user's clinics and reviews (`other_clinics` counts the
+    rest)."""
     visible = visible_clinic_ids(user)
     if clinic_id is not None:
         if session.get(Clinic, clinic_id) is None or not can_see_clinic(user, clinic_id):
@@ -70,7 +74,9 @@ def get_bursts(
         ids: list[int] | None = [clinic_id]
     else:
         ids = visible
-    return [burst_public(b) for b in list_bursts(session=session, clinic_ids=ids, kind=kind)]
+    bursts = [burst_public(b) for b in list_bursts(session=session, clinic_ids=ids, kind=kind)]
+    # A clinic user learns that a campaign reaches other clinics, not which ones.
+    return bursts_for_viewer(session=session, bursts=bursts, clinic_ids=visible)
 
 
 # Chart geometry (SVG user units; the SVG scales to the page width).
@@ -234,7 +240,7 @@ def clinic_page(
     request: Request,
     session: SessionDep,
     user: CurrentUser,
-    clinic_id: Annotated[int, Path(ge=1)],
+    clinic_id: ClinicIdPath,
 ) -> HTMLResponse:
     clinic = session.get(Clinic, clinic_id)
     if clinic is None or not can_see_clinic(user, clinic_id):

@@ -10,15 +10,15 @@ form is shown again with the reason and nothing is written.
 
 from __future__ import annotations
 
-from datetime import date
 from typing import Annotated
 
-from fastapi import APIRouter, Form, Path, Query, Request, status
+from fastapi import APIRouter, Form, Query, Request, status
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import ValidationError
 
 from api.auth import CurrentUser, visible_clinic_ids
 from api.deps import SessionDep
+from api.params import ReviewIdPath, parse_day
 from api.templating import REVIEW_NOT_FOUND, not_found_page, templates
 from kuchikomi.services.cases import (
     EDITABLE_IN,
@@ -55,6 +55,9 @@ ROUTE_JA = {
 }
 # Multi-line fields get a textarea.
 LONG_FIELDS = frozenset({"information", "reason"})
+# Clinic users read drafts and cases; the association's staff edit them (README, accounts).
+EDITING_ROLES = ("admin", "reviewer")
+READ_ONLY_JA = "下書きの編集と対応状況の記録ができるのは管理者と確認担当者です（閲覧のみ）。"
 
 
 def _takedown_page(
@@ -75,6 +78,7 @@ def _takedown_page(
     except ReviewNotFoundError:
         return not_found_page(request, REVIEW_NOT_FOUND)
     current = CaseStatus(draft.case.status) if draft.case else CaseStatus.draft
+    read_only = user.role not in EDITING_ROLES
     values = draft.fields.model_dump()
     if posted is not None:
         # A refused form keeps what was typed.
@@ -90,10 +94,11 @@ def _takedown_page(
                 for name in TEXT_FIELDS
             ],
             "disclose_label": FIELD_LABELS["disclose_name"],
-            "editable": current in EDITABLE_IN,
+            "editable": current in EDITABLE_IN and not read_only,
+            "read_only": read_only,
             "status_ja": CASE_STATUS_JA,
             "current_status": current.value,
-            "next_statuses": sorted(s.value for s in TRANSITIONS[current]),
+            "next_statuses": [] if read_only else sorted(s.value for s in TRANSITIONS[current]),
             "route_ja": ROUTE_JA,
             "route_keys": ROUTE_KEYS,
             "error": error,
@@ -108,7 +113,7 @@ def takedown_page(
     request: Request,
     session: SessionDep,
     user: CurrentUser,
-    review_id: Annotated[int, Path(ge=1)],
+    review_id: ReviewIdPath,
     saved: Annotated[str | None, Query(max_length=10)] = None,
 ) -> HTMLResponse:
     message = {"draft": "下書きを保存しました。", "status": "対応状況を記録しました。"}.get(
@@ -127,7 +132,7 @@ def save_takedown_form(
     request: Request,
     session: SessionDep,
     user: CurrentUser,
-    review_id: Annotated[int, Path(ge=1)],
+    review_id: ReviewIdPath,
     provider: Annotated[str, Form()] = "",
     location: Annotated[str, Form()] = "",
     information: Annotated[str, Form()] = "",
@@ -138,6 +143,8 @@ def save_takedown_form(
     requester_contact: Annotated[str, Form()] = "",
     disclose_name: Annotated[str | None, Form()] = None,
 ) -> Response:
+    if user.role not in EDITING_ROLES:  # another clinic's review is still 404 there
+        return _takedown_page(request, session, user, review_id, error=READ_ONLY_JA, code=403)
     clinic_ids = visible_clinic_ids(user)
     posted = {
         name: _form_text(value)
@@ -163,13 +170,16 @@ def save_takedown_form(
     try:
         edit = DraftEdit.model_validate(changed)
     except ValidationError as exc:
-        too_long = [FIELD_LABELS.get(str(e["loc"][0]), str(e["loc"][0])) for e in exc.errors()]
+        fields = [FIELD_LABELS.get(str(e["loc"][0]), str(e["loc"][0])) for e in exc.errors()]
+        # Too long, or text no database column can hold (NUL…; kuchikomi.schemas.Text).
+        unstorable = any(e["type"] != "string_too_long" for e in exc.errors())
+        problem = "使えない文字（NUL 文字など）を含む" if unstorable else "長すぎる"
         return _takedown_page(
             request,
             session,
             user,
             review_id,
-            error="長すぎる項目があります：" + "、".join(too_long) + "。保存していません。",
+            error=f"{problem}項目があります：" + "、".join(fields) + "。保存していません。",
             code=status.HTTP_422_UNPROCESSABLE_CONTENT,
             posted=posted,
         )
@@ -202,7 +212,7 @@ def save_status_form(
     request: Request,
     session: SessionDep,
     user: CurrentUser,
-    review_id: Annotated[int, Path(ge=1)],
+    review_id: ReviewIdPath,
     new_status: Annotated[str, Form(alias="status", max_length=16)] = "",
     on: Annotated[str, Form(max_length=10)] = "",
     via: Annotated[str, Form(max_length=32)] = "",
@@ -211,11 +221,13 @@ def save_status_form(
     def refuse(message: str, code: int = status.HTTP_422_UNPROCESSABLE_CONTENT) -> HTMLResponse:
         return _takedown_page(request, session, user, review_id, error=message, code=code)
 
+    if user.role not in EDITING_ROLES:
+        return refuse(READ_ONLY_JA, status.HTTP_403_FORBIDDEN)
     try:
         change = CaseTransition.model_validate(
             {
                 "status": new_status,
-                "on": date.fromisoformat(on) if on else None,
+                "on": parse_day(on),
                 "via": via or None,
                 "note": _form_text(note) or None,
             }

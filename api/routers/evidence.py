@@ -5,14 +5,13 @@ What a bundle holds and why: docs/domain.md.
 
 from __future__ import annotations
 
-from typing import Annotated
-
-from fastapi import APIRouter, HTTPException, Path, status
+from fastapi import APIRouter, HTTPException, status
 from fastapi.responses import Response
 
 from api.auth import CurrentUser, visible_clinic_ids
 from api.deps import SessionDep
 from api.errors import error_responses
+from api.params import ReviewIdPath
 from kuchikomi.services.evidence import ArchiveIntegrityError, ReviewNotFoundError, issue_bundle
 
 router = APIRouter(prefix="/api/v1/reviews", tags=["evidence"])
@@ -27,9 +26,7 @@ router = APIRouter(prefix="/api/v1/reviews", tags=["evidence"])
         **error_responses(404, 409),
     },
 )
-def get_evidence(
-    review_id: Annotated[int, Path(ge=1)], session: SessionDep, user: CurrentUser
-) -> Response:
+def get_evidence(review_id: ReviewIdPath, session: SessionDep, user: CurrentUser) -> Response:
     """The archived pages the review was seen on (first and latest capture) with their offline
     renderings, a printable report, a manifest of hashes and the server's Ed25519 signature of
     it; check it later with `kuchikomi evidence verify FILE.zip --public-key KEY.pem`. Every

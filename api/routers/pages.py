@@ -6,15 +6,16 @@ Server-rendered, no JavaScript. Every value from a review is escaped by the temp
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import timedelta
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, Path, Query, Request, status
+from fastapi import APIRouter, Query, Request, status
 from fastapi.responses import HTMLResponse
 
 from api.auth import CurrentUser, visible_clinic_ids
 from api.deps import SessionDep
+from api.params import ReviewIdPath, parse_day, parse_id
 from api.routers.export import export_url
 from api.routers.staff_pages import render_review_page
 from api.templating import REVIEW_NOT_FOUND, error_page, not_found_page, templates
@@ -36,11 +37,7 @@ PAGE_SIZE = 30
 
 def _parse_clinic_id(value: str | None) -> int | None:
     """The filter form sends "" for "all clinics"; anything else must be a positive id."""
-    if not value:
-        return None
-    if not value.isascii() or not value.isdigit() or int(value) < 1:
-        raise ValueError(value)
-    return int(value)
+    return parse_id(value) if value else None
 
 
 DECISION_STATUS_JA = {
@@ -50,13 +47,6 @@ DECISION_STATUS_JA = {
     "unsure": "保留（判断つかず）",
 }
 _BAD_FILTER = "指定が正しくありません"
-
-
-def _parse_day(value: str | None) -> date | None:
-    """``YYYY-MM-DD`` from a date input; "" means no bound."""
-    if not value:
-        return None
-    return date.fromisoformat(value)  # ValueError on anything else
 
 
 @router.get("/", response_class=HTMLResponse)
@@ -97,9 +87,14 @@ def queue_page(
                 return error_page(request, 400, _BAD_FILTER, "絞り込みの指定が正しくありません。")
             filters[name] = value
     try:
-        day_from, day_to = _parse_day(posted_from), _parse_day(posted_to)
+        day_from, day_to = parse_day(posted_from), parse_day(posted_to)
     except ValueError:
-        return error_page(request, 400, _BAD_FILTER, "日付は YYYY-MM-DD の形で指定してください。")
+        return error_page(
+            request,
+            400,
+            _BAD_FILTER,
+            "日付は 1990-01-01〜2100-12-31 の範囲で、YYYY-MM-DD の形で指定してください。",
+        )
     if day_from is not None:
         filters["posted_from"] = day_from.isoformat()
     if day_to is not None:
@@ -199,7 +194,7 @@ def review_page(
     request: Request,
     session: SessionDep,
     user: CurrentUser,
-    review_id: Annotated[int, Path(ge=1)],
+    review_id: ReviewIdPath,
     saved: Annotated[bool, Query()] = False,
 ) -> HTMLResponse:
     review = review_detail(

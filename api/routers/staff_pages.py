@@ -11,15 +11,16 @@ from __future__ import annotations
 import json
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Form, Path, Query, Request, status
+from fastapi import APIRouter, Form, Query, Request, status
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import ValidationError
 
 from api.auth import AdminUser, CurrentUser, visible_clinic_ids
 from api.deps import SessionDep
+from api.params import ReviewIdPath
 from api.templating import REVIEW_NOT_FOUND, not_found_page, templates
 from kuchikomi.labels import BURST_KIND_JA
-from kuchikomi.schemas import NOTE_MAX_LENGTH, DecisionCreate, ReviewDetail
+from kuchikomi.schemas import NOTE_MAX_LENGTH, DbId, DecisionCreate, ReviewDetail
 from kuchikomi.services.audit import list_audit
 from kuchikomi.services.decisions import ReviewNotFoundError, record_decision, review_detail
 from models import User
@@ -67,6 +68,9 @@ def render_review_page(
 def _form_error(exc: ValidationError) -> str:
     # Field errors are located at the field; the model-level rule has an empty location.
     problems = {str(e["loc"][-1]) for e in exc.errors() if e["loc"]}
+    if any(e["type"] in ("value_error", "string_unicode") for e in exc.errors() if e["loc"]):
+        # Text that no database column can hold (NUL, unpaired surrogates; kuchikomi.schemas).
+        return "使えない文字（NUL 文字など）が含まれています。取り除いてから送信してください。"
     if "note" in problems:
         return f"メモは{NOTE_MAX_LENGTH}文字以内で入力してください。"
     if "decision" in problems:
@@ -82,7 +86,7 @@ def decide_form(
     request: Request,
     session: SessionDep,
     user: CurrentUser,
-    review_id: Annotated[int, Path(ge=1)],
+    review_id: ReviewIdPath,
     decision: Annotated[str, Form(max_length=16)] = "",
     category: Annotated[str, Form(max_length=32)] = "",
     # Longer than the limit on purpose: an oversized note gets a readable error, not a 422 page.
@@ -136,7 +140,7 @@ def audit_page(
     request: Request,
     session: SessionDep,
     user: AdminUser,
-    before: Annotated[int | None, Query(ge=1)] = None,
+    before: Annotated[DbId | None, Query()] = None,
 ) -> HTMLResponse:
     entries, next_id = list_audit(session=session, before_id=before, limit=AUDIT_PAGE_SIZE)
     rows: list[dict[str, Any]] = [

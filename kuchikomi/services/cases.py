@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
+from kuchikomi.schemas import Day, Text
 from kuchikomi.services.audit import record_audit
 from kuchikomi.services.takedown import (
     CaseBrief,
@@ -69,10 +70,10 @@ class CaseTransition(BaseModel):
 
     status: Literal["sent", "removed", "refused", "no_answer"]
     # The day it happened (JST calendar day); today when omitted.
-    on: date | None = None
+    on: Day | None = None
     # Where the request went (only with "sent").
     via: Literal["platform_form", "letter", "ihaho", "moj", "police", "lawyer"] | None = None
-    note: str | None = Field(default=None, max_length=MAX_NOTE_CHARS)
+    note: Text | None = Field(default=None, max_length=MAX_NOTE_CHARS)
 
 
 def today_jst(now: datetime | None = None) -> date:
