@@ -19,6 +19,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
 from kuchikomi.services.audit import record_audit
+from kuchikomi.services.decisions import latest_decision
 from kuchikomi.services.takedown import (
     CaseBrief,
     DraftEdit,
@@ -184,6 +185,23 @@ def save_draft(
     )
     session.commit()
     return case
+
+
+def send_blockers(*, session: Session, review_id: int) -> list[str]:
+    """Why the review's request should not be recorded as sent yet (Japanese, for staff), or
+    nothing: a request is sent only after a person judged the review harmful and a draft was
+    saved. The web form refuses 送付済み until then; the JSON API records what a script reports
+    (a request may have been sent by other means) and is not held to this.
+    """
+    reasons = []
+    latest = latest_decision(session=session, review_id=review_id)
+    if latest is None or latest.decision != "harmful":
+        reasons.append(
+            "担当者が「有害」と判断していません（口コミの詳細画面で判断を記録してください）。"
+        )
+    if get_case(session=session, review_id=review_id) is None:
+        reasons.append("下書きがまだ保存されていません（「下書きを保存」を押してください）。")
+    return reasons
 
 
 def change_status(
