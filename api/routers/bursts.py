@@ -1,4 +1,5 @@
-"""Bursts: ``GET /api/v1/bursts`` (JSON) and the clinic page with its timeline chart (HTML).
+"""Bursts: ``GET /api/v1/bursts`` (JSON), the clinic page with its timeline chart, and a
+burst's own page (``/bursts/{id}``) where its reviews are decided in one action (HTML).
 
 The chart is server-rendered SVG (no JavaScript, CSP-safe: geometry in attributes, colours in
 ``/static/style.css``): one bar per Japan-time day for new reviews, the flagged part of each
@@ -12,16 +13,18 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Path, Query, Request, status
-from fastapi.responses import HTMLResponse
+from fastapi import APIRouter, Form, HTTPException, Path, Query, Request, status
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from pydantic import ValidationError
 
 from api.auth import CurrentUser, can_see_clinic, visible_clinic_ids
 from api.deps import SessionDep
 from api.errors import error_responses
+from api.routers.staff_pages import DECIDING_ROLES, form_error
 from api.templating import not_found_page, templates
 from detector import KINDS
 from kuchikomi.labels import BURST_KIND_JA
-from kuchikomi.schemas import BurstPublic
+from kuchikomi.schemas import NOTE_MAX_LENGTH, BurstPublic, DecisionCreate
 from kuchikomi.services.bursts import (
     JST,
     ClinicTimeline,
@@ -29,7 +32,9 @@ from kuchikomi.services.bursts import (
     clinic_timeline,
     list_bursts,
 )
-from models import Clinic
+from kuchikomi.services.group_decisions import burst_member_ids, record_group_decision
+from kuchikomi.services.reviews import get_review
+from models import Burst, Clinic
 
 router = APIRouter(prefix="/api/v1/bursts", tags=["bursts"])
 page_router = APIRouter(include_in_schema=False)
@@ -252,4 +257,100 @@ def clinic_page(
             "burst_days": burst_days,
             "nav": "clinics",
         },
+    )
+
+
+def _burst_page(
+    request: Request,
+    session: SessionDep,
+    user: CurrentUser,
+    burst_id: int,
+    *,
+    saved: int | None = None,
+    error: str | None = None,
+    form: dict[str, str] | None = None,
+    code: int = 200,
+) -> HTMLResponse:
+    burst = session.get(Burst, burst_id)
+    clinic_ids = visible_clinic_ids(user)
+    if burst is None or not can_see_clinic(user, burst.clinic_id):
+        return not_found_page(request, "この集中投稿は記録されていません。")
+    member_ids = burst_member_ids(session=session, burst_id=burst_id, clinic_ids=clinic_ids)
+    reviews = [
+        r
+        for r in (
+            get_review(session=session, review_id=rid, clinic_ids=clinic_ids) for rid in member_ids
+        )
+        if r is not None
+    ]
+    clinic = session.get(Clinic, burst.clinic_id)
+    return templates.TemplateResponse(
+        request,
+        "burst.html",
+        {
+            "burst": burst,
+            "clinic": clinic,
+            "days": burst_days(burst),
+            "reviews": reviews,
+            "undecided": sum(1 for r in reviews if r.decision is None),
+            "can_decide": user.role in DECIDING_ROLES,
+            "saved": saved,
+            "error": error,
+            "form": form or {"decision": "", "category": "", "note": ""},
+            "note_max_length": NOTE_MAX_LENGTH,
+            "nav": "queue",
+        },
+        status_code=code,
+    )
+
+
+@page_router.get("/bursts/{burst_id}", response_class=HTMLResponse)
+def burst_page(
+    request: Request,
+    session: SessionDep,
+    user: CurrentUser,
+    burst_id: Annotated[int, Path(ge=1)],
+    saved: Annotated[int | None, Query(ge=0, le=100_000)] = None,
+) -> HTMLResponse:
+    """A burst's (or near-duplicate cluster's) reviews, with one form deciding them all."""
+    return _burst_page(request, session, user, burst_id, saved=saved)
+
+
+@page_router.post("/bursts/{burst_id}/decision", response_class=HTMLResponse)
+def decide_burst_form(
+    request: Request,
+    session: SessionDep,
+    user: CurrentUser,
+    burst_id: Annotated[int, Path(ge=1)],
+    decision: Annotated[str, Form(max_length=16)] = "",
+    category: Annotated[str, Form(max_length=32)] = "",
+    note: Annotated[str, Form(max_length=NOTE_MAX_LENGTH * 4)] = "",
+) -> Response:
+    """The same decision for every member review the user may see; each is recorded and
+    audited on its own (kuchikomi.services.group_decisions)."""
+    form = {"decision": decision, "category": category, "note": note}
+
+    def refuse(message: str, code: int) -> HTMLResponse:
+        return _burst_page(request, session, user, burst_id, error=message, form=form, code=code)
+
+    burst = session.get(Burst, burst_id)
+    if burst is None or not can_see_clinic(user, burst.clinic_id):
+        return not_found_page(request, "この集中投稿は記録されていません。")
+    if user.role not in DECIDING_ROLES:
+        return refuse("判断を記録できるのは管理者と確認担当者です。", status.HTTP_403_FORBIDDEN)
+    kept_category = (category or None) if decision == "harmful" else None
+    try:
+        body = DecisionCreate.model_validate(
+            {"decision": decision, "category": kept_category, "note": note}
+        )
+    except ValidationError as exc:
+        return refuse(form_error(exc), status.HTTP_422_UNPROCESSABLE_CONTENT)
+    clinic_ids = visible_clinic_ids(user)
+    member_ids = burst_member_ids(session=session, burst_id=burst_id, clinic_ids=clinic_ids)
+    recorded = record_group_decision(
+        session=session, review_ids=member_ids, body=body, user=user, clinic_ids=clinic_ids
+    )
+    session.commit()
+    return RedirectResponse(
+        f"/bursts/{burst_id}?saved={recorded}", status_code=status.HTTP_303_SEE_OTHER
     )

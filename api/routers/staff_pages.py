@@ -71,7 +71,7 @@ def render_review_page(
     )
 
 
-def _form_error(exc: ValidationError) -> str:
+def form_error(exc: ValidationError) -> str:
     # Field errors are located at the field; the model-level rule has an empty location.
     problems = {str(e["loc"][-1]) for e in exc.errors() if e["loc"]}
     if "note" in problems:
@@ -121,7 +121,7 @@ def decide_form(
             request,
             review,
             user=user,
-            error=_form_error(exc),
+            error=form_error(exc),
             form=form,
             code=status.HTTP_422_UNPROCESSABLE_CONTENT,
         )

@@ -56,7 +56,9 @@ def test_csv_export_neutralises_formulas_and_opens_as_utf8_in_excel(
     assert first["本文"] == '\'=HYPERLINK("http://evil.example/","詳細")'
     assert first["投稿者"] == "'@SUM(A1)"
     assert first["医療機関"] == "さくら内科クリニック"
-    assert first["分類"] == "defamation" and first["有害確率"] == "0.95"
+    assert first["分類"] == "名誉毀損" and first["分類コード"] == "defamation"
+    assert first["判定"] == "有害の疑い" and first["判定コード"] == "harmful"
+    assert first["有害確率"] == "0.95"
     assert first["要確認"] == "はい" and first["理由"] == "「不正請求」"
     assert rows[1]["本文"] == "'+81 90 1234 5678 に電話しろ"
     assert rows[2]["本文"] == "'-1+2 ヤブ医者" and rows[2]["投稿者"] == "'-匿名"
@@ -215,11 +217,20 @@ def test_queue_page_links_to_the_csv_of_what_it_shows(session: Session, login_as
 
     rows = read_csv(reviewer.get(f"/api/v1/reviews.csv?clinic_id={clinic.id}").content)
     assert [r["本文"] for r in rows] == ["普通", "ブス", "裏金"]  # every review, newest first
-    assert rows[2]["担当者の判断"] == "harmful" and rows[1]["担当者の判断"] == ""
+    # People read Japanese names and Japan time; the codes stay in their own columns.
+    assert rows[2]["担当者の判断"] == "有害" and rows[2]["判断コード"] == "harmful"
+    assert rows[1]["担当者の判断"] == "" and rows[1]["判断コード"] == ""
+    assert rows[2]["投稿日時（日本時間）"] == "2025-03-01 09:00"  # 00:00 UTC
     march = read_csv(
         reviewer.get("/api/v1/reviews.csv?posted_from=2025-03-01&posted_to=2025-03-31").content
     )
     assert [r["口コミID"] for r in march] == [str(decided.id)]
-    all_link = re.search(r'<a href="([^"]+)" download>', reviewer.get("/?show=all").text)
+    # The queue hides decided reviews unless asked; its CSV holds what it shows.
+    shown = re.search(r'<a href="([^"]+)" download>', reviewer.get("/?show=all").text)
+    assert shown is not None
+    assert html.unescape(shown[1]) == "/api/v1/reviews.csv?decision=undecided"
+    all_link = re.search(
+        r'<a href="([^"]+)" download>', reviewer.get("/?show=all&decision=all").text
+    )
     assert all_link is not None and html.unescape(all_link[1]) == "/api/v1/reviews.csv"
     assert reviewer.get("/api/v1/reviews.csv?decision=maybe").status_code == 422

@@ -197,7 +197,9 @@ def test_decision_form_refusals_write_nothing(
     assert no_token.status_code == bad_token.status_code == 403
     assert "不正な送信" in no_token.text
     assert long_note.status_code == 422 and "2000文字以内" in long_note.text
-    assert no_category.status_code == 422 and "分類（名誉毀損・侮辱など）を選んで" in no_category.text
+    assert (
+        no_category.status_code == 422 and "分類（名誉毀損・侮辱など）を選んで" in no_category.text
+    )
     assert bad_value.status_code == 422
     assert _counts(session) == (0, 1)  # only the reviewer's creation is audited
 
