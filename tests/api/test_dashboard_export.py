@@ -126,6 +126,32 @@ def test_dashboard_counts_per_clinic_and_scopes_clinic_users(
     assert client.get("/dashboard", follow_redirects=False).status_code == 303
 
 
+def test_weekly_trend_counts_reviews_by_post_date_not_by_first_crawl(session: Session) -> None:
+    """A listing registered today brings years of old reviews: they belong to the weeks they
+    were posted in, not to this week."""
+    clinic = make_clinic(session, "A")
+    now = datetime(2025, 6, 11, 3, 0, tzinfo=UTC)  # a Wednesday in Tokyo
+    first_crawl = now - timedelta(hours=2)
+    posted = [
+        datetime(2024, 1, 5, tzinfo=UTC),  # long ago: not on the chart
+        datetime(2025, 5, 27, 3, 0, tzinfo=UTC),  # two weeks ago
+        datetime(2025, 6, 10, 3, 0, tzinfo=UTC),  # this week
+    ]
+    for when in posted:
+        review = make_review(session, clinic.listings[0], probability=0.9, posted_at=when)
+        review.first_seen_at = first_crawl
+    # A date in the future of its sighting (a wrong clock on the site) counts when first seen.
+    ahead = make_review(
+        session, clinic.listings[0], probability=0.1, posted_at=now + timedelta(days=30)
+    )
+    ahead.first_seen_at = first_crawl
+    session.commit()
+
+    trend = flagged_trend(session=session, clinic_ids=None, now=now)
+    assert [(w.reviews, w.flagged) for w in trend[-3:]] == [(1, 1), (0, 0), (2, 1)]
+    assert sum(w.reviews for w in trend) == 3
+
+
 def test_summaries_and_weekly_trend(session: Session) -> None:
     a = make_clinic(session, "A")
     b = make_clinic(session, "B")
@@ -141,9 +167,10 @@ def test_summaries_and_weekly_trend(session: Session) -> None:
         (a, 0.95): now - timedelta(days=200),
     }
     for (clinic, p), first_seen in seen.items():
-        review = make_review(session, clinic.listings[0], probability=p)
+        # No post date known: counted when first seen.
+        review = make_review(session, clinic.listings[0], probability=p, posted_at=None)
         review.first_seen_at = first_seen
-    unclassified = make_review(session, b.listings[0])
+    unclassified = make_review(session, b.listings[0], posted_at=None)
     unclassified.first_seen_at = now - timedelta(hours=1)
     session.commit()
 
