@@ -83,6 +83,31 @@ CHART_DAYS = 180
 WIDTH, HEIGHT = 900, 220
 LEFT, RIGHT, TOP, BOTTOM = 40, 10, 28, 30
 MIN_BAND = 6.0  # a one-day burst in a 180-day chart stays visible
+# Burst labels above the plot: 13-unit bold text (style.css), one row each 17 units; a label
+# that would touch another goes one row up, so labels never overlap however close the bursts.
+MARKER_ROW = 17
+MARKER_GAP = 6
+
+
+def _label_width(label: str) -> float:
+    """A generous width of the label in chart units: full width for Japanese and ▼."""
+    return sum(13.0 if ord(c) > 0x2000 else 8.0 for c in label)
+
+
+def _stack_markers(markers: list[Marker]) -> int:
+    """Give each marker a row (0 = nearest the plot) so that no two labels in a row overlap,
+    keeping every label inside the chart; returns the number of rows."""
+    rows: list[float] = []  # right edge of the last label in each row
+    for marker in sorted(markers, key=lambda m: m.x):
+        half = _label_width("▼" + marker.label) / 2
+        marker.x = round(min(max(marker.x, LEFT + half), WIDTH - RIGHT - half), 2)
+        free = [i for i, right in enumerate(rows) if marker.x - half >= right + MARKER_GAP]
+        row = free[0] if free else len(rows)
+        if not free:
+            rows.append(0.0)
+        rows[row] = marker.x + half
+        marker.y = row  # turned into a coordinate once the plot's top is known
+    return len(rows)
 
 
 @dataclass
@@ -108,6 +133,7 @@ class Band:
 class Marker:
     x: float
     label: str
+    y: float = 0.0
 
 
 @dataclass
@@ -191,6 +217,13 @@ def build_chart(timeline: ClinicTimeline) -> Chart:
         if short not in labels.setdefault(centre, []):
             labels[centre].append(short)
     markers = [Marker(x=x, label="・".join(kinds)) for x, kinds in sorted(labels.items())]
+    # Rows of labels beyond the first push the whole plot down.
+    extra = max(_stack_markers(markers) - 1, 0) * MARKER_ROW
+    for marker in markers:
+        marker.y = TOP + extra - 8 - marker.y * MARKER_ROW
+    if extra:
+        for bar in bars:
+            bar.y, bar.flagged_y = bar.y + extra, bar.flagged_y + extra
     ticks = [
         Tick(x=round(LEFT + i * step + step / 2, 2), label=f"{d.day.month}/{d.day.day}")
         for i, d in enumerate(days)
@@ -204,9 +237,9 @@ def build_chart(timeline: ClinicTimeline) -> Chart:
     )
     return Chart(
         width=WIDTH,
-        height=HEIGHT,
-        plot_top=TOP,
-        plot_bottom=bottom,
+        height=HEIGHT + extra,
+        plot_top=TOP + extra,
+        plot_bottom=bottom + extra,
         left=LEFT,
         right=WIDTH - RIGHT,
         bars=bars,
