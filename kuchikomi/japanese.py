@@ -89,7 +89,7 @@ def jst_minute(value: datetime | None) -> str:
 # Review sites
 
 # Sources that are not site profiles.
-_SOURCE_JA = {"google": "Google マップ"}
+_SOURCE_JA = {"google_business_profile": "Google マップ"}  # crawler.google.SOURCE
 
 _profile_labels: tuple[tuple[tuple[str, int], ...], dict[str, str]] | None = None
 
