@@ -83,9 +83,10 @@ CHART_DAYS = 180
 WIDTH, HEIGHT = 900, 220
 LEFT, RIGHT, TOP, BOTTOM = 40, 10, 28, 30
 MIN_BAND = 6.0  # a one-day burst in a 180-day chart stays visible
-# Burst labels above the plot: 13-unit bold text (style.css), one row each 17 units; a label
+# Burst labels above the plot: 13-unit bold text (style.css). Each row is 22 units: a CJK
+# font's line box is about 1.45 em (19 units) and the chart is scaled down on a phone. A label
 # that would touch another goes one row up, so labels never overlap however close the bursts.
-MARKER_ROW = 17
+MARKER_ROW = 22
 MARKER_GAP = 6
 
 

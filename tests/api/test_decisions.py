@@ -150,7 +150,7 @@ def test_anonymous_and_csrf_less_decisions_are_refused_and_write_nothing(
 
 def _form_token(page: str) -> str:
     match = re.search(
-        r'action="/reviews/\d+/decision#decision">\s*'
+        r'action="/reviews/\d+/decision">\s*'
         r'<input type="hidden" name="csrf_token" value="([^"]*)"',
         page,
     )
