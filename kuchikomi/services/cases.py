@@ -12,12 +12,12 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime
 from typing import Any, Literal
-from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
+from kuchikomi.japanese import JST
 from kuchikomi.services.audit import record_audit
 from kuchikomi.services.decisions import latest_decision
 from kuchikomi.services.takedown import (
@@ -29,7 +29,6 @@ from models import Review
 from models.accounts import User
 from models.cases import CaseStatus, TakedownCase
 
-JST = ZoneInfo("Asia/Tokyo")
 
 # Moves staff may make. "removed" is also reached by the crawler (confirm_removals); removed →
 # sent lets staff correct a removal reported by mistake.
