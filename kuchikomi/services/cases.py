@@ -29,7 +29,6 @@ from models import Review
 from models.accounts import User
 from models.cases import CaseStatus, TakedownCase
 
-
 # Moves staff may make. "removed" is also reached by the crawler (confirm_removals); removed →
 # sent lets staff correct a removal reported by mistake.
 TRANSITIONS: dict[CaseStatus, frozenset[CaseStatus]] = {
