@@ -17,8 +17,13 @@ $(STAMP): pyproject.toml | $(BIN)/python
 
 install: $(STAMP)
 
+# Ports of the staff UI and of the local demo review portal: `make demo PORT=8001` when 8000 is
+# taken (the demo checks both before doing anything and names a busy one).
+PORT        ?= 8000
+PORTAL_PORT ?= 8765
+
 demo: install
-	$(BIN)/kuchikomi demo
+	$(BIN)/kuchikomi demo --port $(PORT) --portal-port $(PORTAL_PORT)
 
 # Extra pytest arguments, e.g. `make test PYTEST_ARGS="-n auto"` (pytest-xdist) on a machine with
 # more than two cores; on two cores it gained nothing (the database server needs the other one).

@@ -19,9 +19,10 @@ from api.params import ReviewIdPath, parse_day, parse_id
 from api.routers.export import export_url
 from api.routers.staff_pages import render_review_page
 from api.templating import REVIEW_NOT_FOUND, error_page, not_found_page, templates
-from kuchikomi.labels import CATEGORY_JA
+from kuchikomi.japanese import CATEGORY_JA, site_label
 from kuchikomi.services.clinics import list_clinics
 from kuchikomi.services.decisions import review_detail
+from kuchikomi.services.group_decisions import bursts_of_reviews
 from kuchikomi.services.reviews import (
     ClinicNotFoundError,
     CursorError,
@@ -40,12 +41,16 @@ def _parse_clinic_id(value: str | None) -> int | None:
     return parse_id(value) if value else None
 
 
+# The queue's decision filter. Without one the queue shows what is still to be decided: a
+# decided review has been dealt with and only hides the ones that have not ("all" shows both).
 DECISION_STATUS_JA = {
     "undecided": "未判断",
+    "all": "すべて（判断済みも表示）",
     "harmful": "有害と判断",
     "criticism": "正当な批判と判断",
     "unsure": "保留（判断つかず）",
 }
+DEFAULT_DECISION = "undecided"
 _BAD_FILTER = "指定が正しくありません"
 
 
@@ -99,6 +104,7 @@ def queue_page(
         filters["posted_from"] = day_from.isoformat()
     if day_to is not None:
         filters["posted_to"] = day_to.isoformat()
+    shown_decision = filters.get("decision", DEFAULT_DECISION)
     try:
         page = list_reviews(
             session=session,
@@ -109,7 +115,7 @@ def queue_page(
             limit=PAGE_SIZE,
             clinic_ids=visible,
             source=filters.get("source"),
-            decision=filters.get("decision"),
+            decision=None if shown_decision == "all" else shown_decision,
             posted_since=day_start(day_from),
             posted_before=day_start(day_to + timedelta(days=1)) if day_to else None,
         )
@@ -151,7 +157,16 @@ def queue_page(
             "first_url": first_url,
             "next_url": next_url,
             "filtered": bool(filters),
-            "csv_url": export_url(filters),
+            "csv_url": export_url(
+                {**filters, "decision": shown_decision}
+                if shown_decision != "all"
+                else {k: v for k, v in filters.items() if k != "decision"}
+            ),
+            "shown_decision": shown_decision,
+            "review_bursts": bursts_of_reviews(
+                session=session, review_ids=[r.id for r in page.items]
+            ),
+            "site_names": {key: site_label(key) for key in sources},
         },
     )
 

@@ -12,6 +12,7 @@ import sys
 import typer
 
 from kuchikomi.cli.common import (
+    FORMAT_HELP,
     ListFormat,
     fail,
     print_csv,
@@ -198,7 +199,7 @@ def create(email: str = typer.Option(..., "--email", help="The user the token ac
 @token_app.command("list")
 def list_(
     email: str | None = typer.Option(None, "--email", help="Only this user's tokens."),
-    format: ListFormat = typer.Option(ListFormat.table, "--format", help="table, json or csv."),
+    format: ListFormat = typer.Option(ListFormat.table, "--format", help=FORMAT_HELP),
 ) -> None:
     """List bearer tokens: the prefix that names each one, its user, when made and revoked."""
     from kuchikomi.services.accounts import get_user_by_email, list_tokens

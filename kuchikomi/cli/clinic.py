@@ -6,6 +6,7 @@ import typer
 
 from kuchikomi.cli.common import (
     EXIT_FAILED,
+    FORMAT_HELP,
     ListFormat,
     fail,
     print_json,
@@ -69,7 +70,7 @@ def add(
 
 @app.command("list")
 def list_(
-    format: ListFormat = typer.Option(ListFormat.table, "--format", help="table, json or csv."),
+    format: ListFormat = typer.Option(ListFormat.table, "--format", help=FORMAT_HELP),
 ) -> None:
     """List registered clinics with their listings."""
     from kuchikomi.services.clinics import list_clinics

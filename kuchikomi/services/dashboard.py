@@ -134,27 +134,30 @@ def flagged_trend(
     weeks: int = TREND_WEEKS,
     now: datetime | None = None,
 ) -> list[TrendWeek]:
-    """Reviews and flagged reviews per week of first sighting, oldest week first.
+    """Reviews and flagged reviews per week in which they were posted, oldest week first.
 
-    First sighting rather than post date: it is when the system could tell anyone, and every
-    review has one (portals showing only relative dates give no exact post date).
+    The post date (exact or estimated from 「3日前」), never later than the first sighting;
+    the first sighting only where no date is known. Counting by first sighting made a new
+    listing's first crawl look like a flood of reviews in its week.
     """
     now = now or utcnow()
     this_week = _week_start(now)
     starts = [this_week - timedelta(weeks=i) for i in reversed(range(weeks))]
     since = datetime.combine(starts[0], datetime.min.time(), DISPLAY_TZ)
+    counted_at = func.coalesce(Review.posted_at, Review.first_seen_at)
     query = (
-        select(Review.first_seen_at, func.coalesce(Classification.flagged, False))
+        select(Review.posted_at, Review.first_seen_at, func.coalesce(Classification.flagged, False))
         .join(Listing, Listing.id == Review.listing_id)
         .outerjoin(Classification, Classification.review_id == Review.id)
-        .where(Review.first_seen_at >= since)
+        .where(counted_at >= since)
     )
     query = _scoped(query, Listing.clinic_id, clinic_ids)
     if clinic_id is not None:
         query = query.where(Listing.clinic_id == clinic_id)
     buckets = {start: TrendWeek(start=start, reviews=0, flagged=0) for start in starts}
-    for first_seen_at, is_flagged in session.execute(query):
-        week = buckets.get(_week_start(first_seen_at))
+    for posted_at, first_seen_at, is_flagged in session.execute(query):
+        moment = first_seen_at if posted_at is None else min(posted_at, first_seen_at)
+        week = buckets.get(_week_start(moment))
         if week is None:  # a first sighting in the future (clock skew): not on the chart
             continue
         week.reviews += 1

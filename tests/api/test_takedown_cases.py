@@ -138,10 +138,21 @@ def test_status_form_needs_the_csrf_token_and_reports_bad_dates(
     assert client.post(url, data=form, follow_redirects=False).status_code == 403
     assert case_of(session, review.id) is None
 
+    # 送付済み needs a saved draft first (the page says so, and refuses).
+    early = client.post(url, data={**form, "csrf_token": client.csrf_token})
+    assert early.status_code == 409 and "下書きがまだ保存されていません" in early.text
+    assert case_of(session, review.id) is None
+    saved = client.post(
+        f"/reviews/{review.id}/takedown",
+        data={"csrf_token": client.csrf_token},
+        follow_redirects=False,
+    )
+    assert saved.status_code == 303
+
     future = {**form, "on": (today_jst() + timedelta(days=2)).isoformat()}
     refused = client.post(url, data={**future, "csrf_token": client.csrf_token})
     assert refused.status_code == 422 and "未来の日付" in refused.text
-    assert case_of(session, review.id) is None
+    assert case_of(session, review.id).status == "draft"  # type: ignore[union-attr]
 
     done = client.post(url, data={**form, "csrf_token": client.csrf_token}, follow_redirects=False)
     assert done.status_code == 303

@@ -77,7 +77,7 @@ def test_reviewer_edits_a_takedown_draft_and_exports_it(
     assert page.locator("main script").count() == 0
 
     with page.expect_download() as docx_info:
-        page.get_by_role("link", name="Word（.docx）").click()
+        page.get_by_role("button", name="保存して Word（.docx）").click()
     path = tmp_path / "draft.docx"
     docx_info.value.save_as(path)
     document = docx.Document(str(path))
