@@ -23,6 +23,13 @@ def crawl(
         False, "--full", help="Read every page, not only new ones (also notices removed reviews)."
     ),
     format: str = typer.Option("table", "--format", help="table or json."),
+    scrapyd: str | None = typer.Option(
+        None,
+        "--scrapyd",
+        metavar="URL[,URL…]",
+        help="Run the crawl on these Scrapyd nodes, one job per site "
+        "(default: KUCHIKOMI_CRAWL__SCRAPYD_URLS; empty: on this machine).",
+    ),
 ) -> None:
     """Crawl, classify new reviews and detect bursts; exit 1 if any listing failed."""
     from kuchikomi.services.locks import LockHeldError
@@ -47,10 +54,21 @@ def crawl(
             )
         if not listing_ids:
             fail("the clinic has no listing URLs")
+    from kuchikomi.services.scrapyd.client import ScrapydError
+
+    scrapyd_urls = None if scrapyd is None else [u.strip() for u in scrapyd.split(",") if u.strip()]
     try:
-        result = run_pipeline(listing_ids=listing_ids, trigger="cli", full=full)
+        result = run_pipeline(
+            listing_ids=listing_ids,
+            trigger="cli",
+            full=full,
+            scrapyd_urls=scrapyd_urls,
+            progress=lambda report: typer.echo(report.line(), err=True),
+        )
     except LockHeldError as exc:
         fail(f"{exc}; try again when it has finished", EXIT_FAILED)
+    except ScrapydError as exc:
+        fail(str(exc), EXIT_FAILED)
 
     summary = result.crawl
     listings = [

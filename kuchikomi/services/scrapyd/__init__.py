@@ -1,0 +1,1 @@
+"""Crawl runs on Scrapyd nodes: the egg, the HTTP client and the run (docs/production.md#scrapyd)."""
