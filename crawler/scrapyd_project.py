@@ -32,6 +32,7 @@ SPIDER_NAME = "kuchikomi"
 ENV_SETTING = "KUCHIKOMI_ENV"
 SOURCE_SETTING = "KUCHIKOMI_SOURCE"
 
+
 def _apply_environment(settings: BaseSettings) -> None:
     """Make this job's ``get_settings()`` the scheduling machine's (see the module docstring).
 
@@ -53,7 +54,8 @@ def _loader(cls: type) -> type:
     from scrapy.interfaces import ISpiderLoader  # deprecated (and unneeded) since 2.13
     from zope.interface import implementer
 
-    return implementer(ISpiderLoader)(cls)
+    declared: type = implementer(ISpiderLoader)(cls)
+    return declared
 
 
 @_loader
@@ -69,9 +71,6 @@ class RunSpiderLoader:
     @classmethod
     def from_settings(cls, settings: BaseSettings) -> RunSpiderLoader:
         return cls(settings)
-
-    def list(self) -> list[str]:
-        return [SPIDER_NAME]
 
     def find_by_request(self, request: Any) -> list[str]:
         return []
@@ -94,12 +93,16 @@ class RunSpiderLoader:
         def update_settings(cls: type[scrapy.Spider], settings: BaseSettings) -> None:
             # The crawl's settings as a local crawl has them, then the spider's own.
             settings.setdict(scrapy_settings(get_settings()), priority="project")
-            super(job_spider, cls).update_settings(settings)
+            super(job_spider, cls).update_settings(settings)  # type: ignore[misc]
 
         job_spider: type[scrapy.Spider] = type(
             spider_cls.__name__, (spider_cls,), {"update_settings": update_settings}
         )
         return job_spider
+
+    # Last: a method named ``list`` would shadow the builtin in the annotations below it.
+    def list(self) -> list[str]:
+        return [SPIDER_NAME]
 
 
 # The process-wide settings (the DNS resolver is installed once per process, before any spider

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from kuchikomi.services.crawl import CrawlSummary, run_crawl
+from kuchikomi.services.crawl_budget import SiteLoad, listings_for_tonight, site_loads
 from kuchikomi.services.locks import job_lock
 from kuchikomi.settings import get_settings
 from models.db import session_scope
@@ -30,6 +31,8 @@ class PipelineResult:
     cases: dict[str, list[int]] = field(default_factory=dict)
     # One entry per notification sent or attempted after this run (see services.notifications).
     notifications: list[dict[str, Any]] = field(default_factory=list)
+    # Pages per site against its nightly budget, and what the run deferred.
+    sites: list[SiteLoad] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -57,6 +60,11 @@ def run_pipeline(
     if scrapyd_urls is None:
         scrapyd_urls = get_settings().crawl.scrapyd_nodes
     with job_lock(PIPELINE_LOCK):
+        every_listing = listing_ids is None
+        if every_listing:
+            # Stalest first, within each site's nightly budget (services/crawl_budget.py).
+            with session_scope() as session:
+                listing_ids = listings_for_tonight(session=session)
         if scrapyd_urls:
             from kuchikomi.services.scrapyd.run import run_crawl_on_scrapyd
 
@@ -70,6 +78,10 @@ def run_pipeline(
         else:
             summary = run_crawl(listing_ids=listing_ids, trigger=trigger, full=full)
         result = PipelineResult(crawl=summary)
+        with session_scope() as session:
+            result.sites = site_loads(
+                session=session, run_id=summary.run_id, every_listing=every_listing
+            )
         # Classify everything not yet classified (not only this run's reviews): a previous run
         # that crashed between crawling and classifying is caught up here.
         with session_scope() as session:

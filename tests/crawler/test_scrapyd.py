@@ -15,6 +15,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import httpx
@@ -123,7 +124,9 @@ def _stored() -> dict[tuple[str, str], tuple[object, ...]]:
                 r.author,
                 r.rating,
                 r.text,
-                r.posted_at,
+                # "3日前" is estimated against the time of the crawl, which differs: compared
+                # apart (_estimated_dates).
+                r.posted_at if r.posted_at_exact else None,
                 r.posted_at_raw,
                 r.posted_at_exact,
                 r.url,
@@ -131,6 +134,16 @@ def _stored() -> dict[tuple[str, str], tuple[object, ...]]:
             )
             for url, r in rows
         }
+
+
+def _estimated_dates() -> dict[tuple[str, str], datetime]:
+    with new_session() as session:
+        rows = session.execute(
+            select(Listing.url, Review.external_id, Review.posted_at)
+            .join(Review, Review.listing_id == Listing.id)
+            .where(Review.posted_at_exact.is_(False))
+        ).all()
+        return {(url, external_id): posted_at for url, external_id, posted_at in rows}
 
 
 def _outcomes(report: dict[str, object]) -> dict[str, tuple[object, ...]]:
@@ -172,9 +185,10 @@ def test_sharded_scrapyd_crawl_stores_what_a_local_crawl_stores(
     assert sorted(job["source"] for job in jobs) == sources
     assert sorted(job["node"] for job in jobs) == sorted(scrapyd_nodes)
     assert {job["state"] for job in jobs} == {"finished"}
-    log = (portal and Path(run.stats["log_path"])).read_text("utf-8")
+    log = Path(run.stats["log_path"]).read_text("utf-8")
     assert log.count("Spider closed (finished)") == 2
     reviews_on_scrapyd = _stored()
+    estimated_on_scrapyd = _estimated_dates()
     assert on_scrapyd["classified"] == len(reviews_on_scrapyd) > 50
 
     # The same listings crawled here, from an empty database.
@@ -185,6 +199,10 @@ def test_sharded_scrapyd_crawl_stores_what_a_local_crawl_stores(
     local = json.loads(out)
     assert _outcomes(on_scrapyd) == _outcomes(local)
     assert reviews_on_scrapyd == _stored()
+    estimated_here = _estimated_dates()
+    assert estimated_on_scrapyd.keys() == estimated_here.keys() and estimated_here
+    for key, posted_at in estimated_here.items():
+        assert abs(posted_at - estimated_on_scrapyd[key]) < timedelta(minutes=10)
 
 
 def test_unreachable_scrapyd_node_stops_the_crawl_before_anything_is_stored(

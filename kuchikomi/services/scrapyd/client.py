@@ -52,7 +52,8 @@ class ScrapydNode:
 
     def versions(self, project: str) -> list[str]:
         # An unknown project is not an error here: it simply has no versions yet.
-        return list(self._call("GET", "/listversions.json", params={"project": project})["versions"])
+        answer = self._call("GET", "/listversions.json", params={"project": project})
+        return list(answer["versions"])
 
     def add_version(self, project: str, version: str, egg: bytes) -> None:
         self._call(

@@ -58,7 +58,9 @@ class Progress:
 
     def line(self) -> str:
         finished = sum(1 for job in self.jobs if job.state in ("finished", "lost"))
-        running = ", ".join(f"{job.source}@{job.node}" for job in self.jobs if job.state == "running")
+        running = ", ".join(
+            f"{job.source}@{job.node}" for job in self.jobs if job.state == "running"
+        )
         return (
             f"scrapyd: {finished}/{len(self.jobs)} jobs finished, "
             f"{self.listings_done}/{self.listings_total} listings done"
@@ -167,7 +169,7 @@ def _pending_sources(run_id: int) -> dict[str, int]:
             .where(CrawlRunListing.run_id == run_id, CrawlRunListing.status == "pending")
             .group_by(Listing.source)
         ).all()
-    return {source: count for source, count in rows}
+    return {source: count for source, count in rows}  # noqa: C416 - Rows, not pairs
 
 
 def _schedule(
@@ -298,7 +300,8 @@ def _collect_logs(jobs: list[ScrapydJob], log_path: Path) -> None:
     """Append each job's Scrapyd log to the run's log, so that it reads like a local run's."""
     with open(log_path, "a", encoding="utf-8") as out:
         for job in jobs:
-            out.write(f"\n===== {job.source}: Scrapyd job {job.job_id} on {job.node} ({job.state})\n")
+            out.write(f"\n===== {job.source}: Scrapyd job {job.job_id} on {job.node}")
+            out.write(f" ({job.state})\n")
             if not job.log_url:
                 continue
             try:
