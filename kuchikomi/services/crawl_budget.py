@@ -115,11 +115,14 @@ def listings_for_tonight(*, session: Session, now: datetime | None = None) -> li
     deferred = 0
     for candidates in by_site.values():
         used = 0
+        full = False
         for candidate in sorted(candidates, key=_staleness_key):
             overdue = (
                 candidate.last_success_at is None or candidate.last_success_at <= must_read_before
             )
-            if overdue or used == 0 or used + candidate.estimated_pages <= budget:
+            # Strictly stalest first: once one does not fit, no fresher one jumps the queue.
+            full = full or (used > 0 and used + candidate.estimated_pages > budget)
+            if overdue or not full:
                 taken.append(candidate.id)
                 used += candidate.estimated_pages
             else:

@@ -9,7 +9,6 @@ what a local crawl of the same listings stores.
 from __future__ import annotations
 
 import json
-import shutil
 import socket
 import subprocess
 import sys
@@ -205,6 +204,26 @@ def test_sharded_scrapyd_crawl_stores_what_a_local_crawl_stores(
         assert abs(posted_at - estimated_on_scrapyd[key]) < timedelta(minutes=10)
 
 
+def test_scheduled_crawl_runs_on_the_configured_scrapyd_nodes(
+    portal: str, scrapyd_nodes: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from kuchikomi.settings import get_settings
+    from scheduler.jobs import nightly_crawl
+
+    monkeypatch.setenv("KUCHIKOMI_CRAWL__SCRAPYD_URLS", ",".join(reversed(scrapyd_nodes)))
+    get_settings.cache_clear()
+    _register(portal)
+
+    nightly_crawl()
+
+    with new_session() as session:
+        (run,) = session.scalars(select(CrawlRun))
+        assert run.trigger == "scheduler" and run.status == "ok"
+        assert run.stats["listings_ok"] == 5
+        assert sorted(job["node"] for job in run.stats["scrapyd"]) == sorted(scrapyd_nodes)
+        assert session.query(Review).count() > 50
+
+
 def test_unreachable_scrapyd_node_stops_the_crawl_before_anything_is_stored(
     env: Path,
 ) -> None:
@@ -218,8 +237,3 @@ def test_unreachable_scrapyd_node_stops_the_crawl_before_anything_is_stored(
     assert f"Scrapyd at http://127.0.0.1:{port}" in err
     with new_session() as session:
         assert list(session.scalars(select(CrawlRun))) == []
-
-
-def test_scrapyd_is_on_path_for_the_tests() -> None:
-    # The tests start `python -m scrapyd`; the dev dependencies must bring it.
-    assert shutil.which("scrapyd") is not None or __import__("scrapyd")
