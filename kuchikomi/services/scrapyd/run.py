@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from sqlalchemy import func, select
+from sqlalchemy.engine import make_url
 
 from crawler import store
 from crawler.resolver import ALLOW_PRIVATE_HOSTS
@@ -76,7 +77,7 @@ def job_environment(settings: Settings) -> dict[str, str]:
     belong in each node's own environment (docs/production.md#scrapyd).
     """
     environment = {
-        "KUCHIKOMI_DATABASE_URL": settings.database_url,
+        "KUCHIKOMI_DATABASE_URL": _absolute_sqlite(settings.database_url),
         "KUCHIKOMI_DATA_DIR": str(settings.data_dir.resolve()),
         "KUCHIKOMI_ALLOW_PRIVATE_HOSTS": str(settings.allow_private_hosts).lower(),
     }
@@ -91,6 +92,16 @@ def job_environment(settings: Settings) -> dict[str, str]:
                     json.dumps(value) if isinstance(value, list | dict) else str(value)
                 )
     return environment
+
+
+def _absolute_sqlite(url: str) -> str:
+    """A relative SQLite path (the default ``./var/kuchikomi.db``) made absolute: a Scrapyd job
+    runs in Scrapyd's working directory, not this one (a local node sharing this machine's file)."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
+        absolute = str(Path(parsed.database).resolve())
+        return parsed.set(database=absolute).render_as_string(hide_password=False)
+    return url
 
 
 def prepare_nodes(urls: list[str]) -> tuple[list[ScrapydNode], str]:
