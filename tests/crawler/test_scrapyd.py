@@ -31,8 +31,6 @@ from models.db import new_session
 from tests.conftest import _empty_tables
 from tests.crawler.conftest import PORTAL_TODAY
 
-pytestmark = pytest.mark.slow
-
 
 def _free_port() -> int:
     with socket.socket() as sock:
@@ -154,6 +152,7 @@ def _outcomes(report: dict[str, object]) -> dict[str, tuple[object, ...]]:
     }
 
 
+@pytest.mark.slow  # two Scrapyd daemons, two crawls
 def test_sharded_scrapyd_crawl_stores_what_a_local_crawl_stores(
     portal: str, scrapyd_nodes: list[str]
 ) -> None:
@@ -204,6 +203,7 @@ def test_sharded_scrapyd_crawl_stores_what_a_local_crawl_stores(
         assert abs(posted_at - estimated_on_scrapyd[key]) < timedelta(minutes=10)
 
 
+@pytest.mark.slow
 def test_scheduled_crawl_runs_on_the_configured_scrapyd_nodes(
     portal: str, scrapyd_nodes: list[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
