@@ -16,7 +16,9 @@ crawls the run's pending listings of one source, exactly like one spider of a lo
 from __future__ import annotations
 
 import json
+import logging
 import os
+from pathlib import Path
 from typing import Any
 
 import scrapy
@@ -27,6 +29,8 @@ from crawler.settings import scrapy_settings
 from crawler.sites import load_profiles_lenient
 from crawler.spiders import spider_for_source
 from kuchikomi.settings import get_settings
+
+logger = logging.getLogger(__name__)
 
 SPIDER_NAME = "kuchikomi"
 ENV_SETTING = "KUCHIKOMI_ENV"
@@ -95,6 +99,9 @@ class RunSpiderLoader:
             settings.setdict(scrapy_settings(get_settings()), priority="project")
             super(job_spider, cls).update_settings(settings)  # type: ignore[misc]
 
+        # Which code runs: the egg's unpacked copy (crawler/scrapyd_egg_entry.py) on a node.
+        root = Path(__file__).resolve().parent.parent
+        logger.info("kuchikomi-guard crawler loaded from %s", root)
         job_spider: type[scrapy.Spider] = type(
             spider_cls.__name__, (spider_cls,), {"update_settings": update_settings}
         )

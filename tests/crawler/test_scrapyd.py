@@ -9,9 +9,11 @@ what a local crawl of the same listings stores.
 from __future__ import annotations
 
 import json
+import os
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from datetime import datetime, timedelta
@@ -185,6 +187,9 @@ def test_sharded_scrapyd_crawl_stores_what_a_local_crawl_stores(
     assert {job["state"] for job in jobs} == {"finished"}
     log = Path(run.stats["log_path"]).read_text("utf-8")
     assert log.count("Spider closed (finished)") == 2
+    # What ran is the uploaded egg (unpacked on the node), not this checkout.
+    assert log.count(f"kuchikomi-guard crawler loaded from {tempfile.gettempdir()}") == 2
+    assert f"kuchikomi-guard-egg-{os.getuid()}-{version}" in log
     reviews_on_scrapyd = _stored()
     estimated_on_scrapyd = _estimated_dates()
     assert on_scrapyd["classified"] == len(reviews_on_scrapyd) > 50
