@@ -40,7 +40,9 @@ def pending_listings(*, run_id: int, source: str) -> list[ListingTask]:
                 CrawlRunListing.status == "pending",
                 Listing.source == source,
             )
-            .order_by(Listing.id)
+            # Stalest first (never read, then oldest success), so a run cut short has read
+            # the listings that waited longest (kuchikomi/services/crawl_budget.py).
+            .order_by(Listing.last_success_at.is_not(None), Listing.last_success_at, Listing.id)
         ).all()
     return [ListingTask(row.id, row.url, row.last_crawl_status == "ok") for row in rows]
 

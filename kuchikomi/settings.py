@@ -30,6 +30,21 @@ class CrawlSettings(BaseModel):
     # Largest response body accepted; anything bigger is refused as hostile or broken.
     max_response_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
     obey_robots_txt: bool = True
+    # Scrapyd nodes to run the crawl on, comma-separated (http://host:6800,…); empty: this
+    # machine runs it. docs/production.md#scrapyd
+    scrapyd_urls: str = ""
+    # Seconds between two looks at the Scrapyd jobs while a run waits for them.
+    scrapyd_poll_seconds: float = Field(default=5.0, gt=0.0)
+    # Hours a nightly run may take; with download_delay this gives each site's page budget per
+    # night (docs/production.md#budget).
+    window_hours: float = Field(default=8.0, gt=0.0, le=24.0)
+    # Every listing is crawled at least this often: when a site has more pages than fit in a
+    # night, a run takes its stalest listings first and leaves the rest for the next nights.
+    max_staleness_days: int = Field(default=7, ge=1)
+
+    @property
+    def scrapyd_nodes(self) -> list[str]:
+        return [url.strip().rstrip("/") for url in self.scrapyd_urls.split(",") if url.strip()]
 
 
 class PasswordHashSettings(BaseModel):
