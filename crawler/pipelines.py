@@ -5,6 +5,8 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, Any
 
+from scrapy.exceptions import DropItem
+
 from crawler import store
 from crawler.items import ReviewPageItem
 
@@ -26,8 +28,19 @@ class StoreReviewPagePipeline:
 
     def process_item(self, item: Any) -> Any:
         if isinstance(item, ReviewPageItem):
-            run_id: int = self.crawler.spider.run_id  # type: ignore[union-attr]
-            seen, new = store.save_page(run_id=run_id, page=item)
+            spider = self.crawler.spider
+            run_id: int = spider.run_id  # type: ignore[union-attr]
+            try:
+                seen, new = store.save_page(run_id=run_id, page=item)
+            except Exception as exc:
+                # Nothing of the page is stored (one transaction); its listing fails with the
+                # reason, rather than ending "ok" with reviews missing.
+                # The first line of a database error names it; the SQL after it does not help.
+                reason = (str(exc).strip().splitlines() or [exc.__class__.__name__])[0][:300]
+                error = f"page {item.page_number} ({item.page_url}) could not be stored: {reason}"
+                logger.error("listing %s: %s", item.listing_id, error, exc_info=True)
+                spider.store_failed(item.listing_id, error)  # type: ignore[union-attr]
+                raise DropItem(error) from exc
             stats = self.crawler.stats
             if stats is not None:
                 stats.inc_value("kuchikomi/reviews_seen", seen)

@@ -24,7 +24,12 @@ def crawl(
     ),
     format: str = typer.Option("table", "--format", help="table or json."),
 ) -> None:
-    """Crawl, classify new reviews and detect bursts; exit 1 if any listing failed."""
+    """Crawl, classify new reviews and detect bursts; exit 1 if any listing failed.
+
+    SIGTERM or Ctrl-C stops the crawl gracefully: what was fetched is stored, the run is
+    recorded as interrupted, and the exit code is 1 (docs/operations.md#crawl-run-recovery).
+    """
+    from kuchikomi.services.crawl import StopRequested, sigterm_raises
     from kuchikomi.services.locks import LockHeldError
     from kuchikomi.services.pipeline import run_pipeline
     from models import Clinic, Listing
@@ -48,9 +53,18 @@ def crawl(
         if not listing_ids:
             fail("the clinic has no listing URLs")
     try:
-        result = run_pipeline(listing_ids=listing_ids, trigger="cli", full=full)
+        # systemd and Docker stop a service with SIGTERM: stop like Ctrl-C, not in mid-write.
+        with sigterm_raises():
+            result = run_pipeline(listing_ids=listing_ids, trigger="cli", full=full)
     except LockHeldError as exc:
         fail(f"{exc}; try again when it has finished", EXIT_FAILED)
+    except (StopRequested, KeyboardInterrupt) as exc:
+        reason = str(exc) if isinstance(exc, StopRequested) else "interrupted (Ctrl-C)"
+        fail(
+            f"crawl {reason}: what was fetched is stored, the run is recorded as "
+            "interrupted, and the next crawl finishes it",
+            EXIT_FAILED,
+        )
 
     summary = result.crawl
     listings = [
