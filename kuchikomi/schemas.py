@@ -11,6 +11,9 @@ from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+# Text fields of request bodies are made storable (NUL, lone surrogates) as they are read.
+from kuchikomi.text import StorableStr
+
 
 class ListingPublic(BaseModel):
     model_config = ConfigDict(from_attributes=True)
@@ -34,13 +37,13 @@ class ClinicPublic(BaseModel):
 class GoogleLocationCreate(BaseModel):
     """A Google Business Profile location (see `kuchikomi google locations`) and its connection."""
 
-    location: str = Field(max_length=255, examples=["accounts/123/locations/456"])
+    location: StorableStr = Field(max_length=255, examples=["accounts/123/locations/456"])
     connection_id: int
 
 
 class ClinicCreate(BaseModel):
-    name: str = Field(min_length=1, max_length=200)
-    urls: list[str] = Field(default_factory=list, max_length=50)
+    name: StorableStr = Field(min_length=1, max_length=200)
+    urls: list[StorableStr] = Field(default_factory=list, max_length=50)
     google_locations: list[GoogleLocationCreate] = Field(default_factory=list, max_length=50)
 
     @model_validator(mode="after")
@@ -158,7 +161,7 @@ class DecisionCreate(BaseModel):
 
     decision: DecisionValue
     category: Category | None = None
-    note: str = Field(default="", max_length=NOTE_MAX_LENGTH)
+    note: StorableStr = Field(default="", max_length=NOTE_MAX_LENGTH)
 
     @model_validator(mode="after")
     def _category_fits_decision(self) -> DecisionCreate:
