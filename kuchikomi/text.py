@@ -15,13 +15,12 @@ from typing import Annotated, Any
 
 from pydantic import BeforeValidator
 
-# The longest review text kept, in full, as evidence (characters). Review sites cap reviews at a
-# few thousand characters; the classifier analyses up to this many (classifier.text.MAX_CHARS).
+# The longest review text kept, in full, as evidence (characters): an import refuses a longer
+# one, a crawl stores its first this many (the archived page keeps all of it). Review sites cap
+# reviews at a few thousand characters. The classifier analyses exactly this much
+# (classifier.text.MAX_CHARS); near-duplicate detection compares a shorter prefix
+# (detector.duplicates.DuplicateParams.max_chars). docs/contracts.md#text-limits
 MAX_REVIEW_CHARS = 100_000
-# Near-duplicate detection compares the first this many characters of each review: copies in a
-# campaign share their opening, and one huge review must not make every later detection of its
-# clinic slow (docs/contracts.md#text-limits).
-DUPLICATE_PREFIX_CHARS = 5_000
 
 _UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 
