@@ -1,5 +1,5 @@
-"""Characters the database cannot hold never cost a page, and a page that cannot be stored fails
-its listing (docs/contracts.md#text-limits)."""
+"""Characters the database cannot hold never cost a page, a page that cannot be stored fails its
+listing, and an oversized review is stored cut (docs/contracts.md#text-limits)."""
 
 from __future__ import annotations
 
@@ -12,9 +12,10 @@ from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from kuchikomi.services.crawl import run_crawl
+from kuchikomi.text import MAX_REVIEW_CHARS
 from models import Review
 from models.db import get_engine
-from tests.crawler.conftest import FixtureSite, listing, register
+from tests.crawler.conftest import FixtureSite, crawl_log, listing, register
 
 
 def _page(reviews: list[dict[str, object]], next_href: str | None = None) -> str:
@@ -128,3 +129,20 @@ def test_a_page_that_cannot_be_stored_fails_its_listing(
     assert listing(session, broken_id).crawl_watermark is None
     again = run_crawl(listing_ids=[broken_id])
     assert again.ok and sorted(_stored(session)) == ["#rv-2", "#rv-3", "#rv-4", "#rv-5"]
+
+
+def test_a_review_longer_than_the_limit_is_stored_cut_and_the_log_says_so(
+    session: Session, env: Path, site: FixtureSite
+) -> None:
+    body = "説明が長い。" * 25_000  # 150,000 characters
+    url = site.add("/clinic/4", _page([_review(1, body), _review(2, "普通です。")]))
+    register(session, "長文医院", url)
+
+    summary = run_crawl(listing_ids=None)
+
+    assert summary.ok
+    stored = _stored(session)
+    assert stored["#rv-1"].text == body[:MAX_REVIEW_CHARS]
+    assert stored["#rv-2"].text == "普通です。"
+    log = crawl_log(env, summary.run_id)
+    assert "has 150,000 characters; its first 100,000 are stored" in log
