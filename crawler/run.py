@@ -134,8 +134,8 @@ def _stop_gracefully_on_signals(process: CrawlerProcess, stopped_by: list[int]) 
             return
         stopped_by.append(signum)
         # Not logged here: the interrupted code may be writing to the same stream.
-        reactor.callFromThread(_log_stop, signum)  # type: ignore[attr-defined]
-        reactor.callFromThread(process.stop)  # type: ignore[attr-defined]
+        reactor.callFromThread(_log_stop, signum)
+        reactor.callFromThread(process.stop)
 
     signal.signal(signal.SIGTERM, handler)
     signal.signal(signal.SIGINT, handler)
