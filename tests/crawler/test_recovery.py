@@ -142,14 +142,17 @@ def _crawl_until_a_new_page_is_stored(
     return parent, crawler, _stored_ids(session)
 
 
+@pytest.mark.parametrize("whom", ["process group", "parent only"])
 def test_killing_the_crawl_loses_no_review(
-    session: Session, env: Path, grown_site: dict[str, object]
+    session: Session, env: Path, grown_site: dict[str, object], whom: str
 ) -> None:
     listing_id = grown_site["listing_id"]
     parent, crawler, stored_at_kill = _crawl_until_a_new_page_is_stored(session, env)
     try:
-        # The parent alone is killed outright (a kill -9, an OOM kill): nothing of it runs.
-        os.kill(parent.pid, signal.SIGKILL)
+        if whom == "process group":  # kill -9 -- -PGID
+            os.killpg(parent.pid, signal.SIGKILL)
+        else:  # the parent alone (kill -9 PID, an OOM kill): nothing of it runs any more
+            os.kill(parent.pid, signal.SIGKILL)
         parent.wait(timeout=10)
         # Its crawler goes with it at once, rather than crawling on beside the next run.
         _wait_until(lambda: not _alive(crawler), 5, "the crawler process to end")
