@@ -316,7 +316,7 @@ class Classifier:
                     reasons.append("攻撃的な投稿に特徴的な語: " + "、".join(named))
                 else:
                     reasons.append("強く寄与した語: " + "、".join(named))
-            if len(cleaned[i]) > MAX_CHARS:
+            if len(text) > MAX_CHARS:
                 reasons.append(f"長文のため先頭{MAX_CHARS:,}字のみ解析")
             results.append(
                 ClassificationResult(

@@ -9,7 +9,9 @@ from datetime import date, datetime
 from enum import StrEnum
 from typing import Annotated, Any, Generic, TypeVar
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from kuchikomi.text import StorableStr
 
 # --- Input bounds shared by every schema, router and page (docs/contracts.md#input-bounds) ------
 
@@ -26,22 +28,9 @@ LAST_DAY = date(2100, 12, 31)
 Day = Annotated[date, Field(ge=FIRST_DAY, le=LAST_DAY)]
 
 
-def storable_text(value: str) -> str:
-    """Refuse text a database column cannot hold: NUL (PostgreSQL text has no room for it) and
-    unpaired UTF-16 surrogates (``"\\ud800"`` in JSON; not encodable as UTF-8)."""
-    if "\x00" in value:
-        raise ValueError("text must not contain the NUL character (U+0000)")
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        raise ValueError(
-            "text must not contain unpaired surrogate characters (U+D800-U+DFFF)"
-        ) from None
-    return value
-
-
-# Free text from a request that may be stored or compared in SQL.
-Text = Annotated[str, AfterValidator(storable_text)]
+# Free text from a request that may be stored or compared in SQL: NUL dropped, lone surrogates
+# replaced (kuchikomi.text, the one normalisation boundary for crawls, imports and request bodies).
+Text = StorableStr
 
 
 class ListingPublic(BaseModel):

@@ -85,9 +85,13 @@ class ListingState:
     task: store.ListingTask
     pages: int = 0
     known: set[str] = field(default_factory=set)
+    # Known reviews at or below the listing's crawl watermark: only a page of these may end the
+    # crawl early (see store.ListingTask).
+    settled: set[str] = field(default_factory=set)
     visited: set[str] = field(default_factory=set)
-    # Review pages requested (reviews on their own pages), by review id.
+    # Review pages requested (reviews on their own pages), and those answered, by review id.
     requested: set[str] = field(default_factory=set)
+    answered: set[str] = field(default_factory=set)
     # Review blocks read and skipped over the whole listing, per kind of page ("list" or
     # "review"): most skipped on either kind means the layout changed.
     blocks: dict[str, int] = field(default_factory=dict)
@@ -176,10 +180,22 @@ class RecordsOutcomes:
     def _last_checks(self, state: Any) -> None:
         """A spider's checks of a finished listing before its outcome is recorded."""
 
+    def _unfinished(self, state: Any) -> bool:
+        """Whether the listing still had work to do when the spider closed (stopped early)."""
+        return state.status is None
+
+    def store_failed(self, listing_id: int, error: str) -> None:
+        """A page of the listing could not be stored: the listing fails (never a silent ok)."""
+        state = self.states.get(listing_id)
+        if state is not None:
+            self._fail(state, error)
+
     def closed(self, reason: str) -> None:
         for listing_id, state in self.states.items():
-            if state.status is None:
-                self._fail(state, f"crawl stopped before this listing finished ({reason})")
+            if self._unfinished(state):
+                # Stopped (SIGTERM, Ctrl-C) rather than ended: no fault of the site.
+                kind = store.INTERRUPTED if reason != "finished" else None
+                self._fail(state, f"crawl stopped before this listing finished ({reason})", kind)
             self._last_checks(state)
             removed = store.finish_listing(
                 run_id=self.run_id,
@@ -245,6 +261,10 @@ class ListingSpider(RecordsOutcomes, scrapy.Spider):
         if number == 1:
             # Before this page's reviews are stored: "known" means known before this run.
             state.known = store.known_external_ids(listing_id=state.task.listing_id)
+            if state.task.watermark is not None:
+                state.settled = store.known_external_ids(
+                    listing_id=state.task.listing_id, up_to=state.task.watermark
+                )
         try:
             page = extract_page(
                 text_response.text,
@@ -304,8 +324,9 @@ class ListingSpider(RecordsOutcomes, scrapy.Spider):
             )
         if page.next_url is None or page.next_url in state.visited:
             state.finish(complete=True)
-        elif ids and ids <= state.known and state.task.may_stop_early and not self.full:
-            # Newest first: a page of known reviews means everything older is known too.
+        elif ids and ids <= state.settled and state.task.may_stop_early and not self.full:
+            # Newest first: a page of reviews read by crawls that got through means everything
+            # older is known too.
             self.logger.info(
                 "listing %s: page %s already known, stopping", state.task.listing_id, number
             )
@@ -351,6 +372,7 @@ class ListingSpider(RecordsOutcomes, scrapy.Spider):
 
     def parse_review(self, response: Response) -> Iterator[Any]:
         state = self.states[response.meta[LISTING_ID]]
+        state.answered.add(response.meta[REVIEW_ID])
         text_response = self._text(state, response, "review page: ")
         if text_response is None:
             return
@@ -386,6 +408,7 @@ class ListingSpider(RecordsOutcomes, scrapy.Spider):
     def review_failed(self, failure: Failure) -> None:
         request = failure.request  # type: ignore[attr-defined]
         state = self.states[request.meta[LISTING_ID]]
+        state.answered.add(request.meta[REVIEW_ID])
         exc = failure.value
         if isinstance(exc, HttpError) and exc.response.status in _GONE_STATUSES:
             # Taken down between reading the list and its page: nothing to store.
@@ -448,6 +471,13 @@ class ListingSpider(RecordsOutcomes, scrapy.Spider):
 
     def _last_checks(self, state: ListingState) -> None:
         self._check_layout(state)
+
+    def _unfinished(self, state: ListingState) -> bool:
+        # A list read to its end while review pages were still being fetched (the crawl was
+        # stopped) is not finished: those reviews were never stored.
+        return state.status is None or (
+            state.status == "ok" and not state.requested <= state.answered
+        )
 
 
 def spider_for(site: SiteProfile) -> type[ListingSpider]:

@@ -199,7 +199,10 @@ class GoogleBusinessProfileSpider(RecordsOutcomes, scrapy.Spider):
             )
         if number == 1:
             # Before this page is stored: "known" means stored before this run.
-            state.known = google_store.known_versions(listing_id=state.task.listing_id)
+            # Only reviews below the crawl watermark may end the crawl early (see ListingTask).
+            state.known = google_store.known_versions(
+                listing_id=state.task.listing_id, up_to=state.task.watermark
+            )
             if not page.reviews and (page.total_review_count or 0) > 0:
                 self._fail(
                     state,

@@ -31,7 +31,12 @@ def crawl(
         "(default: KUCHIKOMI_CRAWL__SCRAPYD_URLS; empty: on this machine).",
     ),
 ) -> None:
-    """Crawl, classify new reviews and detect bursts; exit 1 if any listing failed."""
+    """Crawl, classify new reviews and detect bursts; exit 1 if any listing failed.
+
+    SIGTERM or Ctrl-C stops the crawl gracefully: what was fetched is stored, the run is
+    recorded as interrupted, and the exit code is 1 (docs/operations.md#crawl-run-recovery).
+    """
+    from kuchikomi.services.crawl import StopRequested, sigterm_raises
     from kuchikomi.services.locks import LockHeldError
     from kuchikomi.services.pipeline import run_pipeline
     from models import Clinic, Listing
@@ -58,17 +63,26 @@ def crawl(
 
     scrapyd_urls = None if scrapyd is None else [u.strip() for u in scrapyd.split(",") if u.strip()]
     try:
-        result = run_pipeline(
-            listing_ids=listing_ids,
-            trigger="cli",
-            full=full,
-            scrapyd_urls=scrapyd_urls,
-            progress=lambda report: typer.echo(report.line(), err=True),
-        )
+        # systemd and Docker stop a service with SIGTERM: stop like Ctrl-C, not in mid-write.
+        with sigterm_raises():
+            result = run_pipeline(
+                listing_ids=listing_ids,
+                trigger="cli",
+                full=full,
+                scrapyd_urls=scrapyd_urls,
+                progress=lambda report: typer.echo(report.line(), err=True),
+            )
     except LockHeldError as exc:
         fail(f"{exc}; try again when it has finished", EXIT_FAILED)
     except ScrapydError as exc:
         fail(str(exc), EXIT_FAILED)
+    except (StopRequested, KeyboardInterrupt) as exc:
+        reason = str(exc) if isinstance(exc, StopRequested) else "interrupted (Ctrl-C)"
+        fail(
+            f"crawl {reason}: what was fetched is stored, the run is recorded as "
+            "interrupted, and the next crawl finishes it",
+            EXIT_FAILED,
+        )
 
     summary = result.crawl
     listings = [

@@ -29,7 +29,7 @@ from crawler.resolver import ALLOW_PRIVATE_HOSTS
 from crawler.scrapyd_project import ENV_SETTING, SOURCE_SETTING, SPIDER_NAME
 from crawler.sites import load_profiles_lenient
 from crawler.spiders import spider_for_source
-from kuchikomi.services.crawl import CrawlSummary, _finish_run, _start_run
+from kuchikomi.services.crawl import CrawlSummary, StopRequested, finish_run, start_run
 from kuchikomi.services.scrapyd.client import Jobs, ScrapydError, ScrapydNode
 from kuchikomi.services.scrapyd.egg import PROJECT, build_egg
 from kuchikomi.settings import Settings, get_settings
@@ -151,21 +151,27 @@ def run_crawl_on_scrapyd(
     settings = get_settings()
     nodes, version = prepare_nodes(urls)
     try:
-        run_id = _start_run(listing_ids=listing_ids, trigger=trigger)
+        run_id = start_run(listing_ids=listing_ids, trigger=trigger)
         log_path = settings.data_dir / "logs" / f"crawl-run-{run_id}.log"
         log_path.parent.mkdir(parents=True, exist_ok=True)
         returncode: int | None = None
         jobs: list[ScrapydJob] = []
+        stopped = False
         try:
             jobs = _schedule(run_id, nodes, version, full=full, settings=settings, log=log_path)
             _wait(run_id, jobs, settings=settings, progress=progress)
             returncode = 0
+        except (StopRequested, KeyboardInterrupt):
+            stopped = True  # SIGTERM or Ctrl-C: the run is recorded as interrupted
+            raise
         finally:
             if returncode is None:  # interrupted (Ctrl-C, or a node failed mid-way)
                 _cancel(jobs)
             _collect_logs(jobs, log_path)
             _record_jobs(run_id, jobs)
-            summary = _finish_run(run_id, returncode=returncode, log_path=log_path)
+            summary = finish_run(
+                run_id, returncode=returncode, log_path=log_path, interrupted=stopped
+            )
         return summary
     finally:
         for node in nodes:
