@@ -9,9 +9,9 @@ from datetime import date, datetime
 from enum import StrEnum
 from typing import Annotated, Any, Generic, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
-from kuchikomi.text import StorableStr
+from kuchikomi.text import StorableStr, has_unstorable
 
 # --- Input bounds shared by every schema, router and page (docs/contracts.md#input-bounds) ------
 
@@ -31,6 +31,17 @@ Day = Annotated[date, Field(ge=FIRST_DAY, le=LAST_DAY)]
 # Free text from a request that may be stored or compared in SQL: NUL dropped, lone surrogates
 # replaced (kuchikomi.text, the one normalisation boundary for crawls, imports and request bodies).
 Text = StorableStr
+
+
+def _refuse_unstorable(value: str) -> str:
+    if has_unstorable(value):
+        raise ValueError("must not contain NUL (U+0000) or unpaired surrogates (U+D800-U+DFFF)")
+    return value
+
+
+# A filter value (query string): nothing is stored, so text that cannot match anything stored
+# is refused (422) rather than silently changed into another filter.
+FilterText = Annotated[str, AfterValidator(_refuse_unstorable)]
 
 
 class ListingPublic(BaseModel):

@@ -16,7 +16,7 @@ from api.auth import AdminUser, AuthError, CurrentUser, visible_clinic_ids
 from api.deps import SessionDep
 from api.errors import error_responses
 from api.params import ReviewIdPath, parse_id_cursor
-from kuchikomi.schemas import AuditEntryPublic, DecisionCreate, DecisionPublic, Page, Text
+from kuchikomi.schemas import AuditEntryPublic, DecisionCreate, DecisionPublic, FilterText, Page
 from kuchikomi.services.audit import MAX_AUDIT_LIMIT, list_audit
 from kuchikomi.services.decisions import ReviewNotFoundError, decision_public, record_decision
 from kuchikomi.services.reviews import get_review
@@ -75,8 +75,8 @@ def post_decision(
 def get_audit(
     session: SessionDep,
     user: AdminUser,
-    object_type: Annotated[Text | None, Query(max_length=32)] = None,
-    object_id: Annotated[Text | None, Query(max_length=64)] = None,
+    object_type: Annotated[FilterText | None, Query(max_length=32)] = None,
+    object_id: Annotated[FilterText | None, Query(max_length=64)] = None,
     cursor: Annotated[
         str | None, Query(max_length=20, description="`next_cursor` of the previous page.")
     ] = None,

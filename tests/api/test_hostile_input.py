@@ -9,12 +9,12 @@ import json
 import re
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from api.app import create_app
 from kuchikomi.schemas import MAX_DB_ID
-from models import AuditEntry, Clinic, Decision
+from models import Clinic, Decision
 from tests.api.conftest import LoggedInClient, LoginAs
 from tests.api.factories import make_clinic, make_review
 from tests.api.test_accounts import _all_routes
@@ -96,12 +96,13 @@ def test_review_cursors_naming_impossible_ids_are_refused(admin: LoggedInClient)
 
 
 @pytest.mark.parametrize("bad", ["\u0000", "\ud800", "abc\udfffdef"])
-def test_nul_and_lone_surrogates_in_json_bodies_are_refused_and_nothing_is_stored(
+def test_nul_and_lone_surrogates_in_json_bodies_are_cleaned_never_a_server_error(
     admin: LoggedInClient, session: Session, bad: str
 ) -> None:
+    # Request text goes through the one normalisation boundary (kuchikomi.text): NUL dropped,
+    # lone surrogates replaced; tests/api/test_unstorable_bodies.py checks the stored values.
     clinic = make_clinic(session)
     review = make_review(session, clinic.listings[0], probability=0.9, category="insult")
-    audit_before = session.scalar(select(func.count(AuditEntry.id)))
     # json.dumps writes a lone surrogate as the escape "\ud800", as a hostile client would.
     requests = [
         ("POST", "/api/v1/clinics", {"name": f"名{bad}", "urls": ["https://example.jp/x"]}),
@@ -113,7 +114,7 @@ def test_nul_and_lone_surrogates_in_json_bodies_are_refused_and_nothing_is_store
         (
             "POST",
             f"/api/v1/reviews/{review.id}/decision",
-            {"decision": "criticism", "note": f"メモ{bad}"},
+            {"decision": "harmful", "category": "insult", "note": f"メモ{bad}"},
         ),
         ("PUT", f"/api/v1/reviews/{review.id}/takedown-draft", {"reason": f"理由{bad}"}),
         ("POST", f"/api/v1/reviews/{review.id}/case", {"status": "sent", "note": f"{bad}"}),
@@ -125,37 +126,36 @@ def test_nul_and_lone_surrogates_in_json_bodies_are_refused_and_nothing_is_store
             content=json.dumps(body),
             headers={"Content-Type": "application/json"},
         )
-        assert response.status_code == 422, (url, response.status_code, response.text[:200])
-        message = json.dumps(response.json())
-        assert "NUL" in message or "surrogate" in message or "valid string" in message
+        assert response.status_code < 500, (url, response.status_code, response.text[:200])
     session.expire_all()
-    assert session.scalar(select(func.count(Clinic.id))) == 1
-    assert session.scalar(select(func.count(Decision.id))) == 0
-    assert session.scalar(select(func.count(AuditEntry.id))) == audit_before
+    stored = [
+        *session.scalars(select(Clinic.name)),
+        *session.scalars(select(Decision.note)),
+        json.dumps(admin.get(f"/api/v1/reviews/{review.id}/takedown-draft").json()),
+    ]
+    assert "メモ" in session.scalars(select(Decision.note)).one()
+    for value in stored:
+        assert "\x00" not in value and not re.search("[\ud800-\udfff]", value), value
 
 
-def test_nul_in_page_forms_gets_a_readable_refusal(admin: LoggedInClient, session: Session) -> None:
+def test_nul_in_page_forms_is_dropped_and_bad_days_refused(
+    admin: LoggedInClient, session: Session
+) -> None:
     clinic = make_clinic(session)
     review = make_review(session, clinic.listings[0], probability=0.9, category="insult")
     decision = admin.post(
         f"/reviews/{review.id}/decision",
         data={"decision": "criticism", "note": "メモ\u0000", "csrf_token": admin.csrf_token},
+        follow_redirects=False,
     )
-    assert decision.status_code == 422
-    assert "使えない文字" in decision.text
-    draft = admin.post(
-        f"/reviews/{review.id}/takedown",
-        data={"reason": "理由\u0000", "csrf_token": admin.csrf_token},
-    )
-    assert draft.status_code == 422
-    assert "使えない文字" in draft.text
+    assert decision.status_code == 303, decision.text[:300]
     step = admin.post(
         f"/reviews/{review.id}/takedown/status",
         data={"status": "sent", "on": "9999-12-31", "csrf_token": admin.csrf_token},
     )
-    assert step.status_code == 422
+    assert step.status_code in (409, 422)
     session.expire_all()
-    assert session.scalar(select(func.count(Decision.id))) == 0
+    assert session.scalars(select(Decision.note)).one() == "メモ"
 
 
 def test_nul_in_the_login_form_is_a_failed_login(admin: LoggedInClient) -> None:
