@@ -22,7 +22,7 @@ from typing import Any
 from urllib.parse import quote, urlencode
 
 from crawler.items import ReviewItem
-from kuchikomi.settings import GoogleSettings
+from kuchikomi_settings import GoogleSettings
 
 SOURCE = "google_business_profile"
 SCOPE = "https://www.googleapis.com/auth/business.manage"

@@ -18,7 +18,7 @@ from scrapy.http import Response
 from crawler import store
 from crawler.archive import WarcArchive
 from crawler.urls import UnsafeURLError, check_fetch_allowed
-from kuchikomi.settings import get_settings
+from kuchikomi_settings import get_settings
 
 if TYPE_CHECKING:
     from scrapy.crawler import Crawler

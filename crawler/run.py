@@ -19,7 +19,7 @@ from crawler import store
 from crawler.settings import scrapy_settings
 from crawler.sites import load_profiles_lenient
 from crawler.spiders import spider_for_source
-from kuchikomi.settings import get_settings
+from kuchikomi_settings import get_settings
 from models import CrawlRun
 from models.db import session_scope
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from crawler.resolver import ALLOW_PRIVATE_HOSTS
-from kuchikomi.settings import Settings
+from kuchikomi_settings import Settings
 
 
 def scrapy_settings(settings: Settings) -> dict[str, Any]:

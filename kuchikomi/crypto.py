@@ -13,7 +13,7 @@ from cryptography.fernet import Fernet, InvalidToken
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-from kuchikomi.settings import get_settings
+from kuchikomi_settings import get_settings
 
 # Short keys are guessable offline from a stolen database; ask for a real random secret.
 MIN_SECRET_KEY_LENGTH = 16

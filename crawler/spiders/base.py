@@ -33,7 +33,7 @@ from crawler.items import ReviewPageItem
 from crawler.middlewares import EVIDENCE_ID, LISTING_ID, RefusedHost
 from crawler.resolver import refused_address
 from crawler.sites import SiteProfile
-from kuchikomi.settings import get_settings
+from kuchikomi_settings import get_settings
 
 PAGE_NUMBER = "kuchikomi_page_number"
 REVIEW_ID = "kuchikomi_review_id"

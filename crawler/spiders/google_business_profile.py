@@ -25,7 +25,7 @@ from crawler.items import ReviewPageItem
 from crawler.middlewares import EVIDENCE_ID, LISTING_ID
 from crawler.spiders.base import RecordsOutcomes, describe_failure
 from kuchikomi.crypto import SecretKeyError, decrypt_secret
-from kuchikomi.settings import get_settings
+from kuchikomi_settings import get_settings
 
 PAGE_NUMBER = "kuchikomi_page_number"
 ATTEMPT = "kuchikomi_google_attempt"

@@ -167,7 +167,7 @@ def evaluate(
     from classifier.corpus import CorpusError, load_background, read_tsv
     from classifier.evaluation import background_rate, calibration
     from classifier.evaluation import evaluate as compute
-    from kuchikomi.settings import get_settings
+    from kuchikomi_settings import get_settings
 
     try:
         examples = read_tsv(data)

@@ -25,7 +25,7 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from kuchikomi.services.audit import record_audit
-from kuchikomi.settings import get_settings
+from kuchikomi_settings import get_settings
 from models import Clinic
 from models.accounts import (
     ROLES,

@@ -41,7 +41,7 @@ from warcio.archiveiterator import ArchiveIterator
 from warcio.exceptions import ArchiveLoadFailed
 
 from kuchikomi.services import japanese_pdf as jp
-from kuchikomi.settings import get_settings
+from kuchikomi_settings import get_settings
 from models import EvidenceRecord, Listing, Review, ReviewSighting
 
 BUNDLE_FORMAT = "kuchikomi-evidence/1"

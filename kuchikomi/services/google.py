@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 from crawler import google
 from kuchikomi.crypto import SecretKeyError, check_secret_key, decrypt_secret, encrypt_secret
 from kuchikomi.services.clinics import GoogleListing
-from kuchikomi.settings import GoogleSettings, get_settings
+from kuchikomi_settings import GoogleSettings, get_settings
 from models import GoogleConnection, Listing
 from models.base import utcnow
 

@@ -64,7 +64,7 @@ import scrapy
 from scrapy.crawler import CrawlerProcess
 from crawler.settings import scrapy_settings
 from crawler.spiders.base import describe_failure
-from kuchikomi.settings import get_settings
+from kuchikomi_settings import get_settings
 
 hits = []
 class Handler(http.server.BaseHTTPRequestHandler):
