@@ -24,8 +24,8 @@ from crawler import google, google_store
 from crawler.items import ReviewPageItem
 from crawler.middlewares import EVIDENCE_ID, LISTING_ID
 from crawler.spiders.base import RecordsOutcomes, describe_failure
-from kuchikomi.crypto import SecretKeyError, decrypt_secret
 from kuchikomi_settings import get_settings
+from models.crypto import SecretKeyError, decrypt_secret
 
 PAGE_NUMBER = "kuchikomi_page_number"
 ATTEMPT = "kuchikomi_google_attempt"

@@ -3,6 +3,10 @@
 Fernet (AES-128-CBC + HMAC-SHA256, from ``cryptography``) with a key derived from the operator's
 secret by HKDF, so that any string of reasonable length works as KUCHIKOMI_SECRET_KEY and the same
 secret can later derive other keys (a different HKDF ``info``) without reusing this one.
+
+It lives with the tables because encryption at rest is part of storing a column: the services
+encrypt what they store and the crawl process decrypts what it reads, and both may import
+``models`` (docs/architecture.md#packages-and-what-each-may-import).
 """
 
 from __future__ import annotations
