@@ -2,6 +2,9 @@
 
 Every package reads configuration through :func:`get_settings`; no module reads ``os.environ``
 on its own. Tests call ``get_settings.cache_clear()`` after changing the environment.
+
+A leaf: this package imports nothing of the project, so that every layer may import it
+(docs/architecture.md#why-settings-are-a-package-of-their-own).
 """
 
 from __future__ import annotations
