@@ -13,7 +13,7 @@ import json
 import logging
 import sys
 
-from scrapy.crawler import CrawlerProcess
+from scrapy.crawler import Crawler, CrawlerProcess
 
 from crawler import store
 from crawler.settings import scrapy_settings
@@ -78,7 +78,7 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def _save_stats(run_id: int, crawlers: list) -> None:
+def _save_stats(run_id: int, crawlers: list[Crawler]) -> None:
     scrapy_stats: dict[str, float] = {}
     for crawler in crawlers:
         for key, value in (crawler.stats.get_stats() if crawler.stats else {}).items():

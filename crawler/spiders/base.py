@@ -78,9 +78,17 @@ def _scrapy_errors(*names: str) -> tuple[type[BaseException], ...]:
     )
 
 
-_DNS_ERRORS = (DNSLookupError, *_scrapy_errors("CannotResolveHostError"))
-_TIMEOUT_ERRORS = (TimeoutError, TCPTimedOutError, *_scrapy_errors("DownloadTimeoutError"))
-_REFUSED_ERRORS = (ConnectionRefusedError, *_scrapy_errors("DownloadConnectionRefusedError"))
+_Errors = tuple[type[BaseException], ...]
+_DNS_ERRORS: _Errors = (DNSLookupError, *_scrapy_errors("CannotResolveHostError"))
+_TIMEOUT_ERRORS: _Errors = (
+    TimeoutError,
+    TCPTimedOutError,
+    *_scrapy_errors("DownloadTimeoutError"),
+)
+_REFUSED_ERRORS: _Errors = (
+    ConnectionRefusedError,
+    *_scrapy_errors("DownloadConnectionRefusedError"),
+)
 
 
 @dataclass
@@ -242,7 +250,7 @@ class ListingSpider(RecordsOutcomes, scrapy.Spider):
 
     def _text(self, state: ListingState, response: Response, where: str) -> TextResponse | None:
         if not isinstance(response, TextResponse):
-            content_type = response.headers.get("Content-Type", b"").decode("latin-1")
+            content_type = (response.headers.get("Content-Type") or b"").decode("latin-1")
             self._fail(
                 state,
                 f"{where}not an HTML page ({content_type or 'no Content-Type'}) at {response.url}",

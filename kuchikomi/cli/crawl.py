@@ -96,7 +96,7 @@ def crawl(
             title=f"crawl run {summary.run_id}: {summary.status}",
         )
         typer.echo(
-            f"{sum(o['reviews_new'] for o in listings)} new reviews, "
+            f"{sum(o.reviews_new for o in summary.listings)} new reviews, "
             f"{result.classified} classified, {len(result.bursts)} bursts"
         )
         failed = [o for o in listings if o["status"] != "ok"]
