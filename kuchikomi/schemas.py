@@ -129,7 +129,7 @@ class BurstPublic(BaseModel):
     details: dict[str, Any]
 
 
-# --- Staff workflow (issue 5): decisions, review detail, audit log -------------------------------
+# --- Staff workflow: decisions, review detail, audit log ------------------------------------------
 
 NOTE_MAX_LENGTH = 2000
 
