@@ -72,7 +72,8 @@ def looks_blocked(text: str) -> bool:
 
 
 def _scrapy_errors(*names: str) -> tuple[type[BaseException], ...]:
-    # Scrapy 2.13+ wraps download failures in its own exception types; older ones raise Twisted's.
+    # Newer Scrapy releases wrap download failures in their own exception types; 2.14 (our floor)
+    # still raises Twisted's.
     return tuple(
         getattr(scrapy.exceptions, name) for name in names if hasattr(scrapy.exceptions, name)
     )
