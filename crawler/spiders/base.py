@@ -16,6 +16,11 @@ from urllib.parse import urlsplit
 
 import scrapy
 import scrapy.exceptions
+from scrapy.exceptions import (
+    CannotResolveHostError,
+    DownloadConnectionRefusedError,
+    DownloadTimeoutError,
+)
 from scrapy.http import Response, TextResponse
 from scrapy.spidermiddlewares.httperror import HttpError
 from twisted.internet.error import (
@@ -71,25 +76,11 @@ def looks_blocked(text: str) -> bool:
     return any(marker in lowered for marker in _BLOCK_MARKERS)
 
 
-def _scrapy_errors(*names: str) -> tuple[type[BaseException], ...]:
-    # Newer Scrapy releases wrap download failures in their own exception types; 2.14 (our floor)
-    # still raises Twisted's.
-    return tuple(
-        getattr(scrapy.exceptions, name) for name in names if hasattr(scrapy.exceptions, name)
-    )
-
-
-_Errors = tuple[type[BaseException], ...]
-_DNS_ERRORS: _Errors = (DNSLookupError, *_scrapy_errors("CannotResolveHostError"))
-_TIMEOUT_ERRORS: _Errors = (
-    TimeoutError,
-    TCPTimedOutError,
-    *_scrapy_errors("DownloadTimeoutError"),
-)
-_REFUSED_ERRORS: _Errors = (
-    ConnectionRefusedError,
-    *_scrapy_errors("DownloadConnectionRefusedError"),
-)
+# Scrapy wraps download failures in its own exception types (since before 2.15, our floor);
+# Twisted's are kept for a failure that reaches the spider unwrapped.
+_DNS_ERRORS = (DNSLookupError, CannotResolveHostError)
+_TIMEOUT_ERRORS = (TimeoutError, TCPTimedOutError, DownloadTimeoutError)
+_REFUSED_ERRORS = (ConnectionRefusedError, DownloadConnectionRefusedError)
 
 
 @dataclass
