@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: install demo test lint bench clean
+.PHONY: install demo test test-minimums lint bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -32,13 +32,17 @@ PYTEST_ARGS ?=
 test: install
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
+# The quick suite on the lowest versions pyproject.toml allows, in .venv-minimums (README).
+test-minimums:
+	bash .ci/test-minimums
+
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy models classifier api
+	$(BIN)/mypy
 
 bench: install
 	@for script in bench/*.py; do echo "== $$script"; $(BIN)/python $$script || exit 1; done
 
 clean:
-	rm -rf $(VENV) var build *.egg-info
+	rm -rf $(VENV) .venv-minimums var build *.egg-info

@@ -77,7 +77,7 @@ def create_app() -> FastAPI:
     app.include_router(bursts.page_router)
     app.include_router(decisions.router)
     app.include_router(staff_pages.router)
-    # Notifications/dashboard/export (issue 5, items 7-8).
+    # The dashboard and the CSV export.
     app.include_router(export.router)
     app.include_router(dashboard.router)
     return app

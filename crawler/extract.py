@@ -23,7 +23,7 @@ from parsel import Selector, SelectorList
 from crawler.dates import JST, ParsedDate, parse_japanese_date
 from crawler.items import ReviewItem
 from crawler.sites import FieldRule, SiteProfile
-from kuchikomi.text import storable
+from models.text import storable
 
 logger = logging.getLogger(__name__)
 
@@ -50,7 +50,7 @@ class ExtractedPage:
 
 def normalize_text(value: str | None) -> str:
     """NFKC, unified line breaks, runs of spaces collapsed, at most one blank line, trimmed;
-    without what the database cannot hold (kuchikomi.text.storable)."""
+    without what the database cannot hold (models.text.storable)."""
     if not value:
         return ""
     text = unicodedata.normalize("NFKC", storable(value))

@@ -22,8 +22,8 @@ from typing import Any
 from urllib.parse import quote, urlencode
 
 from crawler.items import ReviewItem
-from kuchikomi.settings import GoogleSettings
-from kuchikomi.text import storable
+from kuchikomi_settings import GoogleSettings
+from models.text import storable
 
 SOURCE = "google_business_profile"
 SCOPE = "https://www.googleapis.com/auth/business.manage"

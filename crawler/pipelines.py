@@ -10,7 +10,7 @@ from scrapy.exceptions import DropItem
 
 from crawler import store
 from crawler.items import ReviewItem, ReviewPageItem
-from kuchikomi.text import MAX_REVIEW_CHARS
+from models.text import MAX_REVIEW_CHARS
 
 if TYPE_CHECKING:
     from scrapy.crawler import Crawler

@@ -22,13 +22,13 @@ import threading
 import time
 from types import FrameType
 
-from scrapy.crawler import CrawlerProcess
+from scrapy.crawler import Crawler, CrawlerProcess
 
 from crawler import store
 from crawler.settings import scrapy_settings
 from crawler.sites import load_profiles_lenient
 from crawler.spiders import spider_for_source
-from kuchikomi.settings import get_settings
+from kuchikomi_settings import get_settings
 from models import CrawlRun
 from models.db import session_scope
 
@@ -148,7 +148,7 @@ def _log_stop(signum: int) -> None:
     )
 
 
-def _save_stats(run_id: int, crawlers: list) -> None:
+def _save_stats(run_id: int, crawlers: list[Crawler]) -> None:
     scrapy_stats: dict[str, float] = {}
     for crawler in crawlers:
         for key, value in (crawler.stats.get_stats() if crawler.stats else {}).items():

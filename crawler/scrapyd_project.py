@@ -28,7 +28,7 @@ from scrapy.settings import BaseSettings
 from crawler.settings import scrapy_settings
 from crawler.sites import load_profiles_lenient
 from crawler.spiders import spider_for_source
-from kuchikomi.settings import get_settings
+from kuchikomi_settings import get_settings
 
 logger = logging.getLogger(__name__)
 

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
-from kuchikomi.settings import get_settings
+from kuchikomi_settings import get_settings
 
 SHIPPED_DIR = Path(__file__).parent / "profiles"
 FALLBACK = "schema_org"

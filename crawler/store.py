@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import exists, func, select, update
+from sqlalchemy import CursorResult, exists, func, select, update
 from sqlalchemy.orm import Session
 
 from crawler.items import ReviewPageItem
@@ -245,7 +245,8 @@ def finish_listing(
                 .values(removed_at=now)
                 .execution_options(synchronize_session=False)
             )
-            removed = result.rowcount or 0
+            # An UPDATE answers a CursorResult; Session.execute is typed as a plain Result.
+            removed = cast(CursorResult[Any], result).rowcount or 0
         session.execute(
             update(CrawlRunListing)
             .where(CrawlRunListing.run_id == run_id, CrawlRunListing.listing_id == listing_id)

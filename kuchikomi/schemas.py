@@ -11,7 +11,7 @@ from typing import Annotated, Any, Generic, TypeVar
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
-from kuchikomi.text import StorableStr, has_unstorable
+from models.text import StorableStr, has_unstorable
 
 # --- Input bounds shared by every schema, router and page (docs/contracts.md#input-bounds) ------
 
@@ -29,7 +29,7 @@ Day = Annotated[date, Field(ge=FIRST_DAY, le=LAST_DAY)]
 
 
 # Free text from a request that may be stored or compared in SQL: NUL dropped, lone surrogates
-# replaced (kuchikomi.text, the one normalisation boundary for crawls, imports and request bodies).
+# replaced (models.text, the one normalisation boundary for crawls, imports and request bodies).
 Text = StorableStr
 
 
@@ -161,7 +161,7 @@ class BurstPublic(BaseModel):
     details: dict[str, Any]
 
 
-# --- Staff workflow (issue 5): decisions, review detail, audit log -------------------------------
+# --- Staff workflow: decisions, review detail, audit log ------------------------------------------
 
 NOTE_MAX_LENGTH = 2000
 

@@ -26,7 +26,7 @@ def upgrade(url: str | None = None, revision: str = "head") -> None:
 def current_revision(url: str | None = None) -> str | None:
     from alembic.runtime.migration import MigrationContext
 
-    from kuchikomi.settings import get_settings
+    from kuchikomi_settings import get_settings
     from models.db import make_engine
 
     engine = make_engine(url or get_settings().database_url)

@@ -20,7 +20,7 @@ from apscheduler.schedulers.base import BaseScheduler
 from apscheduler.schedulers.blocking import BlockingScheduler
 from apscheduler.triggers.cron import CronTrigger
 
-from kuchikomi.settings import get_settings
+from kuchikomi_settings import get_settings
 
 log = logging.getLogger(__name__)
 

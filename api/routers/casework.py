@@ -46,7 +46,7 @@ from kuchikomi.services.takedown import (
     draft_pdf,
     prefilled_fields,
 )
-from kuchikomi.settings import get_settings
+from kuchikomi_settings import get_settings
 from models.cases import CaseStatus
 
 router = APIRouter(include_in_schema=False)

@@ -11,11 +11,16 @@ from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from http import HTTPStatus
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Self
 from urllib.parse import urlsplit
 
 import scrapy
 import scrapy.exceptions
+from scrapy.exceptions import (
+    CannotResolveHostError,
+    DownloadConnectionRefusedError,
+    DownloadTimeoutError,
+)
 from scrapy.http import Response, TextResponse
 from scrapy.spidermiddlewares.httperror import HttpError
 from twisted.internet.error import (
@@ -32,8 +37,11 @@ from crawler.extract import ExtractedPage, extract_detail_page, extract_page
 from crawler.items import ReviewPageItem
 from crawler.middlewares import EVIDENCE_ID, LISTING_ID, RefusedHost
 from crawler.resolver import refused_address
+from crawler.settings import MAX_PAGES_PER_LISTING
 from crawler.sites import SiteProfile
-from kuchikomi.settings import get_settings
+
+if TYPE_CHECKING:
+    from scrapy.crawler import Crawler
 
 PAGE_NUMBER = "kuchikomi_page_number"
 REVIEW_ID = "kuchikomi_review_id"
@@ -68,16 +76,11 @@ def looks_blocked(text: str) -> bool:
     return any(marker in lowered for marker in _BLOCK_MARKERS)
 
 
-def _scrapy_errors(*names: str) -> tuple[type[BaseException], ...]:
-    # Scrapy 2.13+ wraps download failures in its own exception types; older ones raise Twisted's.
-    return tuple(
-        getattr(scrapy.exceptions, name) for name in names if hasattr(scrapy.exceptions, name)
-    )
-
-
-_DNS_ERRORS = (DNSLookupError, *_scrapy_errors("CannotResolveHostError"))
-_TIMEOUT_ERRORS = (TimeoutError, TCPTimedOutError, *_scrapy_errors("DownloadTimeoutError"))
-_REFUSED_ERRORS = (ConnectionRefusedError, *_scrapy_errors("DownloadConnectionRefusedError"))
+# Scrapy wraps download failures in its own exception types (since before 2.15, our floor);
+# Twisted's are kept for a failure that reaches the spider unwrapped.
+_DNS_ERRORS = (DNSLookupError, CannotResolveHostError)
+_TIMEOUT_ERRORS = (TimeoutError, TCPTimedOutError, DownloadTimeoutError)
+_REFUSED_ERRORS = (ConnectionRefusedError, DownloadConnectionRefusedError)
 
 
 @dataclass
@@ -161,6 +164,13 @@ def failure_kind(failure: Failure, *, first_page: bool) -> str | None:
     return None
 
 
+def crawl_limits(crawler: Crawler) -> tuple[int, float]:
+    """Pages read per listing at most, and the download timeout, from the crawl's settings."""
+    return int(crawler.settings[MAX_PAGES_PER_LISTING]), crawler.settings.getfloat(
+        "DOWNLOAD_TIMEOUT"
+    )
+
+
 class RecordsOutcomes:
     """What every spider of a crawl run does as it closes: record each listing's outcome.
 
@@ -213,15 +223,20 @@ class ListingSpider(RecordsOutcomes, scrapy.Spider):
     """Crawls the listings of one run that belong to this spider's site profile."""
 
     site: ClassVar[SiteProfile]
+    max_pages: int
+    timeout: float
 
     def __init__(self, run_id: int | str, full: bool | str = False, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.run_id = int(run_id)
         self.full = full in (True, "1", "true", "True")
-        crawl = get_settings().crawl
-        self.max_pages = crawl.max_pages_per_listing
-        self.timeout = crawl.timeout
         self.states: dict[int, ListingState] = {}
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler, *args: Any, **kwargs: Any) -> Self:
+        spider = super().from_crawler(crawler, *args, **kwargs)
+        spider.max_pages, spider.timeout = crawl_limits(crawler)
+        return spider
 
     async def start(self) -> AsyncIterator[Any]:
         for task in store.pending_listings(run_id=self.run_id, source=self.site.name):
@@ -243,7 +258,7 @@ class ListingSpider(RecordsOutcomes, scrapy.Spider):
 
     def _text(self, state: ListingState, response: Response, where: str) -> TextResponse | None:
         if not isinstance(response, TextResponse):
-            content_type = response.headers.get("Content-Type", b"").decode("latin-1")
+            content_type = (response.headers.get("Content-Type") or b"").decode("latin-1")
             self._fail(
                 state,
                 f"{where}not an HTML page ({content_type or 'no Content-Type'}) at {response.url}",

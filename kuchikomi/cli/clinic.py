@@ -33,9 +33,9 @@ def add(
     ),
 ) -> None:
     """Register a clinic with its listing URLs and/or Google locations; prints the clinic's id."""
-    from kuchikomi.crypto import SecretKeyError
     from kuchikomi.services import google as google_service
     from kuchikomi.services.clinics import GoogleListing, RegistrationError, register_clinic
+    from models.crypto import SecretKeyError
     from models.db import session_scope
 
     if not url and not google_location:

@@ -18,7 +18,7 @@ from rich.table import Table
 
 # csv_safe is shared with the web export; re-exported here for the commands.
 from kuchikomi.services.export import csv_safe
-from kuchikomi.settings import get_settings
+from kuchikomi_settings import get_settings
 
 # Exit codes (docs/contracts.md): 0 success, 1 the work ran but something failed, 2 bad usage/input.
 EXIT_FAILED = 1

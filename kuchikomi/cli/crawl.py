@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import json
 import sys
+from typing import TYPE_CHECKING
 
 import typer
 from sqlalchemy import select
 
 from kuchikomi.cli.common import EXIT_FAILED, fail, print_table, require_schema
+
+if TYPE_CHECKING:
+    from kuchikomi.services.crawl_budget import SiteLoad
 
 app = typer.Typer()
 
@@ -129,7 +133,7 @@ def crawl(
             title=f"crawl run {summary.run_id}: {summary.status}",
         )
         typer.echo(
-            f"{sum(o['reviews_new'] for o in listings)} new reviews, "
+            f"{sum(o.reviews_new for o in summary.listings)} new reviews, "
             f"{result.classified} classified, {len(result.bursts)} bursts"
         )
         _print_sites(result.sites)
@@ -144,7 +148,7 @@ def crawl(
 _SITES_SHOWN = 20
 
 
-def _print_sites(sites: list) -> None:
+def _print_sites(sites: list[SiteLoad]) -> None:
     """Pages per site against its nightly budget; a site needing more than a night is named."""
     print_table(
         [

@@ -46,7 +46,7 @@ def _use_demo_settings(data_dir: Path) -> None:
     os.environ["KUCHIKOMI_ALLOW_PRIVATE_HOSTS"] = "true"
     os.environ["KUCHIKOMI_CRAWL__DOWNLOAD_DELAY"] = "0.1"
     os.environ["KUCHIKOMI_CRAWL__AUTOTHROTTLE"] = "false"
-    from kuchikomi.settings import get_settings
+    from kuchikomi_settings import get_settings
     from models.db import reset_engine
 
     get_settings.cache_clear()
@@ -76,7 +76,7 @@ def _use_demo_google(data_dir: Path, base_env: dict[str, str]) -> str:
     state = _demo_google_state(data_dir)
     os.environ.update(base_env)
     os.environ["KUCHIKOMI_SECRET_KEY"] = state["secret_key"]
-    from kuchikomi.settings import get_settings
+    from kuchikomi_settings import get_settings
 
     get_settings.cache_clear()
     return state["now"]

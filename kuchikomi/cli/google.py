@@ -102,8 +102,8 @@ def locations(
     format: ListFormat = typer.Option(ListFormat.table, "--format", help=FORMAT_HELP),
 ) -> None:
     """List the locations the connection manages: {name, title, address}."""
-    from kuchikomi.crypto import SecretKeyError
     from kuchikomi.services import google as google_service
+    from models.crypto import SecretKeyError
     from models.db import session_scope
 
     try:

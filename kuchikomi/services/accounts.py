@@ -30,7 +30,7 @@ from sqlalchemy.orm import Session
 
 from kuchikomi.schemas import MAX_DB_ID
 from kuchikomi.services.audit import record_audit
-from kuchikomi.settings import get_settings
+from kuchikomi_settings import get_settings
 from models import Clinic
 from models.accounts import (
     ROLES,

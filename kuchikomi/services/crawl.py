@@ -30,7 +30,7 @@ from sqlalchemy.orm import Session
 
 from crawler.store import INTERRUPTED
 from kuchikomi.services.health import update_health
-from kuchikomi.settings import get_settings
+from kuchikomi_settings import get_settings
 from models import CrawlRun, CrawlRunListing, EvidenceRecord, Listing, Review, ReviewSighting
 from models.base import utcnow
 from models.db import session_scope

@@ -23,7 +23,7 @@ from urllib.parse import urlsplit
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from kuchikomi.settings import CrawlSettings, get_settings
+from kuchikomi_settings import CrawlSettings, get_settings
 from models import CrawlRunListing, Listing
 from models.base import utcnow
 

@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
-from models import Burst, Classification, Clinic, Listing, Review
+from models import Burst, Classification, Clinic, Listing, Review, TakedownCase
 from models.base import utcnow
 
 # Weeks run Monday to Sunday in Japanese time, like the staff's calendar.
@@ -36,8 +36,7 @@ class ClinicSummary:
     flagged_recent: int = 0
     removed: int = 0
     bursts: int = 0
-    # None when takedown cases are not part of this build.
-    open_cases: int | None = None
+    open_cases: int = 0
 
 
 @dataclass
@@ -51,15 +50,6 @@ def _scoped(query: Select[Any], clinic_column: Any, clinic_ids: list[int] | None
     if clinic_ids is None:
         return query
     return query.where(clinic_column.in_(clinic_ids))
-
-
-def _case_model() -> Any:
-    """The takedown case table, if this build has it (issue 5, items 4–6)."""
-    try:
-        from models.cases import TakedownCase
-    except ImportError:
-        return None
-    return TakedownCase
 
 
 def clinic_summaries(
@@ -104,20 +94,16 @@ def clinic_summaries(
         if cid in summaries:
             summaries[cid].bursts = n
 
-    case = _case_model()
-    if case is not None:
-        for s in summaries.values():
-            s.open_cases = 0
-        open_counts = (
-            select(Listing.clinic_id, func.count(case.id))
-            .join(Review, Review.listing_id == Listing.id)
-            .join(case, case.review_id == Review.id)
-            .where(case.status.in_(OPEN_CASE_STATUSES))
-            .group_by(Listing.clinic_id)
-        )
-        for cid, n in session.execute(_scoped(open_counts, Listing.clinic_id, clinic_ids)):
-            if cid in summaries:
-                summaries[cid].open_cases = n
+    open_counts = (
+        select(Listing.clinic_id, func.count(TakedownCase.id))
+        .join(Review, Review.listing_id == Listing.id)
+        .join(TakedownCase, TakedownCase.review_id == Review.id)
+        .where(TakedownCase.status.in_(OPEN_CASE_STATUSES))
+        .group_by(Listing.clinic_id)
+    )
+    for cid, n in session.execute(_scoped(open_counts, Listing.clinic_id, clinic_ids)):
+        if cid in summaries:
+            summaries[cid].open_cases = n
     return list(summaries.values())
 
 

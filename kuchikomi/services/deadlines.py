@@ -25,7 +25,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, selectinload
 
 from kuchikomi.services.cases import today_jst
-from kuchikomi.settings import get_settings
+from kuchikomi_settings import get_settings
 from models import Listing, Review
 from models.accounts import Decision
 from models.cases import CaseStatus, TakedownCase

@@ -17,7 +17,7 @@ Every line (or array item) is checked first; a problem is reported with its line
 item skipped: an unknown listing, malformed JSON, a missing field, a bad rating, a date that is
 not ISO 8601 or not within 1990–2100, a text longer than ``MAX_REVIEW_CHARS``, an identifier
 (listing URL, review id, URL) holding NUL or a lone surrogate, or the same review twice in the
-file. Text and author go through the shared normalisation (kuchikomi.text.storable): NUL is
+file. Text and author go through the shared normalisation (models.text.storable): NUL is
 dropped, a lone surrogate becomes U+FFFD (docs/contracts.md#text-limits). The rest are
 inserted in the caller's transaction. Reviews the database already holds (same listing and
 external id) are left as they are, so importing the same file again changes nothing.
@@ -37,9 +37,9 @@ from typing import Any
 from sqlalchemy import select, tuple_
 from sqlalchemy.orm import Session
 
-from kuchikomi.text import MAX_REVIEW_CHARS, has_unstorable, storable
 from models import Listing, Review
 from models.base import utcnow
+from models.text import MAX_REVIEW_CHARS, has_unstorable, storable
 
 JST = timezone(timedelta(hours=9))
 MAX_EXTERNAL_ID = 255

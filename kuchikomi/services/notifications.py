@@ -37,7 +37,7 @@ from kuchikomi.labels import BURST_KIND_JA, CATEGORY_JA
 from kuchikomi.services.health import ADVICE_JA, STATUS_JA
 from kuchikomi.services.health import AUDIT_ACTION as HEALTH_AUDIT_ACTION
 from kuchikomi.services.outbound import UnsafeURLError, check_target, guarded_client
-from kuchikomi.settings import NotifySettings, get_settings
+from kuchikomi_settings import NotifySettings, get_settings
 from models import (
     Burst,
     Classification,

@@ -14,7 +14,7 @@ from typing import Any
 from kuchikomi.services.crawl import CrawlSummary, run_crawl
 from kuchikomi.services.crawl_budget import SiteLoad, listings_for_tonight, site_loads
 from kuchikomi.services.locks import job_lock
-from kuchikomi.settings import get_settings
+from kuchikomi_settings import get_settings
 from models.db import session_scope
 
 log = logging.getLogger(__name__)

@@ -99,7 +99,7 @@ def test_review_cursors_naming_impossible_ids_are_refused(admin: LoggedInClient)
 def test_nul_and_lone_surrogates_in_json_bodies_are_cleaned_never_a_server_error(
     admin: LoggedInClient, session: Session, bad: str
 ) -> None:
-    # Request text goes through the one normalisation boundary (kuchikomi.text): NUL dropped,
+    # Request text goes through the one normalisation boundary (models.text): NUL dropped,
     # lone surrogates replaced; tests/api/test_unstorable_bodies.py checks the stored values.
     clinic = make_clinic(session)
     review = make_review(session, clinic.listings[0], probability=0.9, category="insult")

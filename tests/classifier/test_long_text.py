@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from classifier import Classifier
 from classifier.text import MAX_CHARS, clean
-from kuchikomi.text import MAX_REVIEW_CHARS
+from models.text import MAX_REVIEW_CHARS
 
 
 def test_text_past_the_limit_is_not_read(model: Classifier) -> None:

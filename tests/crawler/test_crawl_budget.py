@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 
 from kuchikomi.cli import app
 from kuchikomi.demo.portal import DemoPortal, listing_urls, serve
-from kuchikomi.settings import get_settings
+from kuchikomi_settings import get_settings
 from tests.crawler.conftest import PORTAL_TODAY
 
 

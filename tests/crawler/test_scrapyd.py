@@ -86,7 +86,7 @@ def scrapyd_nodes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[str
 @pytest.fixture
 def portal(model_env: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     monkeypatch.setenv("KUCHIKOMI_CRAWL__SCRAPYD_POLL_SECONDS", "0.5")
-    from kuchikomi.settings import get_settings
+    from kuchikomi_settings import get_settings
 
     get_settings.cache_clear()
     # A second site: the same portal as "localhost", read by an operator profile of its own.
@@ -212,7 +212,7 @@ def test_sharded_scrapyd_crawl_stores_what_a_local_crawl_stores(
 def test_scheduled_crawl_runs_on_the_configured_scrapyd_nodes(
     portal: str, scrapyd_nodes: list[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from kuchikomi.settings import get_settings
+    from kuchikomi_settings import get_settings
     from scheduler.jobs import nightly_crawl
 
     monkeypatch.setenv("KUCHIKOMI_CRAWL__SCRAPYD_URLS", ",".join(reversed(scrapyd_nodes)))

@@ -12,9 +12,9 @@ from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from kuchikomi.services.crawl import run_crawl
-from kuchikomi.text import MAX_REVIEW_CHARS
 from models import Review
 from models.db import get_engine
+from models.text import MAX_REVIEW_CHARS
 from tests.crawler.conftest import FixtureSite, crawl_log, listing, register
 
 

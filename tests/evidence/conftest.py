@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from kuchikomi.settings import get_settings
+from kuchikomi_settings import get_settings
 from tests.evidence.warcs import without_chromium
 
 

@@ -20,7 +20,7 @@ from pypdf import PdfReader
 from sqlalchemy.orm import Session
 
 from kuchikomi.services.evidence import MANIFEST_NAME, REPORT_NAME, build_bundle, verify_bundle
-from kuchikomi.settings import get_settings
+from kuchikomi_settings import get_settings
 from tests.api.factories import make_clinic, make_review
 from tests.evidence.warcs import MISSING_CHROMIUM, Page, archive_pages, sight
 

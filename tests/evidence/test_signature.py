@@ -25,7 +25,7 @@ from kuchikomi.services.evidence import (
     build_bundle,
 )
 from kuchikomi.services.evidence.signing import KEY_FILE
-from kuchikomi.settings import get_settings
+from kuchikomi_settings import get_settings
 from tests.api.factories import make_clinic, make_review
 from tests.evidence.warcs import Page, archive_pages, sight, write_warc
 

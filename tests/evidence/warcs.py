@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from warcio.statusandheaders import StatusAndHeaders
 from warcio.warcwriter import WARCWriter
 
-from kuchikomi.settings import get_settings
+from kuchikomi_settings import get_settings
 from models import EvidenceRecord, Review, ReviewSighting
 
 MISSING_CHROMIUM = "/nonexistent/chromium"

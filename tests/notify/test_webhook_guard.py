@@ -23,7 +23,7 @@ from kuchikomi.services.notifications import (
     notify_subscribers,
     send_test,
 )
-from kuchikomi.settings import get_settings
+from kuchikomi_settings import get_settings
 from models import NotificationDelivery, NotificationSubscription
 from tests.api.factories import make_clinic, make_review
 from tests.notify.conftest import WebhookReceiver

@@ -25,7 +25,7 @@ from typing import Any
 from kuchikomi.services.evidence.base import jst_minute
 from kuchikomi.services.evidence.warc import ArchivedPayload, Capture, archived_payloads, bare_id
 from kuchikomi.services.japanese_pdf import font_path
-from kuchikomi.settings import get_settings
+from kuchikomi_settings import get_settings
 
 # A desktop browser's width: the advice is a capture "taken on a PC".
 VIEWPORT = {"width": 1280, "height": 900}

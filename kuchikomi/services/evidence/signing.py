@@ -23,7 +23,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
-from kuchikomi.settings import get_settings
+from kuchikomi_settings import get_settings
 
 KEY_FILE = "keys/evidence-signing-ed25519.pem"
 ALGORITHM = "Ed25519"

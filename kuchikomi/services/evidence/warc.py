@@ -21,7 +21,7 @@ from warcio.exceptions import ArchiveLoadFailed
 from warcio.recordloader import ArcWarcRecord
 
 from kuchikomi.services.evidence.base import ArchiveIntegrityError
-from kuchikomi.settings import get_settings
+from kuchikomi_settings import get_settings
 from models import EvidenceRecord
 
 

@@ -2,7 +2,7 @@
 
 What Scrapyd needs of an egg: a zip with ``EGG-INFO/PKG-INFO`` and an ``EGG-INFO/entry_points.txt``
 naming the project's Scrapy settings module (the ``scrapy`` group, key ``settings``). The egg
-holds the packages a crawl imports (``crawler``, ``models``, ``kuchikomi``) as installed here,
+holds the packages a crawl imports (``crawler``, ``models``, ``kuchikomi_settings``) as installed here,
 so a node runs exactly this machine's crawler; third-party libraries (Scrapy, SQLAlchemy, …)
 must be installed on the node, which installing kuchikomi-guard there does.
 
@@ -25,7 +25,7 @@ from pathlib import Path
 import kuchikomi
 
 PROJECT = "kuchikomi-guard"
-PACKAGES = ("crawler", "models", "kuchikomi")
+PACKAGES = ("crawler", "models", "kuchikomi_settings")
 # The top-level module Scrapyd imports first (crawler/scrapyd_egg_entry.py, renamed in the egg).
 ENTRY_MODULE = "kuchikomi_scrapyd"
 _SKIPPED_DIRS = {"__pycache__"}

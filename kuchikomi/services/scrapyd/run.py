@@ -32,7 +32,7 @@ from crawler.spiders import spider_for_source
 from kuchikomi.services.crawl import CrawlSummary, StopRequested, finish_run, start_run
 from kuchikomi.services.scrapyd.client import Jobs, ScrapydError, ScrapydNode
 from kuchikomi.services.scrapyd.egg import PROJECT, build_egg
-from kuchikomi.settings import Settings, get_settings
+from kuchikomi_settings import Settings, get_settings
 from models import CrawlRun, CrawlRunListing, Listing
 from models.db import session_scope
 

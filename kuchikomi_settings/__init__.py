@@ -2,6 +2,9 @@
 
 Every package reads configuration through :func:`get_settings`; no module reads ``os.environ``
 on its own. Tests call ``get_settings.cache_clear()`` after changing the environment.
+
+A leaf: this package imports nothing of the project, so that every layer may import it
+(docs/architecture.md#why-settings-are-a-package-of-their-own).
 """
 
 from __future__ import annotations
@@ -81,7 +84,8 @@ class SchedulerSettings(BaseModel):
 
 
 class ClassifierSettings(BaseModel):
-    # Empty: the model shipped with the package (or the newest one trained into data_dir/models).
+    # Empty: the active model in data_dir/models (`kuchikomi model train` activates the one it
+    # trains; `kuchikomi model activate` picks another). No model ships with the package.
     model_path: Path | None = None
     # The share of harmful reviews among real ones, which a newly trained model's probabilities
     # are calibrated for (the training corpus is about half attacks; a review queue holds a few
