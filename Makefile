@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: install demo test lint bench clean
+.PHONY: install demo test test-minimums lint bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -17,8 +17,13 @@ $(STAMP): pyproject.toml | $(BIN)/python
 
 install: $(STAMP)
 
+# Ports of the staff UI and of the local demo review portal: `make demo PORT=8001` when 8000 is
+# taken (the demo checks both before doing anything and names a busy one).
+PORT        ?= 8000
+PORTAL_PORT ?= 8765
+
 demo: install
-	$(BIN)/kuchikomi demo
+	$(BIN)/kuchikomi demo --port $(PORT) --portal-port $(PORTAL_PORT)
 
 # Extra pytest arguments, e.g. `make test PYTEST_ARGS="-n auto"` (pytest-xdist) on a machine with
 # more than two cores; on two cores it gained nothing (the database server needs the other one).
@@ -27,13 +32,17 @@ PYTEST_ARGS ?=
 test: install
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
+# The quick suite on the lowest versions pyproject.toml allows, in .venv-minimums (README).
+test-minimums:
+	bash .ci/test-minimums
+
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy models classifier api
+	$(BIN)/mypy
 
 bench: install
 	@for script in bench/*.py; do echo "== $$script"; $(BIN)/python $$script || exit 1; done
 
 clean:
-	rm -rf $(VENV) var build *.egg-info
+	rm -rf $(VENV) .venv-minimums var build *.egg-info

@@ -9,11 +9,13 @@
 from __future__ import annotations
 
 from fastapi import FastAPI
+from fastapi.exceptions import RequestValidationError
 from fastapi.staticfiles import StaticFiles
 from starlette.types import ASGIApp
 from swagger_ui_bundle import swagger_ui_path
 
 from api.auth import AuthError, auth_error_handler
+from api.errors import request_validation_error_handler
 from api.routers import (
     bursts,
     casework,
@@ -65,6 +67,7 @@ def create_app() -> FastAPI:
         openapi_url=None,
     )
     app.add_exception_handler(AuthError, auth_error_handler)
+    app.add_exception_handler(RequestValidationError, request_validation_error_handler)
     app.mount("/static/swagger-ui", StaticFiles(directory=swagger_ui_path), name="swagger-ui")
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     for module in (clinics, reviews, evidence, takedown, health, docs, login, pages, casework):
@@ -74,7 +77,7 @@ def create_app() -> FastAPI:
     app.include_router(bursts.page_router)
     app.include_router(decisions.router)
     app.include_router(staff_pages.router)
-    # Notifications/dashboard/export (issue 5, items 7-8).
+    # The dashboard and the CSV export.
     app.include_router(export.router)
     app.include_router(dashboard.router)
     return app

@@ -6,44 +6,28 @@ author names and URLs written by strangers. Nothing in a template may use ``|saf
 
 from __future__ import annotations
 
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
-from zoneinfo import ZoneInfo
 
 import jinja2
 from fastapi import Request, status
 from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 
-from kuchikomi.labels import CATEGORY_JA, HEALTH_STATUS_JA
+from kuchikomi.japanese import (
+    BURST_KIND_JA,
+    CATEGORY_JA,
+    DECISION_JA,
+    HEALTH_STATUS_JA,
+    LABEL_JA,
+    ja_date,
+    ja_datetime,
+    site_label,
+)
 
 TEMPLATE_DIR = Path(__file__).resolve().parent / "templates"
 STATIC_DIR = Path(__file__).resolve().parent / "static"
-
-# Staff read dates as they appear on the Japanese portals; storage stays UTC.
-DISPLAY_TZ = ZoneInfo("Asia/Tokyo")
-
-LABEL_JA = {
-    "harmful": "有害の疑い",
-    "criticism": "正当な批判",
-    "benign": "問題なし",
-}
-
-
-def ja_date(value: datetime | None) -> str:
-    if value is None:
-        return "不明"
-    local = value.astimezone(DISPLAY_TZ)
-    return f"{local.year}年{local.month}月{local.day}日"
-
-
-def ja_datetime(value: datetime | None) -> str:
-    if value is None:
-        return "不明"
-    local = value.astimezone(DISPLAY_TZ)
-    return f"{ja_date(value)} {local:%H:%M}"
 
 
 def percent(value: float | None) -> str:
@@ -78,8 +62,12 @@ def _environment() -> jinja2.Environment:
         http_url=http_url,
         category_ja=lambda c: CATEGORY_JA.get(c, c) if c else "—",
         label_ja=lambda label: LABEL_JA.get(label, label) if label else "未分類",
+        decision_ja=lambda d: DECISION_JA.get(d, d) if d else "未判断",
+        site_ja=site_label,
     )
     env.globals["CATEGORY_JA"] = CATEGORY_JA
+    env.globals["DECISION_JA"] = DECISION_JA
+    env.globals["BURST_KIND_JA"] = BURST_KIND_JA
     env.globals["HEALTH_STATUS_JA"] = HEALTH_STATUS_JA
     return env
 

@@ -347,8 +347,9 @@ def build_pipeline(*, C: float = 20.0, calibration_folds: int = 2, seed: int = 0
     )
     features = FeatureUnion(
         [("words", words), ("chars", chars), ("signals", SignalFeatures())],
-        # Signals are single 0/1 columns against thousands of n-grams; weighting them up lets
-        # the regression use them without a much weaker regularisation of everything else.
+        # Equal weights. The signals are single 0/1 columns against thousands of n-grams: a
+        # weight above 1 on them would let the regression lean on them without weakening the
+        # regularisation of everything else, the knob to turn if they prove too weak.
         transformer_weights={"words": 1.0, "chars": 1.0, "signals": 1.0},
     )
     regression = LogisticRegression(C=C, max_iter=2000, class_weight="balanced", random_state=seed)

@@ -316,7 +316,7 @@ class Classifier:
                     reasons.append("攻撃的な投稿に特徴的な語: " + "、".join(named))
                 else:
                     reasons.append("強く寄与した語: " + "、".join(named))
-            if len(cleaned[i]) > MAX_CHARS:
+            if len(text) > MAX_CHARS:
                 reasons.append(f"長文のため先頭{MAX_CHARS:,}字のみ解析")
             results.append(
                 ClassificationResult(
@@ -507,7 +507,7 @@ def _surface_of(record: Analysed, term: tuple[str, ...]) -> str | None:
 
 
 def model_dir() -> Path:
-    from kuchikomi.settings import get_settings
+    from kuchikomi_settings import get_settings
 
     return get_settings().model_dir
 
@@ -537,7 +537,7 @@ def activate(model_id: str, directory: Path | None = None) -> None:
 
 def active_model_path(directory: Path | None = None) -> Path | None:
     """The configured model (settings.classifier.model_path) or the active one, if any."""
-    from kuchikomi.settings import get_settings
+    from kuchikomi_settings import get_settings
 
     configured = get_settings().classifier.model_path
     if configured is not None and directory is None:

@@ -25,7 +25,8 @@ from sudachipy import Dictionary, SplitMode
 # every character takes four bytes in UTF-8. Longer reviews are cut into chunks of this size.
 CHUNK_CHARS = 4_000
 # Review sites cap reviews at a few thousand characters; past this a text is not a review.
-# Anything beyond is not analysed (the result says so in its reasons).
+# Anything beyond is not analysed (the result says so in its reasons), nor even cleaned: what a
+# text costs is bounded whatever its length (docs/contracts.md#text-limits).
 MAX_CHARS = 25 * CHUNK_CHARS
 
 _TAG = re.compile(r"<[^>]{0,2000}>")
@@ -89,8 +90,11 @@ def clean(text: str) -> str:
     """Plain text for analysis: tags and entities resolved, controls dropped, NFKC, spaces squeezed.
 
     The corpus writes a line break inside a text as the two characters ``\\n``; they are
-    treated like a real line break (i.e. as white space).
+    treated like a real line break (i.e. as white space). Only the first :data:`MAX_CHARS`
+    characters are read.
     """
+    if len(text) > MAX_CHARS:
+        text = text[:MAX_CHARS]
     if "<" in text:
         text = _TAG.sub(" ", _SCRIPT.sub(" ", text))
     if "&" in text:

@@ -120,7 +120,7 @@ def train(
     None trains on the corpus alone.
     """
     if harmful_prior is None:
-        from kuchikomi.settings import get_settings
+        from kuchikomi_settings import get_settings
 
         harmful_prior = get_settings().classifier.harmful_prior
     started = time.perf_counter()

@@ -23,7 +23,7 @@ from warcio.warcwriter import WARCWriter
 SOFTWARE = "kuchikomi-guard crawler (Scrapy, warcio)"
 
 
-class _SHA256WARCWriter(WARCWriter):
+class _SHA256WARCWriter(WARCWriter):  # type: ignore[misc]  # warcio ships no type hints
     """warcio digests with SHA-1 by default; evidence needs SHA-256 (block and payload)."""
 
     @staticmethod

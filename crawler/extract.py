@@ -23,6 +23,7 @@ from parsel import Selector, SelectorList
 from crawler.dates import JST, ParsedDate, parse_japanese_date
 from crawler.items import ReviewItem
 from crawler.sites import FieldRule, SiteProfile
+from models.text import storable
 
 logger = logging.getLogger(__name__)
 
@@ -48,10 +49,12 @@ class ExtractedPage:
 
 
 def normalize_text(value: str | None) -> str:
-    """NFKC, unified line breaks, runs of spaces collapsed, at most one blank line, trimmed."""
+    """NFKC, unified line breaks, runs of spaces collapsed, at most one blank line, trimmed;
+    without what the database cannot hold (models.text.storable)."""
     if not value:
         return ""
-    text = unicodedata.normalize("NFKC", value).replace("\r\n", "\n").replace("\r", "\n")
+    text = unicodedata.normalize("NFKC", storable(value))
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
     lines = [_HORIZONTAL_SPACE.sub(" ", line).strip() for line in text.split("\n")]
     return _MANY_NEWLINES.sub("\n\n", "\n".join(lines)).strip()
 
@@ -247,6 +250,10 @@ def build_review(
     date_format: str | None = None,
 ) -> ReviewItem:
     """One stored review from the values a page shows (already normalised)."""
+    if site_id is not None:
+        site_id = storable(site_id)
+    if url is not None:
+        url = storable(url)
     posted = parse_japanese_date(date_raw, now=now)
     if date_format and date_raw:
         try:

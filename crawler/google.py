@@ -22,7 +22,8 @@ from typing import Any
 from urllib.parse import quote, urlencode
 
 from crawler.items import ReviewItem
-from kuchikomi.settings import GoogleSettings
+from kuchikomi_settings import GoogleSettings
+from models.text import storable
 
 SOURCE = "google_business_profile"
 SCOPE = "https://www.googleapis.com/auth/business.manage"
@@ -109,7 +110,7 @@ def _sha256(*parts: str) -> str:
 
 def _text(raw: Mapping[str, Any], key: str) -> str:
     value = raw.get(key)
-    return value if isinstance(value, str) else ""
+    return storable(value) if isinstance(value, str) else ""
 
 
 def review_item(raw: Mapping[str, Any], *, listing_url: str) -> ReviewItem | None:
@@ -123,12 +124,12 @@ def review_item(raw: Mapping[str, Any], *, listing_url: str) -> ReviewItem | Non
     if reviewer.get("isAnonymous") or not isinstance(display_name, str) or not display_name:
         author = ANONYMOUS_AUTHOR
     else:
-        author = display_name.strip()[:255]
+        author = storable(display_name).strip()[:255]
     rating = STAR_RATINGS.get(str(raw.get("starRating")))
     comment = raw.get("comment")
     # No comment: a rating-only review. Stored with empty text so that it still counts (rating
     # distributions and volume bursts), though there is nothing to classify.
-    text = original_text(comment) if isinstance(comment, str) else ""
+    text = original_text(storable(comment)) if isinstance(comment, str) else ""
     created_raw = _text(raw, "createTime") or None
     update_time = _text(raw, "updateTime")
     return ReviewItem(

@@ -23,8 +23,13 @@ class GoogleTask:
     url: str
     location: str | None
     connection_id: int | None
-    # Only after a crawl that got through may a page of known reviews end the crawl early.
-    may_stop_early: bool
+    # The listing's crawl watermark (see crawler.store.ListingTask): only a page of reviews
+    # stored at or below it may end the crawl early.
+    watermark: int | None
+
+    @property
+    def may_stop_early(self) -> bool:
+        return self.watermark is not None
 
 
 def pending_google_listings(*, run_id: int) -> list[GoogleTask]:
@@ -35,7 +40,7 @@ def pending_google_listings(*, run_id: int) -> list[GoogleTask]:
                 Listing.url,
                 Listing.google_location,
                 Listing.google_connection_id,
-                Listing.last_crawl_status,
+                Listing.crawl_watermark,
             )
             .join(CrawlRunListing, CrawlRunListing.listing_id == Listing.id)
             .where(
@@ -51,7 +56,7 @@ def pending_google_listings(*, run_id: int) -> list[GoogleTask]:
             url=row.url,
             location=row.google_location,
             connection_id=row.google_connection_id,
-            may_stop_early=row.last_crawl_status == "ok",
+            watermark=row.crawl_watermark,
         )
         for row in rows
     ]
@@ -63,17 +68,16 @@ def encrypted_refresh_token(*, connection_id: int) -> str | None:
         return connection.refresh_token_encrypted if connection is not None else None
 
 
-def known_versions(*, listing_id: int) -> dict[str, str]:
-    """external_id → content hash of the listing's stored reviews that are not marked removed."""
+def known_versions(*, listing_id: int, up_to: int | None = None) -> dict[str, str]:
+    """external_id → content hash of the listing's stored reviews that are not marked removed;
+    with ``up_to``, only those stored at or below that watermark (review id)."""
+    query = select(Review.external_id, Review.content_hash).where(
+        Review.listing_id == listing_id, Review.removed_at.is_(None)
+    )
+    if up_to is not None:
+        query = query.where(Review.id <= up_to)
     with session_scope() as session:
-        return {
-            row.external_id: row.content_hash
-            for row in session.execute(
-                select(Review.external_id, Review.content_hash).where(
-                    Review.listing_id == listing_id, Review.removed_at.is_(None)
-                )
-            )
-        }
+        return {row.external_id: row.content_hash for row in session.execute(query)}
 
 
 def set_connection_status(*, connection_id: int, status: str, detail: str | None) -> None:

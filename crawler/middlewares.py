@@ -9,16 +9,18 @@ from __future__ import annotations
 import logging
 from datetime import UTC, datetime
 from http import HTTPStatus
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from scrapy import Request, signals
-from scrapy.exceptions import IgnoreRequest
+from scrapy.exceptions import IgnoreRequest, NotConfigured
 from scrapy.http import Response
 
 from crawler import store
 from crawler.archive import WarcArchive
+from crawler.resolver import ALLOW_PRIVATE_HOSTS
+from crawler.settings import DATA_DIR, WARC_DIR
 from crawler.urls import UnsafeURLError, check_fetch_allowed
-from kuchikomi.settings import get_settings
 
 if TYPE_CHECKING:
     from scrapy.crawler import Crawler
@@ -47,7 +49,10 @@ class PrivateHostGuardMiddleware:
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> PrivateHostGuardMiddleware:
-        return cls(get_settings().allow_private_hosts)
+        if crawler.settings.getbool(ALLOW_PRIVATE_HOSTS):
+            # Nothing to refuse (the demo, tests): the middleware is off for this crawl.
+            raise NotConfigured(f"{ALLOW_PRIVATE_HOSTS} is set")
+        return cls(allow_private_hosts=False)
 
     def process_request(self, request: Request) -> None:
         try:
@@ -64,8 +69,13 @@ class WarcArchiveMiddleware:
 
     def __init__(self, crawler: Crawler) -> None:
         self.crawler = crawler
-        settings = get_settings()
-        self.data_dir = settings.data_dir
+        # Never off: a crawl without its evidence must not start (crawler/settings.py fills these).
+        data_dir, warc_dir = crawler.settings.get(DATA_DIR), crawler.settings.get(WARC_DIR)
+        if not data_dir or not warc_dir:
+            raise ValueError(f"the crawl's Scrapy settings lack {DATA_DIR} or {WARC_DIR}")
+        self.data_dir = Path(data_dir)
+        self.warc_dir = Path(warc_dir)
+        self.operator = crawler.settings.get("USER_AGENT")
         self.archive: WarcArchive | None = None
         crawler.signals.connect(self.spider_closed, signal=signals.spider_closed)
 
@@ -78,11 +88,11 @@ class WarcArchiveMiddleware:
             started = datetime.now(UTC)
             spider_name = self.crawler.spider.name if self.crawler.spider else "crawl"
             path = (
-                get_settings().warc_dir
+                self.warc_dir
                 / started.strftime("%Y/%m")
                 / f"run-{run_id}-{spider_name}-{started:%Y%m%dT%H%M%S}.warc.gz"
             )
-            self.archive = WarcArchive(path, operator=get_settings().crawl.user_agent)
+            self.archive = WarcArchive(path, operator=self.operator)
         return self.archive
 
     def process_response(self, request: Request, response: Response) -> Response:

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
+from scrapy.exceptions import DropItem
+
 from crawler import store
-from crawler.items import ReviewPageItem
+from crawler.items import ReviewItem, ReviewPageItem
+from models.text import MAX_REVIEW_CHARS
 
 if TYPE_CHECKING:
     from scrapy.crawler import Crawler
@@ -14,8 +18,25 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 
+def _capped(review: ReviewItem, page_url: str) -> ReviewItem:
+    """The review with at most MAX_REVIEW_CHARS of text: a longer one is stored cut, and said so
+    in the crawl log; the archived page (evidence) keeps all of it (docs/contracts.md#text-limits).
+    """
+    if len(review.text) <= MAX_REVIEW_CHARS:
+        return review
+    logger.warning(
+        "review %s on %s has %s characters; its first %s are stored (the archived page has all)",
+        review.external_id,
+        page_url,
+        f"{len(review.text):,}",
+        f"{MAX_REVIEW_CHARS:,}",
+    )
+    return replace(review, text=review.text[:MAX_REVIEW_CHARS])
+
+
 class StoreReviewPagePipeline:
-    """Upserts one page's reviews with their sightings in one transaction (idempotent)."""
+    """Upserts one page's reviews with their sightings in one transaction (idempotent), each
+    review's text capped at MAX_REVIEW_CHARS."""
 
     def __init__(self, crawler: Crawler) -> None:
         self.crawler = crawler
@@ -26,8 +47,20 @@ class StoreReviewPagePipeline:
 
     def process_item(self, item: Any) -> Any:
         if isinstance(item, ReviewPageItem):
-            run_id: int = self.crawler.spider.run_id  # type: ignore[union-attr]
-            seen, new = store.save_page(run_id=run_id, page=item)
+            spider = self.crawler.spider
+            run_id: int = spider.run_id  # type: ignore[union-attr]
+            item.reviews = [_capped(review, item.page_url) for review in item.reviews]
+            try:
+                seen, new = store.save_page(run_id=run_id, page=item)
+            except Exception as exc:
+                # Nothing of the page is stored (one transaction); its listing fails with the
+                # reason, rather than ending "ok" with reviews missing.
+                # The first line of a database error names it; the SQL after it does not help.
+                reason = (str(exc).strip().splitlines() or [exc.__class__.__name__])[0][:300]
+                error = f"page {item.page_number} ({item.page_url}) could not be stored: {reason}"
+                logger.error("listing %s: %s", item.listing_id, error, exc_info=True)
+                spider.store_failed(item.listing_id, error)  # type: ignore[union-attr]
+                raise DropItem(error) from exc
             stats = self.crawler.stats
             if stats is not None:
                 stats.inc_value("kuchikomi/reviews_seen", seen)

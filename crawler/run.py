@@ -1,25 +1,34 @@
-"""The crawl process: ``python -m crawler.run RUN_ID [--full]``.
+"""The crawl process: ``python -m crawler.run RUN_ID [--full] [--parent-pid PID]``.
 
 Started as a subprocess by kuchikomi.services.crawl, one per crawl run, because Twisted's reactor
 cannot be restarted inside a long-lived process (scheduler, API). It crawls the run's pending
 listings, one spider per site adapter side by side, and records every outcome in the database;
 its log goes to stderr, which the parent keeps as the run's log file.
+
+It never outlives the process that started it, and a SIGTERM or SIGINT stops it gracefully
+(docs/operations.md#crawl-run-recovery).
 """
 
 from __future__ import annotations
 
 import argparse
+import ctypes
 import json
 import logging
+import os
+import signal
 import sys
+import threading
+import time
+from types import FrameType
 
-from scrapy.crawler import CrawlerProcess
+from scrapy.crawler import Crawler, CrawlerProcess
 
 from crawler import store
 from crawler.settings import scrapy_settings
 from crawler.sites import load_profiles_lenient
 from crawler.spiders import spider_for_source
-from kuchikomi.settings import get_settings
+from kuchikomi_settings import get_settings
 from models import CrawlRun
 from models.db import session_scope
 
@@ -46,7 +55,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m crawler.run", description=__doc__)
     parser.add_argument("run_id", type=int)
     parser.add_argument("--full", action="store_true", help="read every page, no early stop")
+    parser.add_argument(
+        "--parent-pid", type=int, default=None, help="die at once when this process ends"
+    )
     args = parser.parse_args(argv)
+    if args.parent_pid is not None:
+        die_with_parent(args.parent_pid)
 
     settings = get_settings()
     process = CrawlerProcess(scrapy_settings(settings))
@@ -72,13 +86,69 @@ def main(argv: list[str] | None = None) -> int:
         crawler = process.create_crawler(spider_cls)
         crawlers.append(crawler)
         process.crawl(crawler, run_id=args.run_id, full=args.full)
+    stopped_by: list[int] = []
     if crawlers:
-        process.start()
+        _stop_gracefully_on_signals(process, stopped_by)
+        # Our handlers, not Scrapy's: Scrapy's second signal forces an unclean stop, and under
+        # systemd the crawler gets SIGTERM twice (from systemd and from its parent).
+        process.start(install_signal_handlers=False)
     _save_stats(args.run_id, crawlers)
-    return 0
+    # The shell's convention (128 + signal): the parent records the run as interrupted.
+    return 128 + stopped_by[0] if stopped_by else 0
 
 
-def _save_stats(run_id: int, crawlers: list) -> None:
+def die_with_parent(parent_pid: int) -> None:
+    """Be killed as soon as ``parent_pid`` (the process that started the crawl) ends.
+
+    A crawler orphaned by a killed ``kuchikomi crawl`` would otherwise go on writing while the
+    next run, seeing the lock's owner dead, starts beside it. Each page is stored in one
+    transaction, so a crawler killed mid-page leaves nothing half-written; the next crawl reads
+    that page again. Linux: the kernel's parent-death signal; elsewhere: a watchdog thread.
+    """
+    if sys.platform.startswith("linux"):
+        pr_set_pdeathsig = 1
+        libc = ctypes.CDLL(None, use_errno=True)
+        if libc.prctl(pr_set_pdeathsig, int(signal.SIGKILL), 0, 0, 0) != 0:
+            raise OSError(ctypes.get_errno(), "prctl(PR_SET_PDEATHSIG) failed")
+    else:  # pragma: no cover - not Linux
+        threading.Thread(target=_watch_parent, args=(parent_pid,), daemon=True).start()
+    if os.getppid() != parent_pid:
+        # The parent ended before the signal was armed.
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+def _watch_parent(parent_pid: int) -> None:  # pragma: no cover - not Linux
+    while os.getppid() == parent_pid:
+        time.sleep(0.5)
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+def _stop_gracefully_on_signals(process: CrawlerProcess, stopped_by: list[int]) -> None:
+    """SIGTERM/SIGINT: fetch nothing more, store what was fetched, record every listing's
+    outcome (those not finished fail), then exit. Later signals are ignored: the parent kills
+    a crawler that takes too long. The first signal is appended to ``stopped_by``."""
+    from twisted.internet import reactor
+
+    def handler(signum: int, _frame: FrameType | None) -> None:
+        if stopped_by:
+            return
+        stopped_by.append(signum)
+        # Not logged here: the interrupted code may be writing to the same stream.
+        reactor.callFromThread(_log_stop, signum)
+        reactor.callFromThread(process.stop)
+
+    signal.signal(signal.SIGTERM, handler)
+    signal.signal(signal.SIGINT, handler)
+
+
+def _log_stop(signum: int) -> None:
+    logger.warning(
+        "received %s: fetching nothing more, storing what was fetched",
+        signal.Signals(signum).name,
+    )
+
+
+def _save_stats(run_id: int, crawlers: list[Crawler]) -> None:
     scrapy_stats: dict[str, float] = {}
     for crawler in crawlers:
         for key, value in (crawler.stats.get_stats() if crawler.stats else {}).items():

@@ -1,7 +1,12 @@
-"""Scrapy settings, built once from ``get_settings().crawl`` (polite defaults live here).
+"""Scrapy settings, built once from ``get_settings()`` (polite defaults live here).
 
 docs/operations.md: obey robots.txt, one request at a time per site, a delay between requests,
 AutoThrottle, and an honest User-Agent with a contact URL.
+
+The crawl's components (spiders, middlewares, the resolver) read their values from
+``crawler.settings``, never from ``get_settings()``: what a crawl runs with is this one dict.
+Secrets (the Google OAuth client, ``SECRET_KEY``) stay out of it, because Scrapy logs every
+overridden setting when a crawl starts; the Google spider reads them from ``kuchikomi_settings``.
 """
 
 from __future__ import annotations
@@ -9,7 +14,12 @@ from __future__ import annotations
 from typing import Any
 
 from crawler.resolver import ALLOW_PRIVATE_HOSTS
-from kuchikomi.settings import Settings
+from kuchikomi_settings import Settings
+
+# The project's own Scrapy settings, beside ALLOW_PRIVATE_HOSTS (crawler/resolver.py).
+DATA_DIR = "KUCHIKOMI_DATA_DIR"
+WARC_DIR = "KUCHIKOMI_WARC_DIR"
+MAX_PAGES_PER_LISTING = "KUCHIKOMI_MAX_PAGES_PER_LISTING"
 
 
 def scrapy_settings(settings: Settings) -> dict[str, Any]:
@@ -30,6 +40,9 @@ def scrapy_settings(settings: Settings) -> dict[str, Any]:
         # Connections go to the address this resolver checked (no DNS rebinding past the guard).
         "TWISTED_DNS_RESOLVER": "crawler.resolver.PrivateAddressGuardResolver",
         ALLOW_PRIVATE_HOSTS: settings.allow_private_hosts,
+        DATA_DIR: str(settings.data_dir),
+        WARC_DIR: str(settings.warc_dir),
+        MAX_PAGES_PER_LISTING: crawl.max_pages_per_listing,
         "RETRY_TIMES": crawl.retry_times,
         "DOWNLOAD_MAXSIZE": crawl.max_response_bytes,
         "DOWNLOAD_WARNSIZE": crawl.max_response_bytes // 2,

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
-from kuchikomi.settings import get_settings
+from kuchikomi_settings import get_settings
 
 SHIPPED_DIR = Path(__file__).parent / "profiles"
 FALLBACK = "schema_org"
@@ -59,6 +59,8 @@ class SiteProfile:
     # "schema_org": reviews read from JSON-LD/microdata; "html": from the selectors below.
     extract: Literal["schema_org", "html"] = "schema_org"
     title: str = ""
+    # The site's short name shown to staff in the web UI and CSV (「QLife」); title if empty.
+    label: str = ""
     hosts: tuple[str, ...] = ()
     # "never" for a profile built without seeing the live site, else the date it was checked.
     verified: str = "never"
@@ -287,6 +289,7 @@ def parse_profile(path: Path, *, origin: Literal["shipped", "local"]) -> SitePro
     fields_reader.finish()
 
     top.get("title", str)
+    top.get("label", str)
     top.get("verified", str)
     top.finish()
     if extract == "html":
@@ -304,6 +307,7 @@ def parse_profile(path: Path, *, origin: Literal["shipped", "local"]) -> SitePro
         name=name,
         extract=extract,
         title=data.get("title", ""),
+        label=data.get("label", ""),
         hosts=hosts,
         verified=data.get("verified", "never"),
         origin=origin,

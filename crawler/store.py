@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import exists, select, update
+from sqlalchemy import CursorResult, exists, func, select, update
 from sqlalchemy.orm import Session
 
 from crawler.items import ReviewPageItem
@@ -19,30 +19,41 @@ from models.base import utcnow
 from models.db import session_scope
 from models.tables import ReviewRevision
 
+# failure_kind of a listing whose crawl was stopped or killed before it finished: nothing about
+# the site, so crawl health ignores it.
+INTERRUPTED = "interrupted"
+
 
 @dataclass(frozen=True)
 class ListingTask:
     listing_id: int
     url: str
-    # Stopping at the first already-known page is only safe when the previous crawl of this
-    # listing got through (complete, or itself caught up); after a failure, older pages may
-    # hold reviews that were never read.
-    may_stop_early: bool
+    # The listing's crawl watermark: the highest review id stored when a crawl of it last
+    # finished well (None: never). Only a page of reviews at or below it may end a crawl early;
+    # reviews stored since (by a run that was killed, or that failed part-way) prove nothing
+    # about the older pages that run never reached (docs/operations.md#crawl-run-recovery).
+    watermark: int | None
+
+    @property
+    def may_stop_early(self) -> bool:
+        return self.watermark is not None
 
 
 def pending_listings(*, run_id: int, source: str) -> list[ListingTask]:
     with session_scope() as session:
         rows = session.execute(
-            select(Listing.id, Listing.url, Listing.last_crawl_status)
+            select(Listing.id, Listing.url, Listing.crawl_watermark)
             .join(CrawlRunListing, CrawlRunListing.listing_id == Listing.id)
             .where(
                 CrawlRunListing.run_id == run_id,
                 CrawlRunListing.status == "pending",
                 Listing.source == source,
             )
-            .order_by(Listing.id)
+            # Stalest first (never read, then oldest success), so a run cut short has read
+            # the listings that waited longest (kuchikomi/services/crawl_budget.py).
+            .order_by(Listing.last_success_at.is_not(None), Listing.last_success_at, Listing.id)
         ).all()
-    return [ListingTask(row.id, row.url, row.last_crawl_status == "ok") for row in rows]
+    return [ListingTask(row.id, row.url, row.crawl_watermark) for row in rows]
 
 
 def pending_sources(*, run_id: int) -> set[str]:
@@ -57,16 +68,16 @@ def pending_sources(*, run_id: int) -> set[str]:
         )
 
 
-def known_external_ids(*, listing_id: int) -> set[str]:
-    """Ids of the listing's reviews that are stored and not marked removed."""
+def known_external_ids(*, listing_id: int, up_to: int | None = None) -> set[str]:
+    """Ids of the listing's reviews that are stored and not marked removed; with ``up_to``,
+    only those stored at or below that watermark (review id)."""
+    query = select(Review.external_id).where(
+        Review.listing_id == listing_id, Review.removed_at.is_(None)
+    )
+    if up_to is not None:
+        query = query.where(Review.id <= up_to)
     with session_scope() as session:
-        return set(
-            session.scalars(
-                select(Review.external_id).where(
-                    Review.listing_id == listing_id, Review.removed_at.is_(None)
-                )
-            )
-        )
+        return set(session.scalars(query))
 
 
 def add_evidence(**fields: Any) -> int:
@@ -200,14 +211,24 @@ def finish_listing(
     """Record the listing's outcome; on a complete crawl, mark reviews no longer shown as removed.
 
     ``failure_kind`` says why a failed listing failed, for crawl health ("layout_changed",
-    "blocked", "gone", "needs_reconnect"; None for any other error).
+    "blocked", "gone", "needs_reconnect", or :data:`INTERRUPTED`; None for any other error).
 
     Only a crawl that reached the last page can prove a review is gone (the proof that
     a takedown worked, docs/domain.md). Returns how many reviews were marked removed.
+
+    A listing that finished well gets its crawl watermark: every review stored so far was read
+    by crawls that got through, so the next crawl may stop at a page of them.
     """
     now = utcnow()
     removed = 0
     with session_scope() as session:
+        if status == "ok":
+            newest = session.scalar(
+                select(func.max(Review.id)).where(Review.listing_id == listing_id)
+            )
+            session.execute(
+                update(Listing).where(Listing.id == listing_id).values(crawl_watermark=newest or 0)
+            )
         if status == "ok" and complete:
             seen_this_run = (
                 select(ReviewSighting.id)
@@ -224,7 +245,8 @@ def finish_listing(
                 .values(removed_at=now)
                 .execution_options(synchronize_session=False)
             )
-            removed = result.rowcount or 0
+            # An UPDATE answers a CursorResult; Session.execute is typed as a plain Result.
+            removed = cast(CursorResult[Any], result).rowcount or 0
         session.execute(
             update(CrawlRunListing)
             .where(CrawlRunListing.run_id == run_id, CrawlRunListing.listing_id == listing_id)

@@ -18,6 +18,10 @@ class UnsafeURLError(ValueError):
     """A URL that must not be registered or fetched; the message is for the user."""
 
 
+class UnresolvableHostError(UnsafeURLError):
+    """The URL's host name does not resolve (now): it cannot be fetched, nor checked."""
+
+
 def is_private_address(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
     if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
         address = address.ipv4_mapped
@@ -72,23 +76,35 @@ def normalize_listing_url(url: str, *, allow_private_hosts: bool) -> str:
     return urlunsplit((parts.scheme.lower(), netloc, parts.path or "/", parts.query, ""))
 
 
+def public_addresses(url: str) -> list[str]:
+    """The addresses the URL's host resolves to, all of them public; raises
+    :class:`UnsafeURLError` when any is loopback/private or the host does not resolve.
+
+    Connecting to one of these (rather than resolving the name again) is what keeps a DNS answer
+    that changes in between (DNS rebinding) from reaching a private address.
+    """
+    host = urlsplit(url).hostname or ""
+    try:
+        infos = socket.getaddrinfo(host, None, proto=socket.IPPROTO_TCP)
+    except (socket.gaierror, UnicodeError) as exc:
+        raise UnresolvableHostError(f"host {host!r} does not resolve: {exc}") from None
+    addresses = []
+    for info in infos:
+        address = ipaddress.ip_address(str(info[4][0]).split("%", 1)[0])
+        if is_private_address(address):
+            raise UnsafeURLError(f"refusing to fetch {url}: {host} resolves to private {address}")
+        addresses.append(str(address))
+    return addresses
+
+
 def check_fetch_allowed(url: str, *, allow_private_hosts: bool) -> None:
     """Refuse a fetch whose host resolves to a loopback/private address (unless allowed).
 
     Raises :class:`UnsafeURLError`; a host that does not resolve raises it too, with a clear
     message.
     """
-    if allow_private_hosts:
-        return
-    host = urlsplit(url).hostname or ""
-    try:
-        infos = socket.getaddrinfo(host, None, proto=socket.IPPROTO_TCP)
-    except (socket.gaierror, UnicodeError) as exc:
-        raise UnsafeURLError(f"host {host!r} does not resolve: {exc}") from None
-    for info in infos:
-        address = ipaddress.ip_address(str(info[4][0]).split("%", 1)[0])
-        if is_private_address(address):
-            raise UnsafeURLError(f"refusing to fetch {url}: {host} resolves to private {address}")
+    if not allow_private_hosts:
+        public_addresses(url)
 
 
 def detect_source(url: str) -> str:

@@ -33,6 +33,9 @@ the final check of candidate pairs. The method, in four steps:
    Texts shorter than ``min_chars`` after normalisation are skipped: "丁寧でした" is everybody's
    review.
 
+Every step reads only a text's first ``max_chars`` characters, so what one review costs is
+bounded whatever its length.
+
 Known simplifications of the bulk table: code points outside the Basic Multilingual Plane
 (emoji, rare kanji, and the few compatibility ideographs whose NFKC form lies there) are treated
 as gaps, and a code point whose NFKC form is several characters ("㍿") keeps its first;
@@ -65,6 +68,10 @@ _K = 0x9E3779B1
 @dataclass(frozen=True)
 class DuplicateParams:
     min_chars: int = 20
+    # Only each text's first ``max_chars`` characters are compared: copies in a campaign are
+    # recognisable by far less, and one huge review must not make every later detection of its
+    # clinic cost in proportion to its length (docs/contracts.md#text-limits).
+    max_chars: int = 5_000
     # One 3-gram in ``sample`` becomes an anchor; each anchor's key covers ``key_chars`` characters
     # (at most 4: a key is read as one 64-bit word of 16-bit characters).
     sample: int = 8
@@ -426,6 +433,8 @@ def duplicate_clusters(
     params = params or DuplicateParams()
     if len(texts) < params.min_cluster:
         return []
+    limit = params.max_chars
+    texts = [text if len(text) <= limit else text[:limit] for text in texts]
     times = np.zeros(len(texts)) if times is None else np.asarray(times, dtype=np.float64)
     a, b = candidate_pairs(texts, times, params)
     similar = _similar(texts, a, b, params)

@@ -5,11 +5,43 @@ These are not tables: they are what users' scripts read (docs/contracts.md).
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from enum import StrEnum
-from typing import Any, Generic, TypeVar
+from typing import Annotated, Any, Generic, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+
+from models.text import StorableStr, has_unstorable
+
+# --- Input bounds shared by every schema, router and page (docs/contracts.md#input-bounds) ------
+
+# Every id column is an INTEGER, 32 bits on PostgreSQL (SQLite's drivers stop at 64): a larger
+# number in a path, a query string, a cursor or a body would overflow inside the database (a
+# 500 there), so it is refused up front, with the same bound on both backends.
+MAX_DB_ID = 2**31 - 1
+DbId = Annotated[int, Field(ge=1, le=MAX_DB_ID)]
+
+# Days a filter or a case step may name: the range review dates are accepted in (imports refuse
+# dates outside it), so that day arithmetic (the day after ``posted_to``) cannot overflow.
+FIRST_DAY = date(1990, 1, 1)
+LAST_DAY = date(2100, 12, 31)
+Day = Annotated[date, Field(ge=FIRST_DAY, le=LAST_DAY)]
+
+
+# Free text from a request that may be stored or compared in SQL: NUL dropped, lone surrogates
+# replaced (models.text, the one normalisation boundary for crawls, imports and request bodies).
+Text = StorableStr
+
+
+def _refuse_unstorable(value: str) -> str:
+    if has_unstorable(value):
+        raise ValueError("must not contain NUL (U+0000) or unpaired surrogates (U+D800-U+DFFF)")
+    return value
+
+
+# A filter value (query string): nothing is stored, so text that cannot match anything stored
+# is refused (422) rather than silently changed into another filter.
+FilterText = Annotated[str, AfterValidator(_refuse_unstorable)]
 
 
 class ListingPublic(BaseModel):
@@ -34,13 +66,13 @@ class ClinicPublic(BaseModel):
 class GoogleLocationCreate(BaseModel):
     """A Google Business Profile location (see `kuchikomi google locations`) and its connection."""
 
-    location: str = Field(max_length=255, examples=["accounts/123/locations/456"])
-    connection_id: int
+    location: Text = Field(max_length=255, examples=["accounts/123/locations/456"])
+    connection_id: DbId
 
 
 class ClinicCreate(BaseModel):
-    name: str = Field(min_length=1, max_length=200)
-    urls: list[str] = Field(default_factory=list, max_length=50)
+    name: Text = Field(min_length=1, max_length=200)
+    urls: list[Text] = Field(default_factory=list, max_length=50)
     google_locations: list[GoogleLocationCreate] = Field(default_factory=list, max_length=50)
 
     @model_validator(mode="after")
@@ -129,7 +161,7 @@ class BurstPublic(BaseModel):
     details: dict[str, Any]
 
 
-# --- Staff workflow (issue 5): decisions, review detail, audit log -------------------------------
+# --- Staff workflow: decisions, review detail, audit log ------------------------------------------
 
 NOTE_MAX_LENGTH = 2000
 
@@ -158,7 +190,7 @@ class DecisionCreate(BaseModel):
 
     decision: DecisionValue
     category: Category | None = None
-    note: str = Field(default="", max_length=NOTE_MAX_LENGTH)
+    note: Text = Field(default="", max_length=NOTE_MAX_LENGTH)
 
     @model_validator(mode="after")
     def _category_fits_decision(self) -> DecisionCreate:

@@ -1,6 +1,6 @@
 """Tables and database access. Knows tables, not HTTP or text."""
 
-from models import accounts, bursts, cases, notifications  # noqa: F401  (register their tables)
+from models import accounts, bursts, cases, evidence, notifications  # noqa: F401  (register tables)
 from models.accounts import (
     ApiToken,
     AuditEntry,
@@ -8,11 +8,13 @@ from models.accounts import (
     Decision,
     LoginAttempt,
     LoginSession,
+    LoginThrottle,
     User,
 )
 from models.base import Base
 from models.bursts import Burst, BurstReview
 from models.cases import TakedownCase
+from models.evidence import EvidenceBundleRecord
 from models.notifications import NotificationDelivery, NotificationSubscription, NotifiedItem
 from models.summaries import FlaggedReview, ListingReviewCount
 from models.tables import (
@@ -40,6 +42,7 @@ __all__ = [
     "CrawlRun",
     "CrawlRunListing",
     "Decision",
+    "EvidenceBundleRecord",
     "EvidenceRecord",
     "FlaggedReview",
     "GoogleConnection",
@@ -48,6 +51,7 @@ __all__ = [
     "ListingReviewCount",
     "LoginAttempt",
     "LoginSession",
+    "LoginThrottle",
     "NotificationDelivery",
     "NotificationSubscription",
     "NotifiedItem",

@@ -19,6 +19,7 @@ from sqlalchemy import (
     CheckConstraint,
     ForeignKey,
     Index,
+    Integer,
     String,
     Text,
     event,
@@ -121,6 +122,22 @@ class LoginAttempt(Base):
     ip: Mapped[str] = mapped_column(String(64))
     succeeded: Mapped[bool] = mapped_column(Boolean)
     attempted_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class LoginThrottle(Base):
+    """Password checks counted against one account (``account:EMAIL``) or one client address
+    (``ip:ADDRESS``) in the current throttling window, which starts at the first of them.
+
+    A check is counted before it is made, by one conditional UPDATE of this row ("one more, unless
+    already at the limit"), so parallel logins cannot all pass a count read before any of them
+    was written (kuchikomi.services.accounts.check_password). A successful check is uncounted.
+    """
+
+    __tablename__ = "login_throttle"
+
+    key: Mapped[str] = mapped_column(String(320), primary_key=True)
+    window_start: Mapped[datetime]
+    checks: Mapped[int] = mapped_column(Integer, default=0)
 
 
 class Decision(Base):

@@ -16,7 +16,7 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
-from kuchikomi.settings import get_settings
+from kuchikomi_settings import get_settings
 
 
 def _sqlite_pragmas(dbapi_connection: Any, connection_record: Any) -> None:

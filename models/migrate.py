@@ -29,7 +29,7 @@ def _reinstall_summary_triggers(url: str | None) -> None:
     table); put them back, recounting, once the schema has the summary table."""
     from sqlalchemy import inspect
 
-    from kuchikomi.settings import get_settings
+    from kuchikomi_settings import get_settings
     from models import summaries
     from models.db import make_engine
 
@@ -45,7 +45,7 @@ def _reinstall_summary_triggers(url: str | None) -> None:
 def current_revision(url: str | None = None) -> str | None:
     from alembic.runtime.migration import MigrationContext
 
-    from kuchikomi.settings import get_settings
+    from kuchikomi_settings import get_settings
     from models.db import make_engine
 
     engine = make_engine(url or get_settings().database_url)

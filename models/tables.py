@@ -49,6 +49,11 @@ class Listing(Base):
     # "ok" | "failed" | None (never crawled)
     last_crawl_status: Mapped[str | None] = mapped_column(String(16))
     last_crawl_error: Mapped[str | None] = mapped_column(Text)
+    # The highest review id stored when a crawl of this listing last finished well (None: never).
+    # Only reviews at or below it may end an incremental crawl early, so that reviews stored by
+    # a run killed part-way do not hide the older pages it never reached
+    # (docs/operations.md#crawl-run-recovery).
+    crawl_watermark: Mapped[int | None] = mapped_column(Integer)
     # Google Business Profile listings (source "google_business_profile"): the location's resource
     # name ("accounts/A/locations/L") and the OAuth connection that may read its reviews.
     google_location: Mapped[str | None] = mapped_column(String(255))
@@ -145,7 +150,8 @@ class CrawlRun(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     started_at: Mapped[datetime] = mapped_column(default=utcnow)
     finished_at: Mapped[datetime | None]
-    # "running" | "ok" | "partial" | "failed"
+    # "running" | "ok" | "partial" | "failed" | "interrupted" (stopped by a signal, or found
+    # still "running" when the next run started: its process was killed)
     status: Mapped[str] = mapped_column(String(16), default="running")
     trigger: Mapped[str] = mapped_column(String(16), default="cli")
     stats: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)

@@ -20,7 +20,7 @@ from apscheduler.schedulers.base import BaseScheduler
 from apscheduler.schedulers.blocking import BlockingScheduler
 from apscheduler.triggers.cron import CronTrigger
 
-from kuchikomi.settings import get_settings
+from kuchikomi_settings import get_settings
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +53,7 @@ def nightly_crawl() -> None:
     """
     from kuchikomi.services.locks import LockHeldError
     from kuchikomi.services.pipeline import run_pipeline
+    from kuchikomi.services.scrapyd.client import ScrapydError
 
     full = is_full_sweep_day()
     if full:
@@ -61,6 +62,9 @@ def nightly_crawl() -> None:
         result = run_pipeline(listing_ids=None, trigger="scheduler", full=full)
     except LockHeldError as exc:
         log.warning("nightly crawl skipped: %s", exc)
+        return
+    except ScrapydError as exc:  # KUCHIKOMI_CRAWL__SCRAPYD_URLS names a node that is not there
+        log.error("nightly crawl not started: %s", exc)
         return
     failed = [o for o in result.crawl.listings if o.status != "ok"]
     log.info(

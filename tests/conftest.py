@@ -25,7 +25,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
 from classifier.training import TrainedModel
-from kuchikomi.settings import get_settings
+from kuchikomi_settings import get_settings
 from models.base import Base
 from models.db import get_engine, new_session, reset_engine
 from models.migrate import upgrade

@@ -62,7 +62,7 @@ def test_bad_urls_are_refused_and_nothing_is_stored(
     session: Session, monkeypatch: pytest.MonkeyPatch, bad_url: str
 ) -> None:
     monkeypatch.setenv("KUCHIKOMI_ALLOW_PRIVATE_HOSTS", "false")
-    from kuchikomi.settings import get_settings
+    from kuchikomi_settings import get_settings
 
     get_settings.cache_clear()
     result = runner.invoke(
@@ -87,7 +87,7 @@ def test_duplicate_listing_is_refused(session: Session) -> None:
 def test_commands_refuse_an_unmigrated_database(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from kuchikomi.settings import get_settings
+    from kuchikomi_settings import get_settings
     from models.db import reset_engine
 
     monkeypatch.setenv("KUCHIKOMI_DATABASE_URL", f"sqlite:///{tmp_path}/empty.db")

@@ -15,7 +15,7 @@ from argon2.profiles import RFC_9106_LOW_MEMORY
 from sqlalchemy.orm import Session
 
 from kuchikomi.services.accounts import check_password, create_user, hash_password
-from kuchikomi.settings import get_settings
+from kuchikomi_settings import get_settings
 from tests.conftest import CHEAP_PASSWORD_HASH
 
 PASSWORD = "correct horse battery staple"

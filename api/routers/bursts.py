@@ -1,4 +1,5 @@
-"""Bursts: ``GET /api/v1/bursts`` (JSON) and the clinic page with its timeline chart (HTML).
+"""Bursts: ``GET /api/v1/bursts`` (JSON), the clinic page with its timeline chart, and a
+burst's own page (``/bursts/{id}``) where its reviews are decided in one action (HTML).
 
 The chart is server-rendered SVG (no JavaScript, CSP-safe: geometry in attributes, colours in
 ``/static/style.css``): one bar per Japan-time day for new reviews, the flagged part of each
@@ -12,17 +13,19 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Path, Query, Request, status
-from fastapi.responses import HTMLResponse, Response
-from pydantic import TypeAdapter
+from fastapi import APIRouter, Form, HTTPException, Path, Query, Request, status
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from pydantic import TypeAdapter, ValidationError
 
 from api.auth import CurrentUser, can_see_clinic, visible_clinic_ids
 from api.deps import SessionDep
 from api.errors import error_responses
+from api.params import ClinicIdPath
+from api.routers.staff_pages import DECIDING_ROLES, form_error
 from api.templating import not_found_page, templates
 from detector import KINDS
 from kuchikomi.labels import BURST_KIND_JA
-from kuchikomi.schemas import BurstPublic
+from kuchikomi.schemas import NOTE_MAX_LENGTH, BurstPublic, DbId, DecisionCreate
 from kuchikomi.services.bursts import (
     JST,
     ClinicTimeline,
@@ -30,7 +33,10 @@ from kuchikomi.services.bursts import (
     clinic_timeline,
     list_bursts,
 )
-from models import Clinic
+from kuchikomi.services.group_decisions import burst_member_ids, record_group_decision
+from kuchikomi.services.reviews import get_review
+from kuchikomi.services.visibility import bursts_for_viewer
+from models import Burst, Clinic
 
 router = APIRouter(prefix="/api/v1/bursts", tags=["bursts"])
 _BURST_LIST = TypeAdapter(list[BurstPublic])
@@ -55,7 +61,7 @@ def get_bursts(
     session: SessionDep,
     user: CurrentUser,
     clinic_id: Annotated[
-        int | None, Query(ge=1, description="Only this clinic's bursts; 404 if no such clinic.")
+        DbId | None, Query(description="Only this clinic's bursts; 404 if no such clinic.")
     ] = None,
     kind: Annotated[
         str | None,
@@ -64,7 +70,9 @@ def get_bursts(
 ) -> Response:
     """Bursts (kinds: volume, harmful, rating_drop, duplicate, author) with their member review
     ids. `observed`/`expected` are counts for volume and harmful, mean star ratings for
-    rating_drop; `details` explains the rest."""
+    rating_drop; `details` explains the rest. For a clinic user, the `details` of a campaign
+    spanning clinics name only that user's clinics and reviews (`other_clinics` counts the
+    rest)."""
     visible = visible_clinic_ids(user)
     if clinic_id is not None:
         if session.get(Clinic, clinic_id) is None or not can_see_clinic(user, clinic_id):
@@ -74,9 +82,13 @@ def get_bursts(
         ids = visible
     # Serialised once, by pydantic-core (FastAPI would validate the records again first), a few
     # hundred records at a time so that ten concurrent listings do not each hold every record.
+    # A clinic user learns that a campaign reaches other clinics, not which ones.
     parts = [
-        _BURST_LIST.dump_json(chunk)[1:-1]
+        _BURST_LIST.dump_json(bursts_for_viewer(session=session, bursts=chunk, clinic_ids=visible))[
+            1:-1
+        ]
         for chunk in burst_record_chunks(session=session, clinic_ids=ids, kind=kind)
+        if chunk
     ]
     return Response(b"[" + b",".join(parts) + b"]", media_type="application/json")
 
@@ -86,6 +98,32 @@ CHART_DAYS = 180
 WIDTH, HEIGHT = 900, 220
 LEFT, RIGHT, TOP, BOTTOM = 40, 10, 28, 30
 MIN_BAND = 6.0  # a one-day burst in a 180-day chart stays visible
+# Burst labels above the plot: 13-unit bold text (style.css). Each row is 22 units: a CJK
+# font's line box is about 1.45 em (19 units) and the chart is scaled down on a phone. A label
+# that would touch another goes one row up, so labels never overlap however close the bursts.
+MARKER_ROW = 22
+MARKER_GAP = 6
+
+
+def _label_width(label: str) -> float:
+    """A generous width of the label in chart units: full width for Japanese and ▼."""
+    return sum(13.0 if ord(c) > 0x2000 else 8.0 for c in label)
+
+
+def _stack_markers(markers: list[Marker]) -> int:
+    """Give each marker a row (0 = nearest the plot) so that no two labels in a row overlap,
+    keeping every label inside the chart; returns the number of rows."""
+    rows: list[float] = []  # right edge of the last label in each row
+    for marker in sorted(markers, key=lambda m: m.x):
+        half = _label_width("▼" + marker.label) / 2
+        marker.x = round(min(max(marker.x, LEFT + half), WIDTH - RIGHT - half), 2)
+        free = [i for i, right in enumerate(rows) if marker.x - half >= right + MARKER_GAP]
+        row = free[0] if free else len(rows)
+        if not free:
+            rows.append(0.0)
+        rows[row] = marker.x + half
+        marker.y = row  # turned into a coordinate once the plot's top is known
+    return len(rows)
 
 
 @dataclass
@@ -111,6 +149,7 @@ class Band:
 class Marker:
     x: float
     label: str
+    y: float = 0.0
 
 
 @dataclass
@@ -194,6 +233,13 @@ def build_chart(timeline: ClinicTimeline) -> Chart:
         if short not in labels.setdefault(centre, []):
             labels[centre].append(short)
     markers = [Marker(x=x, label="・".join(kinds)) for x, kinds in sorted(labels.items())]
+    # Rows of labels beyond the first push the whole plot down.
+    extra = max(_stack_markers(markers) - 1, 0) * MARKER_ROW
+    for marker in markers:
+        marker.y = TOP + extra - 8 - marker.y * MARKER_ROW
+    if extra:
+        for bar in bars:
+            bar.y, bar.flagged_y = bar.y + extra, bar.flagged_y + extra
     ticks = [
         Tick(x=round(LEFT + i * step + step / 2, 2), label=f"{d.day.month}/{d.day.day}")
         for i, d in enumerate(days)
@@ -207,9 +253,9 @@ def build_chart(timeline: ClinicTimeline) -> Chart:
     )
     return Chart(
         width=WIDTH,
-        height=HEIGHT,
-        plot_top=TOP,
-        plot_bottom=bottom,
+        height=HEIGHT + extra,
+        plot_top=TOP + extra,
+        plot_bottom=bottom + extra,
         left=LEFT,
         right=WIDTH - RIGHT,
         bars=bars,
@@ -242,7 +288,7 @@ def clinic_page(
     request: Request,
     session: SessionDep,
     user: CurrentUser,
-    clinic_id: Annotated[int, Path(ge=1)],
+    clinic_id: ClinicIdPath,
 ) -> HTMLResponse:
     clinic = session.get(Clinic, clinic_id)
     if clinic is None or not can_see_clinic(user, clinic_id):
@@ -260,4 +306,100 @@ def clinic_page(
             "burst_days": burst_days,
             "nav": "clinics",
         },
+    )
+
+
+def _burst_page(
+    request: Request,
+    session: SessionDep,
+    user: CurrentUser,
+    burst_id: int,
+    *,
+    saved: int | None = None,
+    error: str | None = None,
+    form: dict[str, str] | None = None,
+    code: int = 200,
+) -> HTMLResponse:
+    burst = session.get(Burst, burst_id)
+    clinic_ids = visible_clinic_ids(user)
+    if burst is None or not can_see_clinic(user, burst.clinic_id):
+        return not_found_page(request, "この集中投稿は記録されていません。")
+    member_ids = burst_member_ids(session=session, burst_id=burst_id, clinic_ids=clinic_ids)
+    reviews = [
+        r
+        for r in (
+            get_review(session=session, review_id=rid, clinic_ids=clinic_ids) for rid in member_ids
+        )
+        if r is not None
+    ]
+    clinic = session.get(Clinic, burst.clinic_id)
+    return templates.TemplateResponse(
+        request,
+        "burst.html",
+        {
+            "burst": burst,
+            "clinic": clinic,
+            "days": burst_days(burst),
+            "reviews": reviews,
+            "undecided": sum(1 for r in reviews if r.decision is None),
+            "can_decide": user.role in DECIDING_ROLES,
+            "saved": saved,
+            "error": error,
+            "form": form or {"decision": "", "category": "", "note": ""},
+            "note_max_length": NOTE_MAX_LENGTH,
+            "nav": "queue",
+        },
+        status_code=code,
+    )
+
+
+@page_router.get("/bursts/{burst_id}", response_class=HTMLResponse)
+def burst_page(
+    request: Request,
+    session: SessionDep,
+    user: CurrentUser,
+    burst_id: Annotated[DbId, Path(description="A burst id.")],
+    saved: Annotated[int | None, Query(ge=0, le=100_000)] = None,
+) -> HTMLResponse:
+    """A burst's (or near-duplicate cluster's) reviews, with one form deciding them all."""
+    return _burst_page(request, session, user, burst_id, saved=saved)
+
+
+@page_router.post("/bursts/{burst_id}/decision", response_class=HTMLResponse)
+def decide_burst_form(
+    request: Request,
+    session: SessionDep,
+    user: CurrentUser,
+    burst_id: Annotated[DbId, Path(description="A burst id.")],
+    decision: Annotated[str, Form(max_length=16)] = "",
+    category: Annotated[str, Form(max_length=32)] = "",
+    note: Annotated[str, Form(max_length=NOTE_MAX_LENGTH * 4)] = "",
+) -> Response:
+    """The same decision for every member review the user may see; each is recorded and
+    audited on its own (kuchikomi.services.group_decisions)."""
+    form = {"decision": decision, "category": category, "note": note}
+
+    def refuse(message: str, code: int) -> HTMLResponse:
+        return _burst_page(request, session, user, burst_id, error=message, form=form, code=code)
+
+    burst = session.get(Burst, burst_id)
+    if burst is None or not can_see_clinic(user, burst.clinic_id):
+        return not_found_page(request, "この集中投稿は記録されていません。")
+    if user.role not in DECIDING_ROLES:
+        return refuse("判断を記録できるのは管理者と確認担当者です。", status.HTTP_403_FORBIDDEN)
+    kept_category = (category or None) if decision == "harmful" else None
+    try:
+        body = DecisionCreate.model_validate(
+            {"decision": decision, "category": kept_category, "note": note}
+        )
+    except ValidationError as exc:
+        return refuse(form_error(exc), status.HTTP_422_UNPROCESSABLE_CONTENT)
+    clinic_ids = visible_clinic_ids(user)
+    member_ids = burst_member_ids(session=session, burst_id=burst_id, clinic_ids=clinic_ids)
+    recorded = record_group_decision(
+        session=session, review_ids=member_ids, body=body, user=user, clinic_ids=clinic_ids
+    )
+    session.commit()
+    return RedirectResponse(
+        f"/bursts/{burst_id}?saved={recorded}", status_code=status.HTTP_303_SEE_OTHER
     )

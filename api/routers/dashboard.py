@@ -72,14 +72,13 @@ def dashboard_page(request: Request, session: SessionDep, user: CurrentUser) -> 
     scope = visible_clinic_ids(user)
     summaries = clinic_summaries(session=session, clinic_ids=scope)
     trend = flagged_trend(session=session, clinic_ids=scope)
-    cases_known = any(s.open_cases is not None for s in summaries)
     totals = {
         "clinics": len(summaries),
         "reviews": sum(s.reviews for s in summaries),
         "flagged": sum(s.flagged for s in summaries),
         "flagged_recent": sum(s.flagged_recent for s in summaries),
         "bursts": sum(s.bursts for s in summaries),
-        "open_cases": sum(s.open_cases or 0 for s in summaries) if cases_known else None,
+        "open_cases": sum(s.open_cases for s in summaries),
     }
     return templates.TemplateResponse(
         request,
@@ -93,6 +92,5 @@ def dashboard_page(request: Request, session: SessionDep, user: CurrentUser) -> 
             "chart": {"width": CHART_WIDTH, "height": CHART_HEIGHT, "bottom": CHART_BOTTOM},
             "weeks": TREND_WEEKS,
             "recent_days": RECENT_DAYS,
-            "cases_known": cases_known,
         },
     )

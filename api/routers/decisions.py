@@ -10,12 +10,13 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Path, Query, status
+from fastapi import APIRouter, HTTPException, Query, status
 
 from api.auth import AdminUser, AuthError, CurrentUser, visible_clinic_ids
 from api.deps import SessionDep
 from api.errors import error_responses
-from kuchikomi.schemas import AuditEntryPublic, DecisionCreate, DecisionPublic, Page
+from api.params import ReviewIdPath, parse_id_cursor
+from kuchikomi.schemas import AuditEntryPublic, DecisionCreate, DecisionPublic, FilterText, Page
 from kuchikomi.services.audit import MAX_AUDIT_LIMIT, list_audit
 from kuchikomi.services.decisions import ReviewNotFoundError, decision_public, record_decision
 from kuchikomi.services.reviews import get_review
@@ -42,7 +43,7 @@ def refuse_unless_deciding(user: CurrentUser) -> None:
     responses=error_responses(401, 403, 404, 422),
 )
 def post_decision(
-    review_id: Annotated[int, Path(ge=1)],
+    review_id: ReviewIdPath,
     body: DecisionCreate,
     session: SessionDep,
     user: CurrentUser,
@@ -74,21 +75,17 @@ def post_decision(
 def get_audit(
     session: SessionDep,
     user: AdminUser,
-    object_type: Annotated[str | None, Query(max_length=32)] = None,
-    object_id: Annotated[str | None, Query(max_length=64)] = None,
+    object_type: Annotated[FilterText | None, Query(max_length=32)] = None,
+    object_id: Annotated[FilterText | None, Query(max_length=64)] = None,
     cursor: Annotated[
         str | None, Query(max_length=20, description="`next_cursor` of the previous page.")
     ] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_AUDIT_LIMIT)] = 50,
 ) -> Page[AuditEntryPublic]:
-    before_id = None
-    if cursor is not None:
-        if not cursor.isascii() or not cursor.isdigit():
-            raise HTTPException(
-                status.HTTP_422_UNPROCESSABLE_CONTENT,
-                detail="invalid cursor: not a token returned as next_cursor",
-            )
-        before_id = int(cursor)
+    try:
+        before_id = parse_id_cursor(cursor) if cursor is not None else None
+    except ValueError as exc:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, detail=str(exc)) from None
     entries, next_id = list_audit(
         session=session,
         before_id=before_id,

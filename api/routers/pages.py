@@ -6,21 +6,23 @@ Server-rendered, no JavaScript. Every value from a review is escaped by the temp
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import timedelta
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, Path, Query, Request, status
+from fastapi import APIRouter, Query, Request, status
 from fastapi.responses import HTMLResponse
 
 from api.auth import CurrentUser, visible_clinic_ids
 from api.deps import SessionDep
+from api.params import ReviewIdPath, parse_day, parse_id
 from api.routers.export import export_url
 from api.routers.staff_pages import render_review_page
 from api.templating import REVIEW_NOT_FOUND, error_page, not_found_page, templates
-from kuchikomi.labels import CATEGORY_JA
+from kuchikomi.japanese import CATEGORY_JA, site_label
 from kuchikomi.services.clinics import clinic_choices, list_clinics, listing_sources
 from kuchikomi.services.decisions import review_detail
+from kuchikomi.services.group_decisions import bursts_of_reviews
 from kuchikomi.services.reviews import (
     ClinicNotFoundError,
     CursorError,
@@ -36,27 +38,20 @@ PAGE_SIZE = 30
 
 def _parse_clinic_id(value: str | None) -> int | None:
     """The filter form sends "" for "all clinics"; anything else must be a positive id."""
-    if not value:
-        return None
-    if not value.isascii() or not value.isdigit() or int(value) < 1:
-        raise ValueError(value)
-    return int(value)
+    return parse_id(value) if value else None
 
 
+# The queue's decision filter. Without one the queue shows what is still to be decided: a
+# decided review has been dealt with and only hides the ones that have not ("all" shows both).
 DECISION_STATUS_JA = {
     "undecided": "未判断",
+    "all": "すべて（判断済みも表示）",
     "harmful": "有害と判断",
     "criticism": "正当な批判と判断",
     "unsure": "保留（判断つかず）",
 }
+DEFAULT_DECISION = "undecided"
 _BAD_FILTER = "指定が正しくありません"
-
-
-def _parse_day(value: str | None) -> date | None:
-    """``YYYY-MM-DD`` from a date input; "" means no bound."""
-    if not value:
-        return None
-    return date.fromisoformat(value)  # ValueError on anything else
 
 
 @router.get("/", response_class=HTMLResponse)
@@ -99,13 +94,19 @@ def queue_page(
                 return error_page(request, 400, _BAD_FILTER, "絞り込みの指定が正しくありません。")
             filters[name] = value
     try:
-        day_from, day_to = _parse_day(posted_from), _parse_day(posted_to)
+        day_from, day_to = parse_day(posted_from), parse_day(posted_to)
     except ValueError:
-        return error_page(request, 400, _BAD_FILTER, "日付は YYYY-MM-DD の形で指定してください。")
+        return error_page(
+            request,
+            400,
+            _BAD_FILTER,
+            "日付は 1990-01-01〜2100-12-31 の範囲で、YYYY-MM-DD の形で指定してください。",
+        )
     if day_from is not None:
         filters["posted_from"] = day_from.isoformat()
     if day_to is not None:
         filters["posted_to"] = day_to.isoformat()
+    shown_decision = filters.get("decision", DEFAULT_DECISION)
     try:
         page = list_reviews(
             session=session,
@@ -116,7 +117,7 @@ def queue_page(
             limit=PAGE_SIZE,
             clinic_ids=visible,
             source=filters.get("source"),
-            decision=filters.get("decision"),
+            decision=None if shown_decision == "all" else shown_decision,
             posted_since=day_start(day_from),
             posted_before=day_start(day_to + timedelta(days=1)) if day_to else None,
         )
@@ -158,7 +159,16 @@ def queue_page(
             "first_url": first_url,
             "next_url": next_url,
             "filtered": bool(filters),
-            "csv_url": export_url(filters),
+            "csv_url": export_url(
+                {**filters, "decision": shown_decision}
+                if shown_decision != "all"
+                else {k: v for k, v in filters.items() if k != "decision"}
+            ),
+            "shown_decision": shown_decision,
+            "review_bursts": bursts_of_reviews(
+                session=session, review_ids=[r.id for r in page.items]
+            ),
+            "site_names": {key: site_label(key) for key in sources},
         },
     )
 
@@ -201,7 +211,7 @@ def review_page(
     request: Request,
     session: SessionDep,
     user: CurrentUser,
-    review_id: Annotated[int, Path(ge=1)],
+    review_id: ReviewIdPath,
     saved: Annotated[bool, Query()] = False,
 ) -> HTMLResponse:
     review = review_detail(

@@ -2,16 +2,25 @@
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import timedelta
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException, Path, Query, Response, status
+from fastapi import APIRouter, Depends, HTTPException, Query, Response, status
 from pydantic import TypeAdapter
 
 from api.auth import CurrentUser, visible_clinic_ids
 from api.deps import SessionDep
 from api.errors import error_responses
-from kuchikomi.schemas import Category, DecisionStatus, Page, ReviewDetail, ReviewPublic
+from api.params import ReviewIdPath
+from kuchikomi.schemas import (
+    Category,
+    Day,
+    DbId,
+    DecisionStatus,
+    Page,
+    ReviewDetail,
+    ReviewPublic,
+)
 from kuchikomi.services.decisions import review_detail
 from kuchikomi.services.reviews import (
     DEFAULT_LIMIT,
@@ -41,8 +50,8 @@ class ReviewFilters:
             ),
         ] = None,
         clinic_id: Annotated[
-            int | None,
-            Query(ge=1, description="Only this clinic's reviews; 404 if no such clinic."),
+            DbId | None,
+            Query(description="Only this clinic's reviews; 404 if no such clinic."),
         ] = None,
         category: Annotated[
             Category | None, Query(description="Only this harmful category.")
@@ -61,10 +70,10 @@ class ReviewFilters:
             Query(description="`undecided`, or the latest staff decision's value."),
         ] = None,
         posted_from: Annotated[
-            date | None, Query(description="Posted on or after this day (Japan time).")
+            Day | None, Query(description="Posted on or after this day (Japan time).")
         ] = None,
         posted_to: Annotated[
-            date | None, Query(description="Posted on or before this day (Japan time).")
+            Day | None, Query(description="Posted on or before this day (Japan time).")
         ] = None,
     ) -> None:
         self.flagged = flagged
@@ -134,9 +143,7 @@ def get_reviews(
     summary="One review with its classification, decisions, bursts and captures",
     responses=error_responses(401, 404),
 )
-def get_one_review(
-    review_id: Annotated[int, Path(ge=1)], session: SessionDep, user: CurrentUser
-) -> ReviewDetail:
+def get_one_review(review_id: ReviewIdPath, session: SessionDep, user: CurrentUser) -> ReviewDetail:
     review = review_detail(
         session=session, review_id=review_id, clinic_ids=visible_clinic_ids(user)
     )

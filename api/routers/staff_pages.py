@@ -8,26 +8,34 @@ refused form writes nothing, exactly like a refused API call.
 
 from __future__ import annotations
 
-import json
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Form, Path, Query, Request, status
+from fastapi import APIRouter, Form, Query, Request, status
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import ValidationError
+from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from api.auth import AdminUser, CurrentUser, visible_clinic_ids
 from api.deps import SessionDep
+from api.params import ReviewIdPath
 from api.templating import REVIEW_NOT_FOUND, not_found_page, templates
-from kuchikomi.labels import BURST_KIND_JA
-from kuchikomi.schemas import NOTE_MAX_LENGTH, DecisionCreate, ReviewDetail
+from kuchikomi.japanese import (
+    AUDIT_ACTION_JA,
+    AUDIT_OBJECT_JA,
+    BURST_KIND_JA,
+    DECISION_JA,
+    audit_actor_ja,
+    audit_changes_ja,
+)
+from kuchikomi.schemas import NOTE_MAX_LENGTH, DbId, DecisionCreate, ReviewDetail
 from kuchikomi.services.audit import list_audit
 from kuchikomi.services.decisions import ReviewNotFoundError, record_decision, review_detail
-from models import User
+from models import Clinic, Listing, Review, User
 
 router = APIRouter(include_in_schema=False)
 
 DECIDING_ROLES = ("admin", "reviewer")
-DECISION_JA = {"harmful": "有害", "criticism": "正当な批判", "unsure": "保留（判断つかず）"}
 AUDIT_PAGE_SIZE = 50
 
 
@@ -64,17 +72,20 @@ def render_review_page(
     )
 
 
-def _form_error(exc: ValidationError) -> str:
+def form_error(exc: ValidationError) -> str:
     # Field errors are located at the field; the model-level rule has an empty location.
     problems = {str(e["loc"][-1]) for e in exc.errors() if e["loc"]}
+    if any(e["type"] in ("value_error", "string_unicode") for e in exc.errors() if e["loc"]):
+        # Text that no database column can hold (NUL, unpaired surrogates; kuchikomi.schemas).
+        return "使えない文字（NUL 文字など）が含まれています。取り除いてから送信してください。"
     if "note" in problems:
         return f"メモは{NOTE_MAX_LENGTH}文字以内で入力してください。"
     if "decision" in problems:
         return "判断（有害・正当な批判・保留）を選んでください。"
     if "category" in problems:
         return "分類の指定が正しくありません。"
-    # The model-level rule: harmful needs a category, the others take none.
-    return "「有害」と判断する場合は分類を選び、それ以外では分類を「—」にしてください。"
+    # The model-level rule left: harmful needs a category (the others' is dropped).
+    return "「有害」と判断する場合は、分類（名誉毀損・侮辱など）を選んでください。"
 
 
 @router.post("/reviews/{review_id}/decision", response_class=HTMLResponse)
@@ -82,7 +93,7 @@ def decide_form(
     request: Request,
     session: SessionDep,
     user: CurrentUser,
-    review_id: Annotated[int, Path(ge=1)],
+    review_id: ReviewIdPath,
     decision: Annotated[str, Form(max_length=16)] = "",
     category: Annotated[str, Form(max_length=32)] = "",
     # Longer than the limit on purpose: an oversized note gets a readable error, not a 422 page.
@@ -102,16 +113,19 @@ def decide_form(
             form=form,
             code=status.HTTP_403_FORBIDDEN,
         )
+    # The category select comes pre-filled with the classifier's guess; it only means something
+    # with "harmful", so for the other decisions it is dropped rather than refused.
+    kept_category = (category or None) if decision == "harmful" else None
     try:
         body = DecisionCreate.model_validate(
-            {"decision": decision, "category": category or None, "note": note}
+            {"decision": decision, "category": kept_category, "note": note}
         )
     except ValidationError as exc:
         return render_review_page(
             request,
             review,
             user=user,
-            error=_form_error(exc),
+            error=form_error(exc),
             form=form,
             code=status.HTTP_422_UNPROCESSABLE_CONTENT,
         )
@@ -122,13 +136,54 @@ def decide_form(
     except ReviewNotFoundError:
         return not_found_page(request, REVIEW_NOT_FOUND)
     session.commit()
+    # The page opens at its top, where the next step after this decision is offered.
     return RedirectResponse(
-        f"/reviews/{review_id}?saved=true#decision", status_code=status.HTTP_303_SEE_OTHER
+        f"/reviews/{review_id}?saved=true", status_code=status.HTTP_303_SEE_OTHER
     )
 
 
-def _json_text(value: dict[str, Any] | None) -> str:
-    return "—" if value is None else json.dumps(value, ensure_ascii=False, indent=1)
+def _review_id(entry: Any) -> int | None:
+    """The review an entry is about: a decision's, or a takedown case's."""
+    if entry.object_type == "review" and entry.object_id.isdigit():
+        return int(entry.object_id)
+    if entry.object_type == "takedown_case":
+        for snapshot in (entry.after, entry.before):
+            if snapshot and isinstance(snapshot.get("review_id"), int):
+                return int(snapshot["review_id"])
+    return None
+
+
+def _clinics_of_reviews(session: Session, ids: list[int | None]) -> dict[int, tuple[int, str]]:
+    wanted = {i for i in ids if i is not None}
+    if not wanted:
+        return {}
+    query = (
+        select(Review.id, Clinic.id, Clinic.name)
+        .join(Listing, Listing.id == Review.listing_id)
+        .join(Clinic, Clinic.id == Listing.clinic_id)
+        .where(Review.id.in_(wanted))
+    )
+    return {rid: (cid, name) for rid, cid, name in session.execute(query)}
+
+
+def _audit_target(entry: Any) -> tuple[str, str | None]:
+    """What an entry is about, in Japanese, and the page that shows it (if any)."""
+    kind = AUDIT_OBJECT_JA.get(entry.object_type, entry.object_type)
+    after = entry.after or {}
+    before = entry.before or {}
+    if entry.object_type == "review":
+        return f"{kind} #{entry.object_id}", f"/reviews/{entry.object_id}"
+    if entry.object_type == "takedown_case":
+        review_id = after.get("review_id") or before.get("review_id")
+        if review_id:
+            return f"{kind}（口コミ #{review_id}）", f"/reviews/{review_id}/takedown"
+    if entry.object_type == "clinic":
+        name = after.get("name")
+        label = f"{kind} {name}" if name else f"{kind} #{entry.object_id}"
+        return label, f"/clinics/{entry.object_id}"
+    if entry.object_type == "listing" and after.get("clinic_id"):
+        return f"{kind} #{entry.object_id}", f"/clinics/{after['clinic_id']}"
+    return f"{kind} #{entry.object_id}", None
 
 
 @router.get("/audit", response_class=HTMLResponse)
@@ -136,19 +191,24 @@ def audit_page(
     request: Request,
     session: SessionDep,
     user: AdminUser,
-    before: Annotated[int | None, Query(ge=1)] = None,
+    before: Annotated[DbId | None, Query()] = None,
 ) -> HTMLResponse:
     entries, next_id = list_audit(session=session, before_id=before, limit=AUDIT_PAGE_SIZE)
-    rows: list[dict[str, Any]] = [
-        {
-            "entry": e,
-            "link": f"/reviews/{e.object_id}" if e.object_type == "review" else None,
-            # Plain text (autoescaped in the template), readable Japanese rather than \uXXXX.
-            "before": _json_text(e.before),
-            "after": _json_text(e.after),
-        }
-        for e in entries
-    ]
+    clinic_of_review = _clinics_of_reviews(session, [_review_id(e) for e in entries])
+    rows: list[dict[str, Any]] = []
+    for e in entries:
+        target, link = _audit_target(e)
+        rows.append(
+            {
+                "entry": e,
+                "actor": audit_actor_ja(e.actor),
+                "action": AUDIT_ACTION_JA.get(e.action, e.action),
+                "target": target,
+                "link": link,
+                "changes": audit_changes_ja(e.before, e.after, e.object_type),
+                "clinic": clinic_of_review.get(_review_id(e) or 0),
+            }
+        )
     return templates.TemplateResponse(
         request,
         "audit.html",

@@ -5,7 +5,8 @@
 - ``POST /api/v1/reviews/{id}/case`` — record that it was sent, and the answer;
 - ``GET /api/v1/deadlines`` — disclosure urgency dates and follow-ups due soon.
 
-Every route is scoped like the reviews: another clinic's review answers 404.
+Every route is scoped like the reviews: another clinic's review answers 404. Clinic users read
+drafts and cases; editing a draft and recording a step are for admins and reviewers (403).
 """
 
 from __future__ import annotations
@@ -13,12 +14,14 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Path, Query, status
+from fastapi import APIRouter, HTTPException, Query, status
 from fastapi.responses import Response
+from sqlalchemy.orm import Session
 
-from api.auth import CurrentUser, visible_clinic_ids
+from api.auth import AuthError, CurrentUser, visible_clinic_ids
 from api.deps import SessionDep
 from api.errors import error_responses
+from api.params import ReviewIdPath
 from kuchikomi.services.cases import (
     CaseInputError,
     CaseStateError,
@@ -27,6 +30,7 @@ from kuchikomi.services.cases import (
     save_draft,
 )
 from kuchikomi.services.deadlines import DeadlineList, list_deadlines
+from kuchikomi.services.reviews import get_review
 from kuchikomi.services.takedown import (
     DraftEdit,
     ReviewNotFoundError,
@@ -35,9 +39,12 @@ from kuchikomi.services.takedown import (
     draft_docx,
     draft_pdf,
 )
+from models.accounts import User
 
 router = APIRouter(prefix="/api/v1", tags=["takedown"])
 
+# Clinic users read drafts and cases; the association's staff edit them (README, accounts).
+EDITING_ROLES = ("admin", "reviewer")
 DOCX_TYPE = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
 
 
@@ -51,6 +58,20 @@ def _not_found(review_id: int) -> HTTPException:
     return HTTPException(status.HTTP_404_NOT_FOUND, detail=f"review {review_id} does not exist")
 
 
+def _refuse_readers(session: Session, user: User, review_id: int) -> None:
+    """Clinic users read drafts and cases but change nothing (403); visibility first, so that
+    another clinic's review stays 404, as if it did not exist."""
+    clinic_ids = visible_clinic_ids(user)
+    if get_review(session=session, review_id=review_id, clinic_ids=clinic_ids) is None:
+        raise _not_found(review_id)
+    if user.role not in EDITING_ROLES:
+        raise AuthError(
+            403,
+            "only admins and reviewers edit drafts and record case steps",
+            "下書きの編集と対応状況の記録ができるのは管理者と確認担当者です。",
+        )
+
+
 @router.get(
     "/reviews/{review_id}/takedown-draft",
     summary="送信防止措置依頼書 (takedown request) draft as JSON, .docx or PDF",
@@ -61,7 +82,7 @@ def _not_found(review_id: int) -> HTTPException:
     },
 )
 def get_takedown_draft(
-    review_id: Annotated[int, Path(ge=1)],
+    review_id: ReviewIdPath,
     session: SessionDep,
     user: CurrentUser,
     format: Annotated[DraftFormat, Query()] = DraftFormat.json,  # noqa: A002
@@ -97,17 +118,19 @@ def get_takedown_draft(
     "/reviews/{review_id}/takedown-draft",
     summary="Edit the draft's fields (opens the case as a draft)",
     response_model=TakedownDraft,
-    responses=error_responses(404, 409, 422),
+    responses=error_responses(403, 404, 409, 422),
 )
 def put_takedown_draft(
-    review_id: Annotated[int, Path(ge=1)],
+    review_id: ReviewIdPath,
     edit: DraftEdit,
     session: SessionDep,
     user: CurrentUser,
 ) -> TakedownDraft:
-    """Only the fields given change. 409 while the request is out (state `sent`) or after the
-    review was removed: the text sent is kept as the record of what was asked."""
+    """Only the fields given change (admin, reviewer; clinic users read drafts). 409 while the
+    request is out (state `sent`) or after the review was removed: the text sent is kept as the
+    record of what was asked."""
     clinic_ids = visible_clinic_ids(user)
+    _refuse_readers(session, user, review_id)
     try:
         save_draft(
             session=session, review_id=review_id, edit=edit, user=user, clinic_ids=clinic_ids
@@ -123,18 +146,20 @@ def put_takedown_draft(
     "/reviews/{review_id}/case",
     summary="Record a step of the takedown case: sent, removed, refused, no_answer",
     response_model=TakedownDraft,
-    responses=error_responses(404, 409, 422),
+    responses=error_responses(403, 404, 409, 422),
 )
 def post_case_status(
-    review_id: Annotated[int, Path(ge=1)],
+    review_id: ReviewIdPath,
     change: CaseTransition,
     session: SessionDep,
     user: CurrentUser,
 ) -> TakedownDraft:
-    """`draft → sent → removed | refused | no_answer` (a refused or unanswered request may be
-    sent again). `on` is the JST calendar day it happened (today when omitted). A removal is
-    confirmed separately, when a complete crawl no longer shows the review."""
+    """Admin, reviewer. `draft → sent → removed | refused | no_answer` (a refused or
+    unanswered request may be sent again). `on` is the JST calendar day it happened (today
+    when omitted). A removal is confirmed separately, when a complete crawl no longer shows
+    the review."""
     clinic_ids = visible_clinic_ids(user)
+    _refuse_readers(session, user, review_id)
     try:
         change_status(
             session=session,

@@ -11,11 +11,16 @@ from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from http import HTTPStatus
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Self
 from urllib.parse import urlsplit
 
 import scrapy
 import scrapy.exceptions
+from scrapy.exceptions import (
+    CannotResolveHostError,
+    DownloadConnectionRefusedError,
+    DownloadTimeoutError,
+)
 from scrapy.http import Response, TextResponse
 from scrapy.spidermiddlewares.httperror import HttpError
 from twisted.internet.error import (
@@ -32,8 +37,11 @@ from crawler.extract import ExtractedPage, extract_detail_page, extract_page
 from crawler.items import ReviewPageItem
 from crawler.middlewares import EVIDENCE_ID, LISTING_ID, RefusedHost
 from crawler.resolver import refused_address
+from crawler.settings import MAX_PAGES_PER_LISTING
 from crawler.sites import SiteProfile
-from kuchikomi.settings import get_settings
+
+if TYPE_CHECKING:
+    from scrapy.crawler import Crawler
 
 PAGE_NUMBER = "kuchikomi_page_number"
 REVIEW_ID = "kuchikomi_review_id"
@@ -68,16 +76,11 @@ def looks_blocked(text: str) -> bool:
     return any(marker in lowered for marker in _BLOCK_MARKERS)
 
 
-def _scrapy_errors(*names: str) -> tuple[type[BaseException], ...]:
-    # Scrapy 2.13+ wraps download failures in its own exception types; older ones raise Twisted's.
-    return tuple(
-        getattr(scrapy.exceptions, name) for name in names if hasattr(scrapy.exceptions, name)
-    )
-
-
-_DNS_ERRORS = (DNSLookupError, *_scrapy_errors("CannotResolveHostError"))
-_TIMEOUT_ERRORS = (TimeoutError, TCPTimedOutError, *_scrapy_errors("DownloadTimeoutError"))
-_REFUSED_ERRORS = (ConnectionRefusedError, *_scrapy_errors("DownloadConnectionRefusedError"))
+# Scrapy wraps download failures in its own exception types (since before 2.15, our floor);
+# Twisted's are kept for a failure that reaches the spider unwrapped.
+_DNS_ERRORS = (DNSLookupError, CannotResolveHostError)
+_TIMEOUT_ERRORS = (TimeoutError, TCPTimedOutError, DownloadTimeoutError)
+_REFUSED_ERRORS = (ConnectionRefusedError, DownloadConnectionRefusedError)
 
 
 @dataclass
@@ -85,9 +88,13 @@ class ListingState:
     task: store.ListingTask
     pages: int = 0
     known: set[str] = field(default_factory=set)
+    # Known reviews at or below the listing's crawl watermark: only a page of these may end the
+    # crawl early (see store.ListingTask).
+    settled: set[str] = field(default_factory=set)
     visited: set[str] = field(default_factory=set)
-    # Review pages requested (reviews on their own pages), by review id.
+    # Review pages requested (reviews on their own pages), and those answered, by review id.
     requested: set[str] = field(default_factory=set)
+    answered: set[str] = field(default_factory=set)
     # Review blocks read and skipped over the whole listing, per kind of page ("list" or
     # "review"): most skipped on either kind means the layout changed.
     blocks: dict[str, int] = field(default_factory=dict)
@@ -157,6 +164,13 @@ def failure_kind(failure: Failure, *, first_page: bool) -> str | None:
     return None
 
 
+def crawl_limits(crawler: Crawler) -> tuple[int, float]:
+    """Pages read per listing at most, and the download timeout, from the crawl's settings."""
+    return int(crawler.settings[MAX_PAGES_PER_LISTING]), crawler.settings.getfloat(
+        "DOWNLOAD_TIMEOUT"
+    )
+
+
 class RecordsOutcomes:
     """What every spider of a crawl run does as it closes: record each listing's outcome.
 
@@ -176,10 +190,22 @@ class RecordsOutcomes:
     def _last_checks(self, state: Any) -> None:
         """A spider's checks of a finished listing before its outcome is recorded."""
 
+    def _unfinished(self, state: Any) -> bool:
+        """Whether the listing still had work to do when the spider closed (stopped early)."""
+        return state.status is None
+
+    def store_failed(self, listing_id: int, error: str) -> None:
+        """A page of the listing could not be stored: the listing fails (never a silent ok)."""
+        state = self.states.get(listing_id)
+        if state is not None:
+            self._fail(state, error)
+
     def closed(self, reason: str) -> None:
         for listing_id, state in self.states.items():
-            if state.status is None:
-                self._fail(state, f"crawl stopped before this listing finished ({reason})")
+            if self._unfinished(state):
+                # Stopped (SIGTERM, Ctrl-C) rather than ended: no fault of the site.
+                kind = store.INTERRUPTED if reason != "finished" else None
+                self._fail(state, f"crawl stopped before this listing finished ({reason})", kind)
             self._last_checks(state)
             removed = store.finish_listing(
                 run_id=self.run_id,
@@ -197,15 +223,20 @@ class ListingSpider(RecordsOutcomes, scrapy.Spider):
     """Crawls the listings of one run that belong to this spider's site profile."""
 
     site: ClassVar[SiteProfile]
+    max_pages: int
+    timeout: float
 
     def __init__(self, run_id: int | str, full: bool | str = False, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.run_id = int(run_id)
         self.full = full in (True, "1", "true", "True")
-        crawl = get_settings().crawl
-        self.max_pages = crawl.max_pages_per_listing
-        self.timeout = crawl.timeout
         self.states: dict[int, ListingState] = {}
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler, *args: Any, **kwargs: Any) -> Self:
+        spider = super().from_crawler(crawler, *args, **kwargs)
+        spider.max_pages, spider.timeout = crawl_limits(crawler)
+        return spider
 
     async def start(self) -> AsyncIterator[Any]:
         for task in store.pending_listings(run_id=self.run_id, source=self.site.name):
@@ -227,7 +258,7 @@ class ListingSpider(RecordsOutcomes, scrapy.Spider):
 
     def _text(self, state: ListingState, response: Response, where: str) -> TextResponse | None:
         if not isinstance(response, TextResponse):
-            content_type = response.headers.get("Content-Type", b"").decode("latin-1")
+            content_type = (response.headers.get("Content-Type") or b"").decode("latin-1")
             self._fail(
                 state,
                 f"{where}not an HTML page ({content_type or 'no Content-Type'}) at {response.url}",
@@ -245,6 +276,10 @@ class ListingSpider(RecordsOutcomes, scrapy.Spider):
         if number == 1:
             # Before this page's reviews are stored: "known" means known before this run.
             state.known = store.known_external_ids(listing_id=state.task.listing_id)
+            if state.task.watermark is not None:
+                state.settled = store.known_external_ids(
+                    listing_id=state.task.listing_id, up_to=state.task.watermark
+                )
         try:
             page = extract_page(
                 text_response.text,
@@ -304,8 +339,9 @@ class ListingSpider(RecordsOutcomes, scrapy.Spider):
             )
         if page.next_url is None or page.next_url in state.visited:
             state.finish(complete=True)
-        elif ids and ids <= state.known and state.task.may_stop_early and not self.full:
-            # Newest first: a page of known reviews means everything older is known too.
+        elif ids and ids <= state.settled and state.task.may_stop_early and not self.full:
+            # Newest first: a page of reviews read by crawls that got through means everything
+            # older is known too.
             self.logger.info(
                 "listing %s: page %s already known, stopping", state.task.listing_id, number
             )
@@ -351,6 +387,7 @@ class ListingSpider(RecordsOutcomes, scrapy.Spider):
 
     def parse_review(self, response: Response) -> Iterator[Any]:
         state = self.states[response.meta[LISTING_ID]]
+        state.answered.add(response.meta[REVIEW_ID])
         text_response = self._text(state, response, "review page: ")
         if text_response is None:
             return
@@ -386,6 +423,7 @@ class ListingSpider(RecordsOutcomes, scrapy.Spider):
     def review_failed(self, failure: Failure) -> None:
         request = failure.request  # type: ignore[attr-defined]
         state = self.states[request.meta[LISTING_ID]]
+        state.answered.add(request.meta[REVIEW_ID])
         exc = failure.value
         if isinstance(exc, HttpError) and exc.response.status in _GONE_STATUSES:
             # Taken down between reading the list and its page: nothing to store.
@@ -448,6 +486,13 @@ class ListingSpider(RecordsOutcomes, scrapy.Spider):
 
     def _last_checks(self, state: ListingState) -> None:
         self._check_layout(state)
+
+    def _unfinished(self, state: ListingState) -> bool:
+        # A list read to its end while review pages were still being fetched (the crawl was
+        # stopped) is not finished: those reviews were never stored.
+        return state.status is None or (
+            state.status == "ok" and not state.requested <= state.answered
+        )
 
 
 def spider_for(site: SiteProfile) -> type[ListingSpider]:

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any, Self
 
 import scrapy
 from scrapy.http import Response
@@ -23,9 +23,12 @@ from twisted.python.failure import Failure
 from crawler import google, google_store
 from crawler.items import ReviewPageItem
 from crawler.middlewares import EVIDENCE_ID, LISTING_ID
-from crawler.spiders.base import RecordsOutcomes, describe_failure
-from kuchikomi.crypto import SecretKeyError, decrypt_secret
-from kuchikomi.settings import get_settings
+from crawler.spiders.base import RecordsOutcomes, crawl_limits, describe_failure
+from kuchikomi_settings import get_settings
+from models.crypto import SecretKeyError, decrypt_secret
+
+if TYPE_CHECKING:
+    from scrapy.crawler import Crawler
 
 PAGE_NUMBER = "kuchikomi_page_number"
 ATTEMPT = "kuchikomi_google_attempt"
@@ -56,6 +59,8 @@ class GoogleBusinessProfileSpider(RecordsOutcomes, scrapy.Spider):
     """Reads the reviews of this run's Google Business Profile listings, newest update first."""
 
     name = google.SOURCE
+    max_pages: int
+    timeout: float
     custom_settings = {
         # An authorised API call, not a crawl of public pages: robots.txt does not govern it
         # (Google's quotas do, and 429 is handled below).
@@ -69,14 +74,19 @@ class GoogleBusinessProfileSpider(RecordsOutcomes, scrapy.Spider):
         super().__init__(**kwargs)
         self.run_id = int(run_id)
         self.full = full in (True, "1", "true", "True")
-        settings = get_settings()
-        self.google = settings.google
-        self.max_pages = settings.crawl.max_pages_per_listing
-        self.timeout = settings.crawl.timeout
+        # Read here, not from the crawl's Scrapy settings: those are logged when a crawl starts,
+        # and this group holds the OAuth client secret (crawler/settings.py).
+        self.google = get_settings().google
         self.states: dict[int, GoogleListingState] = {}
         # Per connection: the current access token, or why none can be had (message, kind).
         self.tokens: dict[int, str] = {}
         self.token_failures: dict[int, tuple[str, str | None]] = {}
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler, *args: Any, **kwargs: Any) -> Self:
+        spider = super().from_crawler(crawler, *args, **kwargs)
+        spider.max_pages, spider.timeout = crawl_limits(crawler)
+        return spider
 
     async def start(self) -> AsyncIterator[Any]:
         for listing_task in google_store.pending_google_listings(run_id=self.run_id):
@@ -199,7 +209,10 @@ class GoogleBusinessProfileSpider(RecordsOutcomes, scrapy.Spider):
             )
         if number == 1:
             # Before this page is stored: "known" means stored before this run.
-            state.known = google_store.known_versions(listing_id=state.task.listing_id)
+            # Only reviews below the crawl watermark may end the crawl early (see ListingTask).
+            state.known = google_store.known_versions(
+                listing_id=state.task.listing_id, up_to=state.task.watermark
+            )
             if not page.reviews and (page.total_review_count or 0) > 0:
                 self._fail(
                     state,

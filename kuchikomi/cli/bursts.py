@@ -8,6 +8,7 @@ from typing import Any
 import typer
 
 from kuchikomi.cli.common import (
+    FORMAT_HELP,
     ListFormat,
     fail,
     print_csv,
@@ -61,7 +62,7 @@ def _show(bursts: list[BurstPublic], format: ListFormat, title: str) -> None:
 @app.command("detect")
 def detect_(
     clinic: int | None = typer.Option(None, "--clinic", min=1, help="Only this clinic."),
-    format: ListFormat = typer.Option(ListFormat.table, "--format", help="table, json or csv."),
+    format: ListFormat = typer.Option(ListFormat.table, "--format", help=FORMAT_HELP),
 ) -> None:
     """Run the detectors (all clinics, or one) and print the clinic's current burst records."""
     from kuchikomi.services.bursts import ClinicNotFoundError, burst_public, detect_bursts
@@ -80,7 +81,7 @@ def detect_(
 @app.command("list")
 def list_(
     clinic: int | None = typer.Option(None, "--clinic", min=1, help="Only this clinic."),
-    format: ListFormat = typer.Option(ListFormat.table, "--format", help="table, json or csv."),
+    format: ListFormat = typer.Option(ListFormat.table, "--format", help=FORMAT_HELP),
 ) -> None:
     """List stored burst records, newest first."""
     from kuchikomi.services.bursts import (

@@ -90,7 +90,11 @@ def classify(
             failed = classify_lines(classifier, _lines(stream), write)
             out.write("[]\n" if first else "\n]\n")
         else:
-            failed = classify_lines(classifier, _lines(stream), lambda line: out.write(line + "\n"))
+
+            def write_line(line: str) -> None:
+                out.write(line + "\n")
+
+            failed = classify_lines(classifier, _lines(stream), write_line)
     finally:
         if stream is not sys.stdin.buffer:
             stream.close()

@@ -6,6 +6,7 @@ import typer
 
 from kuchikomi.cli.common import (
     EXIT_FAILED,
+    FORMAT_HELP,
     ListFormat,
     fail,
     print_json,
@@ -32,9 +33,9 @@ def add(
     ),
 ) -> None:
     """Register a clinic with its listing URLs and/or Google locations; prints the clinic's id."""
-    from kuchikomi.crypto import SecretKeyError
     from kuchikomi.services import google as google_service
     from kuchikomi.services.clinics import GoogleListing, RegistrationError, register_clinic
+    from models.crypto import SecretKeyError
     from models.db import session_scope
 
     if not url and not google_location:
@@ -69,7 +70,7 @@ def add(
 
 @app.command("list")
 def list_(
-    format: ListFormat = typer.Option(ListFormat.table, "--format", help="table, json or csv."),
+    format: ListFormat = typer.Option(ListFormat.table, "--format", help=FORMAT_HELP),
 ) -> None:
     """List registered clinics with their listings."""
     from kuchikomi.services.clinics import list_clinics

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 import sys
 from collections.abc import Iterable, Sequence
 from enum import StrEnum
@@ -11,12 +12,13 @@ from typing import Any, NoReturn
 
 import typer
 from pydantic import BaseModel
+from rich import box
 from rich.console import Console
 from rich.table import Table
 
 # csv_safe is shared with the web export; re-exported here for the commands.
 from kuchikomi.services.export import csv_safe
-from kuchikomi.settings import get_settings
+from kuchikomi_settings import get_settings
 
 # Exit codes (docs/contracts.md): 0 success, 1 the work ran but something failed, 2 bad usage/input.
 EXIT_FAILED = 1
@@ -29,6 +31,14 @@ class ListFormat(StrEnum):
     table = "table"
     json = "json"
     csv = "csv"
+
+
+FORMAT_HELP = (
+    "table: for people (plain tab-separated lines when piped). json, or csv: for machines — "
+    "UTF-8 without BOM, English column names, codes (harmful, defamation…) and ISO 8601 UTC "
+    "times. For Excel in Japanese use the staff page's CSV export (BOM, Japanese names, "
+    "Japan time)."
+)
 
 
 def fail(message: str, code: int = EXIT_USAGE) -> NoReturn:
@@ -73,16 +83,82 @@ def print_csv(rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> None:
         )
 
 
+# A column whose widest cell is longer than this is "long" (text, URLs): on a narrow terminal
+# it is cut short with "…" while the short columns (ids, dates, names) keep their whole values.
+_LONG_CELL = 24
+_MIN_SHARE = 8  # the narrowest a shared column gets
+_KEEP_WHOLE = 12  # never cut columns this narrow (ids, dates, flags)
+
+
 def print_table(
     rows: Sequence[dict[str, Any]], columns: Sequence[str], title: str | None = None
 ) -> None:
-    table = Table(title=title, show_lines=False)
-    for column in columns:
-        table.add_column(column, overflow="fold")
-    for row in rows:
+    """Rows for people: a table on a terminal, one tab-separated line per row otherwise.
+
+    Piped output (``| grep``, ``| less``, a file) gets plain lines: a title line starting with
+    ``#``, the header, then one line per row with tabs and line breaks inside values turned into
+    spaces, so every row stays one line. On a terminal every row is one line of the table too:
+    short columns never wrap and long ones are cut with "…" when the terminal is narrow (80
+    columns); ``--format json`` or ``csv`` give every value whole.
+    """
+    cells = [[_cell(row.get(c)) for c in columns] for row in rows]
+    if not sys.stdout.isatty():
+        _print_plain(cells, columns, title)
+        return
+    from rich.cells import cell_len
+
+    widths = [
+        max([cell_len(column), *(cell_len(r[i]) for r in cells)])
+        for i, column in enumerate(columns)
+    ]
+    console = Console(markup=False, highlight=False)
+    # Short columns keep their whole width; long ones share what is left of the terminal. When
+    # the short ones alone do not fit, the widest of them (names, not ids or dates) share too.
+    # Without outer edges the borders and padding take 3 cells between columns.
+    overhead = 3 * (len(widths) - 1)
+    long = {i for i, w in enumerate(widths) if w > _LONG_CELL}
+
+    def too_wide() -> bool:
+        short = sum(w for i, w in enumerate(widths) if i not in long)
+        return short + overhead + _MIN_SHARE * len(long) > console.width
+
+    while too_wide():
+        candidates = [i for i, w in enumerate(widths) if i not in long and w > _KEEP_WHOLE]
+        if not candidates:
+            break
+        long.add(max(candidates, key=lambda i: widths[i]))
+    room = console.width - overhead - sum(w for i, w in enumerate(widths) if i not in long)
+    shown = list(widths)
+    for n, i in enumerate(sorted(long, key=lambda i: widths[i])):
+        shown[i] = max(min(widths[i], room // (len(long) - n)), _MIN_SHARE)
+        room -= shown[i]
+    table = Table(
+        title=title,
+        box=box.SIMPLE_HEAD,
+        show_edge=False,
+        pad_edge=False,
+        caption=(
+            "(… = cut short; --format json or csv shows every value)" if shown != widths else None
+        ),
+    )
+    for column, width in zip(columns, shown, strict=True):
+        table.add_column(column, no_wrap=True, overflow="ellipsis", width=width)
+    for row_cells in cells:
         # markup=False: review text is untrusted and must not be interpreted as rich markup.
-        table.add_row(*[_cell(row.get(c)) for c in columns])
-    Console(markup=False).print(table)
+        table.add_row(*row_cells)
+    console.print(table)
+
+
+def _print_plain(cells: list[list[str]], columns: Sequence[str], title: str | None) -> None:
+    def one_line(value: str) -> str:
+        return re.sub(r"[\t\r\n]+", " ", value)
+
+    out = sys.stdout
+    if title:
+        out.write(f"# {title}\n")
+    out.write("\t".join(columns) + "\n")
+    for row_cells in cells:
+        out.write("\t".join(one_line(v) for v in row_cells) + "\n")
 
 
 def _cell(value: Any) -> str:

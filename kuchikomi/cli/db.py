@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from kuchikomi.cli.common import EXIT_FAILED, fail
-from kuchikomi.settings import get_settings
+from kuchikomi_settings import get_settings
 
 app = typer.Typer(help="Database schema.", no_args_is_help=True)
 

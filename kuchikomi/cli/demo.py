@@ -46,7 +46,7 @@ def _use_demo_settings(data_dir: Path) -> None:
     os.environ["KUCHIKOMI_ALLOW_PRIVATE_HOSTS"] = "true"
     os.environ["KUCHIKOMI_CRAWL__DOWNLOAD_DELAY"] = "0.1"
     os.environ["KUCHIKOMI_CRAWL__AUTOTHROTTLE"] = "false"
-    from kuchikomi.settings import get_settings
+    from kuchikomi_settings import get_settings
     from models.db import reset_engine
 
     get_settings.cache_clear()
@@ -76,7 +76,7 @@ def _use_demo_google(data_dir: Path, base_env: dict[str, str]) -> str:
     state = _demo_google_state(data_dir)
     os.environ.update(base_env)
     os.environ["KUCHIKOMI_SECRET_KEY"] = state["secret_key"]
-    from kuchikomi.settings import get_settings
+    from kuchikomi_settings import get_settings
 
     get_settings.cache_clear()
     return state["now"]
@@ -120,6 +120,39 @@ def _register_demo_google(location: str) -> None:
 DEMO_GOOGLE_LABEL = "demo (local fake Google)"
 
 
+def _port_in_use(host: str, port: int) -> str | None:
+    """Why ``port`` cannot be served on ``host`` (None when it can). Bound the way the servers
+    bind (address reuse on), so a port left in TIME_WAIT by the last run counts as free."""
+    import socket
+
+    try:
+        with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            probe.bind((host, port))
+            probe.listen(1)
+    except OSError as exc:
+        return exc.strerror or str(exc)
+    return None
+
+
+def _check_ports(host: str, port: int, portal_port: int) -> None:
+    """Refuse at once, naming the port, rather than after a minute of crawling."""
+    if port == portal_port != 0:
+        fail(f"--port and --portal-port are both {port}; give them different ports")
+    for name, where, number, option in (
+        ("the staff UI", host, port, "PORT"),
+        ("the demo review portal", "127.0.0.1", portal_port, "PORTAL_PORT"),
+    ):
+        problem = _port_in_use(where, number) if number else None
+        if problem is not None:
+            fail(
+                f"port {number} ({name}) is not available on {where}: {problem}. "
+                f"Stop what uses it, or choose another: make demo {option}={number + 1} "
+                f"(kuchikomi demo --{option.lower().replace('_', '-')} {number + 1})",
+                EXIT_FAILED,
+            )
+
+
 @app.command("demo")
 def demo(
     host: str = typer.Option("127.0.0.1", help="Address of the staff UI."),
@@ -130,7 +163,11 @@ def demo(
         True, help="Serve the UI after crawling (--no-serve to stop there)."
     ),
 ) -> None:
-    """Start the demo portal, register sample clinics, crawl and classify, then serve the UI."""
+    """Start the demo portal, register sample clinics, crawl and classify, then serve the UI.
+
+    Both ports are checked first: a busy one is named at once (choose others with --port and
+    --portal-port, or `make demo PORT=… PORTAL_PORT=…`)."""
+    _check_ports(host, port if serve else 0, portal_port)  # 0: not served / any free port
     import uvicorn
     from sqlalchemy import select
 

@@ -8,6 +8,7 @@ import typer
 
 from kuchikomi.cli.common import (
     EXIT_FAILED,
+    FORMAT_HELP,
     ListFormat,
     fail,
     print_csv,
@@ -98,11 +99,11 @@ def connect(
 @app.command("locations")
 def locations(
     connection: int = typer.Argument(..., help="The connection id `google connect` printed."),
-    format: ListFormat = typer.Option(ListFormat.table, "--format", help="table, json or csv."),
+    format: ListFormat = typer.Option(ListFormat.table, "--format", help=FORMAT_HELP),
 ) -> None:
     """List the locations the connection manages: {name, title, address}."""
-    from kuchikomi.crypto import SecretKeyError
     from kuchikomi.services import google as google_service
+    from models.crypto import SecretKeyError
     from models.db import session_scope
 
     try:

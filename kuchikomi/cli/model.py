@@ -132,10 +132,10 @@ def train(
             f"{calibration['brier']:.4f}"
         )
     if "background" in info.metrics:
-        background = info.metrics["background"]
+        held_back = info.metrics["background"]
         lines.append(
-            f"  real background text held back ({background['n']} sentences): "
-            f"flagged {background['flagged']:.3%}"
+            f"  real background text held back ({held_back['n']} sentences): "
+            f"flagged {held_back['flagged']:.3%}"
         )
     if reclassified is not None:
         lines.append(f"  re-classified {reclassified} stored reviews")
@@ -167,7 +167,7 @@ def evaluate(
     from classifier.corpus import CorpusError, load_background, read_tsv
     from classifier.evaluation import background_rate, calibration
     from classifier.evaluation import evaluate as compute
-    from kuchikomi.settings import get_settings
+    from kuchikomi_settings import get_settings
 
     try:
         examples = read_tsv(data)

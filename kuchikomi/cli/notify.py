@@ -8,6 +8,7 @@ import typer
 
 from kuchikomi.cli.common import (
     EXIT_FAILED,
+    FORMAT_HELP,
     ListFormat,
     fail,
     print_json,
@@ -66,7 +67,7 @@ def add(
 
 @app.command("list")
 def list_(
-    format: ListFormat = typer.Option(ListFormat.table, "--format", help="table, json or csv."),
+    format: ListFormat = typer.Option(ListFormat.table, "--format", help=FORMAT_HELP),
 ) -> None:
     """List subscriptions with their last delivery attempt."""
     from kuchikomi.services.notifications import last_deliveries, list_subscriptions

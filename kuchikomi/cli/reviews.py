@@ -14,6 +14,7 @@ import typer
 
 from kuchikomi.cli.common import (
     EXIT_FAILED,
+    FORMAT_HELP,
     ListFormat,
     err_console,
     fail,
@@ -51,7 +52,7 @@ CSV_COLUMNS = [
     "reasons",
     "model_version",
 ]
-TABLE_COLUMNS = ["id", "clinic", "posted", "author", "category", "probability", "flagged", "text"]
+TABLE_COLUMNS = ["id", "clinic", "posted", "author", "category", "prob", "flag", "text"]
 TABLE_TEXT_CHARS = 60
 
 # Big enough that a long listing takes few queries, small enough to stay one cheap round trip.
@@ -99,8 +100,8 @@ def _table_row(review: ReviewPublic) -> dict[str, Any]:
         "posted": review.posted_at.date().isoformat() if review.posted_at else "",
         "author": review.author,
         "category": review.category or review.label or "",
-        "probability": review.harmful_probability,
-        "flagged": "yes" if review.flagged else "",
+        "prob": review.harmful_probability,
+        "flag": "yes" if review.flagged else "",
         "text": text,
     }
 
@@ -119,7 +120,7 @@ def list_(
     clinic: int | None = typer.Option(None, "--clinic", min=1, help="Only this clinic's reviews."),
     category: Category | None = typer.Option(None, "--category", help="Only this category."),
     limit: int | None = typer.Option(None, "--limit", min=1, help="At most this many reviews."),
-    format: ListFormat = typer.Option(ListFormat.table, "--format", help="table, json or csv."),
+    format: ListFormat = typer.Option(ListFormat.table, "--format", help=FORMAT_HELP),
 ) -> None:
     """List reviews with their classification (newest first; --flagged: the staff queue)."""
     require_schema()

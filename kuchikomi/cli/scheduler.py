@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 import typer
 
 from kuchikomi.cli.common import fail, require_schema
-from kuchikomi.settings import get_settings
+from kuchikomi_settings import get_settings
 
 app = typer.Typer(help="The nightly scheduler.", no_args_is_help=True)
 

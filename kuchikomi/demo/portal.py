@@ -281,7 +281,9 @@ def _handler(portal: DemoPortal) -> type[BaseHTTPRequestHandler]:
         server_version = "DemoPortal/1.0"
 
         def do_GET(self) -> None:  # noqa: N802 - http.server's naming
-            bound_host, bound_port = self.server.server_address[:2]
+            address = self.server.server_address
+            assert isinstance(address, tuple)  # a TCP server's (host, port)
+            bound_host, bound_port = address[:2]
             host = self.headers.get("Host") or f"{bound_host}:{bound_port}"
             renderer = _Renderer(portal, f"http://{host}")
             parts = urlsplit(self.path)

@@ -6,8 +6,10 @@ Every piece of state lives in the database so that several API workers agree (do
 - Passwords: argon2id at the cost of ``settings.password_hash`` (argon2-cffi's defaults, RFC 9106
   low-memory profile, unless configured otherwise; the tests lower it).
 - Session cookies and bearer tokens: 256-bit random values; only their SHA-256 is stored.
-- Throttling: failed password checks are counted per account and per client address over a
-  sliding window; past the limit the password is not even checked until the window has moved on.
+- Throttling: password checks are counted per account and per client address in a window that
+  starts at the first of them; past the limit the password is not even checked until the window
+  has passed. A check is counted before it is made, in one conditional UPDATE, so however many
+  arrive at once no more than the limit are ever checked (:func:`check_password`).
 """
 
 from __future__ import annotations
@@ -18,14 +20,17 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import lru_cache
+from typing import Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import delete, func, select
-from sqlalchemy.orm import InstrumentedAttribute, Session
+from sqlalchemy import CursorResult, case, delete, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
 
+from kuchikomi.schemas import MAX_DB_ID
 from kuchikomi.services.audit import record_audit
-from kuchikomi.settings import get_settings
+from kuchikomi_settings import get_settings
 from models import Clinic
 from models.accounts import (
     ROLES,
@@ -33,9 +38,11 @@ from models.accounts import (
     ClinicMembership,
     LoginAttempt,
     LoginSession,
+    LoginThrottle,
     User,
 )
 from models.base import utcnow
+from models.db import new_session
 
 SESSION_LIFETIME = timedelta(hours=12)
 # OWASP-style limits: a handful of guesses per account, more per address (an office shares one).
@@ -83,7 +90,12 @@ def sha256_hex(value: str) -> str:
 
 def normalize_email(email: str) -> str:
     email = email.strip().lower()
-    if not email or "@" not in email or len(email) > 254 or any(c.isspace() for c in email):
+    if (
+        not email
+        or "@" not in email
+        or len(email) > 254
+        or any(c.isspace() or not c.isprintable() for c in email)
+    ):
         raise AccountError(f"not an e-mail address: {email!r}")
     return email
 
@@ -106,6 +118,13 @@ def user_public(user: User) -> dict[str, object]:
     }
 
 
+def _check_clinics(session: Session, clinic_ids: Iterable[int]) -> None:
+    for clinic_id in clinic_ids:
+        # An id beyond the column's range would overflow in the database rather than be absent.
+        if not 1 <= clinic_id <= MAX_DB_ID or session.get(Clinic, clinic_id) is None:
+            raise AccountError(f"clinic {clinic_id} does not exist")
+
+
 def create_user(
     *,
     session: Session,
@@ -124,9 +143,7 @@ def create_user(
         raise AccountError("a clinic user needs at least one --clinic")
     if role != "clinic" and clinic_ids:
         raise AccountError(f"--clinic applies to clinic users only; {role} sees every clinic")
-    for clinic_id in clinic_ids:
-        if session.get(Clinic, clinic_id) is None:
-            raise AccountError(f"clinic {clinic_id} does not exist")
+    _check_clinics(session, clinic_ids)
     if session.scalar(select(User.id).where(User.email == email)) is not None:
         raise AccountError(f"a user with e-mail {email} already exists")
     user = User(email=email, role=role, password_hash=hash_password(password))
@@ -233,34 +250,66 @@ class NewSession:
     expires_at: datetime
 
 
-def _failures_since(
-    session: Session, column: InstrumentedAttribute[str], value: str, since: datetime
-) -> int:
-    return (
-        session.scalar(
-            select(func.count(LoginAttempt.id)).where(
-                column == value,
-                LoginAttempt.succeeded.is_(False),
-                LoginAttempt.attempted_at >= since,
-            )
-        )
-        or 0
+def _storable_key(value: str) -> str:
+    """A value from the request (the e-mail as typed, the client address) as a throttling key
+    a database can hold (no NUL, no unpaired surrogates); it names a counter and nothing else."""
+    return value.replace("\x00", "\ufffd").encode("utf-8", "replace").decode("utf-8")[:254]
+
+
+def _insert_ignoring_existing(session: Session, key: str, now: datetime) -> None:
+    dialect = session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    session.execute(
+        insert(LoginThrottle)
+        .values(key=key, window_start=now, checks=0)
+        .on_conflict_do_nothing(index_elements=["key"])
     )
+
+
+def _count_checks(limits: dict[str, int], now: datetime) -> bool:
+    """Count one more password check against every key, all or none, in a transaction of its
+    own (committed before the slow password hash, so no row stays locked meanwhile).
+
+    False when a key is at its limit within the window. The count is one conditional UPDATE per
+    key: on PostgreSQL it locks the row and re-reads it after a concurrent update; SQLite runs
+    one writer at a time. So two requests can never both take the last check.
+    """
+    since = now - THROTTLE_WINDOW
+    expired = LoginThrottle.window_start <= since
+    with new_session() as counting:
+        for key in limits:
+            _insert_ignoring_existing(counting, key, now)
+        for key, limit in limits.items():  # always the account first, then the address
+            counted: CursorResult[Any] = counting.execute(  # type: ignore[assignment]
+                update(LoginThrottle)
+                .where(LoginThrottle.key == key, or_(expired, LoginThrottle.checks < limit))
+                .values(
+                    checks=case((expired, 1), else_=LoginThrottle.checks + 1),
+                    window_start=case((expired, now), else_=LoginThrottle.window_start),
+                )
+                .execution_options(synchronize_session=False)
+            )
+            if counted.rowcount != 1:
+                counting.rollback()
+                return False
+        counting.commit()
+    return True
 
 
 def check_password(*, session: Session, email: str, password: str, ip: str) -> User | None:
     """The user if the password is right; None if not. Records the attempt (caller commits).
 
     Raises :class:`ThrottledError` without checking anything when the account or the address
-    has failed too often within :data:`THROTTLE_WINDOW`.
+    has used up its checks within :data:`THROTTLE_WINDOW` (the window starts at the first). The
+    check is counted before it is made and uncounted when the password was right, so only
+    failures hold a place.
     """
-    key = email.strip().lower()[:254]
-    since = utcnow() - THROTTLE_WINDOW
-    if (
-        _failures_since(session, LoginAttempt.email, key, since) >= MAX_FAILURES_PER_ACCOUNT
-        or _failures_since(session, LoginAttempt.ip, ip, since) >= MAX_FAILURES_PER_IP
-    ):
+    key = _storable_key(email.strip().lower())
+    ip = _storable_key(ip)[:64]
+    limits = {f"account:{key}": MAX_FAILURES_PER_ACCOUNT, f"ip:{ip}": MAX_FAILURES_PER_IP}
+    if not _count_checks(limits, utcnow()):
         raise ThrottledError("too many failed logins; try again later")
+    since = utcnow() - THROTTLE_WINDOW
     user = get_user_by_email(session=session, email=email)
     hashing = _hashing()
     hasher = hashing.hasher
@@ -271,10 +320,16 @@ def check_password(*, session: Session, email: str, password: str, ip: str) -> U
     except (VerificationError, InvalidHashError):
         ok = False
     ok = ok and user is not None and user.is_active
-    session.add(LoginAttempt(email=key, ip=ip[:64], succeeded=ok))
+    session.add(LoginAttempt(email=key, ip=ip, succeeded=ok))
     if not ok:
         return None
     assert user is not None
+    session.execute(
+        update(LoginThrottle)
+        .where(LoginThrottle.key.in_(list(limits)), LoginThrottle.checks > 0)
+        .values(checks=LoginThrottle.checks - 1)
+        .execution_options(synchronize_session=False)
+    )
     # A success clears this account's old failures from the table (they no longer count anyway).
     session.execute(
         delete(LoginAttempt).where(LoginAttempt.email == key, LoginAttempt.attempted_at < since)
@@ -323,8 +378,10 @@ def end_session(*, session: Session, cookie_value: str) -> None:
 
 
 def set_password(*, session: Session, user: User, password: str, actor: User | None = None) -> None:
-    """Replace the user's password (audited; the hashes themselves are never logged)."""
+    """Replace the user's password and end their login sessions (whoever knew the old password
+    is logged out); audited, the hashes themselves are never logged. Bearer tokens stay."""
     user.password_hash = hash_password(password)
+    ended = _end_sessions(session, user)
     record_audit(
         session=session,
         user=actor,
@@ -332,5 +389,102 @@ def set_password(*, session: Session, user: User, password: str, actor: User | N
         object_type="user",
         object_id=user.id,
         before=None,
-        after={"email": user.email},
+        after={"email": user.email, "sessions_ended": ended},
+    )
+
+
+# --- Accounts an operator runs (``kuchikomi user list|disable|enable|set-password|set-role``) ---
+
+
+def list_users(*, session: Session) -> list[User]:
+    return list(session.scalars(select(User).order_by(User.id)))
+
+
+def user_by_email(*, session: Session, email: str) -> User:
+    """The user with this e-mail; :class:`AccountError` naming it when there is none."""
+    user = get_user_by_email(session=session, email=email)
+    if user is None:
+        raise AccountError(f"no user with e-mail {email.strip()}")
+    return user
+
+
+def _end_sessions(session: Session, user: User) -> int:
+    result: CursorResult[Any] = session.execute(  # type: ignore[assignment]
+        delete(LoginSession)
+        .where(LoginSession.user_id == user.id)
+        .execution_options(synchronize_session=False)
+    )
+    return int(result.rowcount or 0)
+
+
+def disable_user(*, session: Session, user: User, actor: User | None = None) -> dict[str, int]:
+    """Stop the account at once: its login sessions are deleted and its active bearer tokens
+    revoked (so enabling it again brings none of them back). Audited; the caller commits."""
+    before = user_public(user)
+    user.is_active = False
+    ended = _end_sessions(session, user)
+    now = utcnow()
+    revoked = 0
+    for token in list_tokens(session=session, user=user):
+        if token.revoked_at is None:
+            token.revoked_at = now
+            revoked += 1
+    record_audit(
+        session=session,
+        user=actor,
+        action="user.disable",
+        object_type="user",
+        object_id=user.id,
+        before=before,
+        after={**user_public(user), "sessions_ended": ended, "tokens_revoked": revoked},
+    )
+    return {"sessions_ended": ended, "tokens_revoked": revoked}
+
+
+def enable_user(*, session: Session, user: User, actor: User | None = None) -> None:
+    """Let a disabled account log in again (with its password; tokens must be created anew)."""
+    before = user_public(user)
+    user.is_active = True
+    record_audit(
+        session=session,
+        user=actor,
+        action="user.enable",
+        object_type="user",
+        object_id=user.id,
+        before=before,
+        after=user_public(user),
+    )
+
+
+def set_role(
+    *,
+    session: Session,
+    user: User,
+    role: str,
+    clinic_ids: Iterable[int] = (),
+    actor: User | None = None,
+) -> None:
+    """Change the user's role (and, for a clinic user, the clinics they see); audited. Takes
+    effect at the user's next request: roles are read from the database every time."""
+    if role not in ROLES:
+        raise AccountError(f"unknown role {role!r}: one of {', '.join(ROLES)}")
+    wanted = sorted(set(clinic_ids))
+    if role == "clinic" and not wanted:
+        raise AccountError("a clinic user needs at least one --clinic")
+    if role != "clinic" and wanted:
+        raise AccountError(f"--clinic applies to clinic users only; {role} sees every clinic")
+    _check_clinics(session, wanted)
+    before = user_public(user)
+    user.role = role
+    kept = {m.clinic_id: m for m in user.memberships}
+    user.memberships = [kept.get(c) or ClinicMembership(clinic_id=c) for c in wanted]
+    session.flush()
+    record_audit(
+        session=session,
+        user=actor,
+        action="user.set_role",
+        object_type="user",
+        object_id=user.id,
+        before=before,
+        after=user_public(user),
     )

@@ -74,7 +74,8 @@ def detect_bursts(
     scope = _scope(session, clinic_ids)
     if not scope:
         return []
-    arrays = _load(session, None if clinic_ids is None else scope, now)
+    params = params or DetectorParams()
+    arrays = _load(session, None if clinic_ids is None else scope, now, params.duplicates.max_chars)
     candidates = detect(arrays, params, report_clinics=scope, until=now) if len(arrays) else []
     by_clinic: dict[int, list[BurstCandidate]] = {c: [] for c in scope}
     for candidate in candidates:
@@ -207,8 +208,13 @@ def _listing_first_seen(session: Session, clinic_id: int | None = None) -> dict[
     return {int(row[0]): row[1] for row in session.execute(query)}
 
 
-def _load(session: Session, clinic_ids: list[int] | None, now: datetime) -> ReviewArrays:
-    """Review columns: the clinics' whole history plus recent cross-clinic context."""
+def _load(
+    session: Session, clinic_ids: list[int] | None, now: datetime, text_chars: int
+) -> ReviewArrays:
+    """Review columns: the clinics' whole history plus recent cross-clinic context.
+
+    Only the first ``text_chars`` characters of each text are read: all the detectors look at.
+    """
     first_seen = _listing_first_seen(session)
     query = (
         select(
@@ -220,7 +226,7 @@ def _load(session: Session, clinic_ids: list[int] | None, now: datetime) -> Revi
             Review.first_seen_at,
             Review.author,
             Review.rating,
-            Review.text,
+            func.substr(Review.text, 1, text_chars).label("text"),
             Classification.flagged,
         )
         .join(Listing, Listing.id == Review.listing_id)

@@ -12,13 +12,15 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime
 from typing import Any, Literal
-from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
+from kuchikomi.japanese import JST
+from kuchikomi.schemas import Day, Text
 from kuchikomi.services.audit import record_audit
+from kuchikomi.services.decisions import latest_decision
 from kuchikomi.services.takedown import (
     CaseBrief,
     DraftEdit,
@@ -27,8 +29,6 @@ from kuchikomi.services.takedown import (
 from models import Review
 from models.accounts import User
 from models.cases import CaseStatus, TakedownCase
-
-JST = ZoneInfo("Asia/Tokyo")
 
 # Moves staff may make. "removed" is also reached by the crawler (confirm_removals); removed →
 # sent lets staff correct a removal reported by mistake.
@@ -69,10 +69,10 @@ class CaseTransition(BaseModel):
 
     status: Literal["sent", "removed", "refused", "no_answer"]
     # The day it happened (JST calendar day); today when omitted.
-    on: date | None = None
+    on: Day | None = None
     # Where the request went (only with "sent").
     via: Literal["platform_form", "letter", "ihaho", "moj", "police", "lawyer"] | None = None
-    note: str | None = Field(default=None, max_length=MAX_NOTE_CHARS)
+    note: Text | None = Field(default=None, max_length=MAX_NOTE_CHARS)
 
 
 def today_jst(now: datetime | None = None) -> date:
@@ -184,6 +184,23 @@ def save_draft(
     )
     session.commit()
     return case
+
+
+def send_blockers(*, session: Session, review_id: int) -> list[str]:
+    """Why the review's request should not be recorded as sent yet (Japanese, for staff), or
+    nothing: a request is sent only after a person judged the review harmful and a draft was
+    saved. The web form refuses 送付済み until then; the JSON API records what a script reports
+    (a request may have been sent by other means) and is not held to this.
+    """
+    reasons = []
+    latest = latest_decision(session=session, review_id=review_id)
+    if latest is None or latest.decision != "harmful":
+        reasons.append(
+            "担当者が「有害」と判断していません（口コミの詳細画面で判断を記録してください）。"
+        )
+    if get_case(session=session, review_id=review_id) is None:
+        reasons.append("下書きがまだ保存されていません（「下書きを保存」を押してください）。")
+    return reasons
 
 
 def change_status(

@@ -68,7 +68,7 @@ def ensure_model(*, announce: bool = False) -> Classifier:
     minute. A configured ``model_path`` that does not exist is an error, not a reason to train.
     ``announce`` says on stderr that training is happening (CLI commands).
     """
-    from kuchikomi.settings import get_settings
+    from kuchikomi_settings import get_settings
 
     try:
         return load_active_model()
@@ -129,7 +129,7 @@ def classify_reviews(
 
 def default_workers() -> int:
     """``settings.classifier.workers``, or one process per core this process may run on."""
-    from kuchikomi.settings import get_settings
+    from kuchikomi_settings import get_settings
 
     configured = get_settings().classifier.workers
     if configured is not None:

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session, selectinload
 from crawler.google import SOURCE as GOOGLE_SOURCE
 from crawler.sites import ProfileError
 from crawler.urls import UnsafeURLError, site_listing_url
-from kuchikomi.settings import get_settings
+from kuchikomi_settings import get_settings
 from models import Clinic, GoogleConnection, Listing
 
 

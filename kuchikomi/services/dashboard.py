@@ -13,10 +13,10 @@ from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import Select, func, or_, select
 from sqlalchemy.orm import Session
 
-from models import Burst, Clinic, FlaggedReview, Listing, ListingReviewCount, Review
+from models import Burst, Clinic, FlaggedReview, Listing, ListingReviewCount, Review, TakedownCase
 from models.base import utcnow
 
 # Weeks run Monday to Sunday in Japanese time, like the staff's calendar.
@@ -37,8 +37,7 @@ class ClinicSummary:
     flagged_recent: int = 0
     removed: int = 0
     bursts: int = 0
-    # None when takedown cases are not part of this build.
-    open_cases: int | None = None
+    open_cases: int = 0
 
 
 @dataclass
@@ -52,15 +51,6 @@ def _scoped(query: Select[Any], clinic_column: Any, clinic_ids: list[int] | None
     if clinic_ids is None:
         return query
     return query.where(clinic_column.in_(clinic_ids))
-
-
-def _case_model() -> Any:
-    """The takedown case table, if this build has it (issue 5, items 4–6)."""
-    try:
-        from models.cases import TakedownCase
-    except ImportError:
-        return None
-    return TakedownCase
 
 
 def clinic_summaries(
@@ -108,20 +98,16 @@ def clinic_summaries(
         if cid in summaries:
             summaries[cid].bursts = n
 
-    case = _case_model()
-    if case is not None:
-        for s in summaries.values():
-            s.open_cases = 0
-        open_counts = (
-            select(Listing.clinic_id, func.count(case.id))
-            .join(Review, Review.listing_id == Listing.id)
-            .join(case, case.review_id == Review.id)
-            .where(case.status.in_(OPEN_CASE_STATUSES))
-            .group_by(Listing.clinic_id)
-        )
-        for cid, n in session.execute(_scoped(open_counts, Listing.clinic_id, clinic_ids)):
-            if cid in summaries:
-                summaries[cid].open_cases = n
+    open_counts = (
+        select(Listing.clinic_id, func.count(TakedownCase.id))
+        .join(Review, Review.listing_id == Listing.id)
+        .join(TakedownCase, TakedownCase.review_id == Review.id)
+        .where(TakedownCase.status.in_(OPEN_CASE_STATUSES))
+        .group_by(Listing.clinic_id)
+    )
+    for cid, n in session.execute(_scoped(open_counts, Listing.clinic_id, clinic_ids)):
+        if cid in summaries:
+            summaries[cid].open_cases = n
     return list(summaries.values())
 
 
@@ -138,10 +124,11 @@ def flagged_trend(
     weeks: int = TREND_WEEKS,
     now: datetime | None = None,
 ) -> list[TrendWeek]:
-    """Reviews and flagged reviews per week of first sighting, oldest week first.
+    """Reviews and flagged reviews per week in which they were posted, oldest week first.
 
-    First sighting rather than post date: it is when the system could tell anyone, and every
-    review has one (portals showing only relative dates give no exact post date).
+    The post date (exact or estimated from 「3日前」), never later than the first sighting;
+    the first sighting only where no date is known. Counting by first sighting made a new
+    listing's first crawl look like a flood of reviews in its week.
     """
     now = now or utcnow()
     this_week = _week_start(now)
@@ -155,19 +142,28 @@ def flagged_trend(
         if clinic_id is not None:
             scope = scope.where(Listing.clinic_id == clinic_id)
 
-    def per_week(moment: Any, listing_id: Any) -> list[int]:
-        """One count per week, each an index range (no per-row date arithmetic): a week of a
-        million-review database is a few thousand index entries."""
+    def per_week(posted: Any, seen: Any, listing_id: Any) -> list[int]:
+        """One count per week, each two index ranges (no per-row date arithmetic): reviews
+        posted in the week before they were first seen, by ``posted``; the rest (no date, or a
+        date after the first sighting) by ``seen``. A week of a million-review database is a
+        few thousand index entries."""
         counts = []
         for since, until in itertools.pairwise(bounds):
-            count = select(func.count()).where(moment >= since, moment < until)
-            if scope is not None:
-                count = count.where(listing_id.in_(scope))
-            counts.append(count.scalar_subquery())
-        return list(session.execute(select(*counts)).one())
+            by_post = select(func.count()).where(posted >= since, posted < until, posted < seen)
+            by_sighting = select(func.count()).where(
+                seen >= since, seen < until, or_(posted.is_(None), posted >= seen)
+            )
+            for count in (by_post, by_sighting):
+                if scope is not None:
+                    count = count.where(listing_id.in_(scope))
+                counts.append(count.scalar_subquery())
+        values = list(session.execute(select(*counts)).one())
+        return [a + b for a, b in zip(values[::2], values[1::2], strict=True)]
 
-    reviews = per_week(Review.first_seen_at, Review.listing_id)
-    flagged = per_week(FlaggedReview.first_seen_at, FlaggedReview.listing_id)
+    reviews = per_week(Review.posted_at, Review.first_seen_at, Review.listing_id)
+    flagged = per_week(
+        FlaggedReview.posted_at, FlaggedReview.first_seen_at, FlaggedReview.listing_id
+    )
     return [
         TrendWeek(start=start, reviews=n_reviews, flagged=n_flagged)
         for start, n_reviews, n_flagged in zip(starts, reviews, flagged, strict=True)

@@ -25,7 +25,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, selectinload
 
 from kuchikomi.services.cases import today_jst
-from kuchikomi.settings import get_settings
+from kuchikomi_settings import get_settings
 from models import Listing, Review
 from models.accounts import Decision
 from models.cases import CaseStatus, TakedownCase
@@ -55,14 +55,27 @@ class DeadlineList(BaseModel):
 
 
 def add_months(day: date, months: int) -> date:
-    """``day`` + ``months`` calendar months, clamped to the month's last day (1/31 + 1 → 2/28)."""
+    """``day`` + ``months`` calendar months, clamped to the month's last day (1/31 + 1 → 2/28);
+    ``date.max`` past the calendar's end (a stored date far in the future must not fail)."""
     index = day.month - 1 + months
     year, month = day.year + index // 12, index % 12 + 1
+    if year > date.max.year:
+        return date.max
     return date(year, month, min(day.day, calendar.monthrange(year, month)[1]))
 
 
+def _add_days(day: date, days: int) -> date:
+    try:
+        return day + timedelta(days=days)
+    except OverflowError:
+        return date.max
+
+
 def _jst_day(value: datetime) -> date:
-    return today_jst(value)
+    try:
+        return today_jst(value)
+    except OverflowError:  # within hours of datetime.max
+        return date.max
 
 
 def _excerpt(text: str, limit: int = 80) -> str:
@@ -82,7 +95,7 @@ def list_deadlines(
     settings = get_settings().deadlines
     today = today or today_jst()
     within = settings.due_soon_days if within_days is None else within_days
-    horizon = today + timedelta(days=within)
+    horizon = _add_days(today, within)
     items: list[DeadlinePublic] = []
 
     # One query: each review whose latest decision is harmful, with its category and case.
@@ -117,7 +130,7 @@ def list_deadlines(
             items.append(
                 _item(
                     "follow_up",
-                    case.sent_on + timedelta(days=settings.follow_up_days),
+                    _add_days(case.sent_on, settings.follow_up_days),
                     today,
                     review,
                     category,

@@ -3,7 +3,7 @@ locations, and what registering a location as a listing needs to know about it.
 
 The OAuth exchanges go through google-auth-oauthlib (consent URL, code → tokens) and google-auth
 (refresh); the REST calls are plain httpx with the access token. A refresh token is kept only
-encrypted (kuchikomi.crypto); access tokens live in memory for one command or crawl.
+encrypted (models.crypto); access tokens live in memory for one command or crawl.
 """
 
 from __future__ import annotations
@@ -21,11 +21,11 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from crawler import google
-from kuchikomi.crypto import SecretKeyError, check_secret_key, decrypt_secret, encrypt_secret
 from kuchikomi.services.clinics import GoogleListing
-from kuchikomi.settings import GoogleSettings, get_settings
+from kuchikomi_settings import GoogleSettings, get_settings
 from models import GoogleConnection, Listing
 from models.base import utcnow
+from models.crypto import SecretKeyError, check_secret_key, decrypt_secret, encrypt_secret
 
 # Google's loopback redirect for installed apps (the out-of-band "copy this code" page was
 # retired). On a server without a browser the redirected page fails to load, and the operator

@@ -14,10 +14,13 @@ scrapers: ``reviewId`` → external_id, ``name`` → author, ``stars`` → ratin
 place's Maps URL) unless ``listing_url`` is given for the whole file.
 
 Every line (or array item) is checked first; a problem is reported with its line number and the
-item skipped: an unknown listing, malformed JSON, a missing field, a bad rating or date, or the
-same review twice in the file. The rest are inserted in the caller's transaction. Reviews the
-database already holds (same listing and external id) are left as they are, so importing the
-same file again changes nothing.
+item skipped: an unknown listing, malformed JSON, a missing field, a bad rating, a date that is
+not ISO 8601 or not within 1990–2100, a text longer than ``MAX_REVIEW_CHARS``, an identifier
+(listing URL, review id, URL) holding NUL or a lone surrogate, or the same review twice in the
+file. Text and author go through the shared normalisation (models.text.storable): NUL is
+dropped, a lone surrogate becomes U+FFFD (docs/contracts.md#text-limits). The rest are
+inserted in the caller's transaction. Reviews the database already holds (same listing and
+external id) are left as they are, so importing the same file again changes nothing.
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ from sqlalchemy.orm import Session
 
 from models import Listing, Review
 from models.base import utcnow
+from models.text import MAX_REVIEW_CHARS, has_unstorable, storable
 
 JST = timezone(timedelta(hours=9))
 MAX_EXTERNAL_ID = 255
@@ -248,7 +252,7 @@ def _jsonl_row(line: int, item: Any) -> _Row:
 def _apify_row(line: int, item: Any, listing_url: str | None) -> _Row:
     if not isinstance(item, dict):
         raise _Bad("not a JSON object")
-    listing = listing_url or _optional_str(item, "url", MAX_URL)
+    listing = listing_url or _optional_str(item, "url", MAX_URL, identifier=True)
     if not listing:
         raise _Bad("no place URL (field 'url'); give the listing with --listing")
     posted, posted_raw = _time(item, "publishedAtDate")
@@ -266,24 +270,33 @@ def _apify_row(line: int, item: Any, listing_url: str | None) -> _Row:
     )
 
 
+def _identifier(key: str, value: str) -> str:
+    # An identifier changed by normalisation would name something else: refuse it instead.
+    if has_unstorable(value):
+        raise _Bad(f"'{key}' contains NUL or a lone surrogate (\\ud800-\\udfff)")
+    return value
+
+
 def _required_str(item: dict[str, Any], key: str, limit: int) -> str:
     value = item.get(key)
     if not isinstance(value, str) or not value.strip():
         raise _Bad(f"'{key}' is missing or not a non-empty string")
-    value = value.strip()
+    value = _identifier(key, value.strip())
     if len(value) > limit:
         raise _Bad(f"'{key}' is longer than {limit} characters")
     return value
 
 
-def _optional_str(item: dict[str, Any], key: str, limit: int) -> str | None:
+def _optional_str(
+    item: dict[str, Any], key: str, limit: int, *, identifier: bool = False
+) -> str | None:
     value = item.get(key)
     if value is None:
         return None
     if not isinstance(value, str):
         raise _Bad(f"'{key}' must be a string or null")
-    value = value.strip()
-    return value[:limit] or None
+    value = _identifier(key, value) if identifier else storable(value)
+    return value.strip()[:limit] or None
 
 
 def _text(item: dict[str, Any], key: str) -> str:
@@ -292,11 +305,17 @@ def _text(item: dict[str, Any], key: str) -> str:
         return ""  # a star rating without text (Google allows it)
     if not isinstance(value, str):
         raise _Bad(f"'{key}' must be a string")
-    return unicodedata.normalize("NFKC", value).strip()
+    if len(value) > MAX_REVIEW_CHARS:
+        # Checked before normalising: a huge value costs nothing more than its length check.
+        raise _Bad(
+            f"'{key}' is {len(value):,} characters long; a review may have at most "
+            f"{MAX_REVIEW_CHARS:,} (docs/contracts.md#text-limits)"
+        )
+    return unicodedata.normalize("NFKC", storable(value)).strip()
 
 
 def _url(item: dict[str, Any], key: str) -> str | None:
-    value = _optional_str(item, key, MAX_URL + 1)
+    value = _optional_str(item, key, MAX_URL + 1, identifier=True)
     if value is None:
         return None
     if not value.startswith(("http://", "https://")) or len(value) > MAX_URL:
@@ -321,23 +340,44 @@ def _time(item: dict[str, Any], key: str) -> tuple[datetime | None, str | None]:
         raise _Bad(f"'{key}' must be an ISO 8601 string or null")
     try:
         parsed = parse_time(value)
+    except TimeOutOfRange:
+        raise _Bad(f"'{key}' is outside {MIN_YEAR}–{MAX_YEAR}: {storable(value[:40])!r}") from None
     except ValueError:
-        raise _Bad(f"'{key}' is not an ISO 8601 date or time: {value[:40]!r}") from None
-    return parsed, value[:100]
+        raise _Bad(f"'{key}' is not an ISO 8601 date or time: {storable(value[:40])!r}") from None
+    return parsed, _identifier(key, value[:100])
+
+
+# Review dates outside these years are mistakes (or attacks): refused, never stored, since a date
+# far in the future would break every date computed from it (deadlines).
+MIN_YEAR, MAX_YEAR = 1990, 2100
+
+
+class TimeOutOfRange(ValueError):
+    pass
 
 
 def parse_time(value: str) -> datetime:
-    """ISO 8601 → aware UTC datetime; dates and offset-less times are Japan time."""
+    """ISO 8601 → aware UTC datetime; dates and offset-less times are Japan time.
+
+    Raises ValueError for anything else, :class:`TimeOutOfRange` outside MIN_YEAR–MAX_YEAR.
+    """
     text = value.strip()
-    if len(text) == 10:
-        day = date.fromisoformat(text)
-        return datetime(day.year, day.month, day.day, tzinfo=JST).astimezone(UTC)
-    parsed = datetime.fromisoformat(text)
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=JST)
-    parsed = parsed.astimezone(UTC)
-    if not 1990 <= parsed.year <= 2100:
-        raise ValueError("year out of range")
+    try:
+        if len(text) == 10:
+            day = date.fromisoformat(text)
+            parsed = datetime(day.year, day.month, day.day, tzinfo=JST)
+        else:
+            parsed = datetime.fromisoformat(text)
+            if parsed.tzinfo is None:
+                parsed = parsed.replace(tzinfo=JST)
+        # Checked in the time's own zone first: "0001-01-01" cannot even be moved to UTC.
+        if not MIN_YEAR <= parsed.year <= MAX_YEAR:
+            raise TimeOutOfRange(text)
+        parsed = parsed.astimezone(UTC)
+    except OverflowError:
+        raise TimeOutOfRange(text) from None
+    if not MIN_YEAR <= parsed.year <= MAX_YEAR:
+        raise TimeOutOfRange(text)
     return parsed
 
 

@@ -29,7 +29,6 @@ from email.utils import formatdate, getaddresses, make_msgid
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
-import httpx
 import jinja2
 from sqlalchemy import and_, exists, select
 from sqlalchemy.orm import Session, joinedload
@@ -37,7 +36,8 @@ from sqlalchemy.orm import Session, joinedload
 from kuchikomi.labels import BURST_KIND_JA, CATEGORY_JA
 from kuchikomi.services.health import ADVICE_JA, STATUS_JA
 from kuchikomi.services.health import AUDIT_ACTION as HEALTH_AUDIT_ACTION
-from kuchikomi.settings import NotifySettings, get_settings
+from kuchikomi.services.outbound import UnsafeURLError, check_target, guarded_client
+from kuchikomi_settings import NotifySettings, get_settings
 from models import (
     Burst,
     Classification,
@@ -140,6 +140,11 @@ def _check_webhook(target: str) -> str:
         raise SubscriptionError(f"not a URL: {target!r}") from None
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise SubscriptionError("a webhook must be an http:// or https:// URL with a host")
+    # The crawler's address guard: no loopback, private or metadata addresses (outbound.py).
+    try:
+        check_target(target, allow_private_hosts=get_settings().allow_private_hosts)
+    except UnsafeURLError as exc:
+        raise SubscriptionError(f"webhook refused: {exc}") from None
     return target
 
 
@@ -592,10 +597,18 @@ def _send_webhook(url: str, body: dict[str, Any], settings: NotifySettings) -> N
         headers["X-Kuchikomi-Signature"] = (
             "sha256=" + hmac.new(key, data, hashlib.sha256).hexdigest()
         )
-    # No redirects: a webhook that moved is a configuration error worth seeing.
-    response = httpx.post(
-        url, content=data, headers=headers, timeout=settings.webhook_timeout, follow_redirects=False
-    )
+    # Only to public addresses, checked at connection time; no redirects: a webhook that moved
+    # is a configuration error worth seeing, and following one could lead anywhere.
+    with guarded_client(
+        timeout=settings.webhook_timeout,
+        allow_private_hosts=get_settings().allow_private_hosts,
+    ) as client:
+        response = client.post(url, content=data, headers=headers)
+    if response.is_redirect:
+        raise RuntimeError(
+            f"webhook answered HTTP {response.status_code} (a redirect; redirects are not "
+            "followed, register the final URL)"
+        )
     if not response.is_success:
         raise RuntimeError(f"webhook answered HTTP {response.status_code}")
 

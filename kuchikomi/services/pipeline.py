@@ -7,11 +7,14 @@ can never drift apart, and the database lock keeps them from overlapping.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from kuchikomi.services.crawl import CrawlSummary, run_crawl
+from kuchikomi.services.crawl_budget import SiteLoad, listings_for_tonight, site_loads
 from kuchikomi.services.locks import job_lock
+from kuchikomi_settings import get_settings
 from models.db import session_scope
 
 log = logging.getLogger(__name__)
@@ -28,6 +31,8 @@ class PipelineResult:
     cases: dict[str, list[int]] = field(default_factory=dict)
     # One entry per notification sent or attempted after this run (see services.notifications).
     notifications: list[dict[str, Any]] = field(default_factory=list)
+    # Pages per site against its nightly budget, and what the run deferred.
+    sites: list[SiteLoad] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -35,18 +40,48 @@ class PipelineResult:
 
 
 def run_pipeline(
-    *, listing_ids: list[int] | None = None, trigger: str = "cli", full: bool = False
+    *,
+    listing_ids: list[int] | None = None,
+    trigger: str = "cli",
+    full: bool = False,
+    scrapyd_urls: list[str] | None = None,
+    progress: Callable[[Any], None] | None = None,
 ) -> PipelineResult:
     """Crawl the listings (all when ``listing_ids`` is None), then classify and detect bursts.
 
-    Raises :class:`kuchikomi.services.locks.LockHeldError` when another run holds the lock.
+    The crawl runs on the Scrapyd nodes ``scrapyd_urls`` (default: the setting
+    ``crawl.scrapyd_urls``; an empty list crawls here), reporting to ``progress`` while it waits.
+    Raises :class:`kuchikomi.services.locks.LockHeldError` when another run holds the lock, and
+    :class:`kuchikomi.services.scrapyd.client.ScrapydError` when a node cannot be used.
     """
     from kuchikomi.services.cases import confirm_removals
     from kuchikomi.services.classification import classify_reviews
 
+    if scrapyd_urls is None:
+        scrapyd_urls = get_settings().crawl.scrapyd_nodes
     with job_lock(PIPELINE_LOCK):
-        summary = run_crawl(listing_ids=listing_ids, trigger=trigger, full=full)
+        every_listing = listing_ids is None
+        if every_listing:
+            # Stalest first, within each site's nightly budget (services/crawl_budget.py).
+            with session_scope() as session:
+                listing_ids = listings_for_tonight(session=session)
+        if scrapyd_urls:
+            from kuchikomi.services.scrapyd.run import run_crawl_on_scrapyd
+
+            summary = run_crawl_on_scrapyd(
+                urls=scrapyd_urls,
+                listing_ids=listing_ids,
+                trigger=trigger,
+                full=full,
+                progress=progress,
+            )
+        else:
+            summary = run_crawl(listing_ids=listing_ids, trigger=trigger, full=full)
         result = PipelineResult(crawl=summary)
+        with session_scope() as session:
+            result.sites = site_loads(
+                session=session, run_id=summary.run_id, every_listing=every_listing
+            )
         # Classify everything not yet classified (not only this run's reviews): a previous run
         # that crashed between crawling and classifying is caught up here.
         with session_scope() as session:

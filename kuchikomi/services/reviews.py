@@ -26,7 +26,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Row, Select, bindparam, func, or_, select
 from sqlalchemy.orm import Session
 
-from kuchikomi.schemas import Page, ReviewPublic
+from kuchikomi.schemas import MAX_DB_ID, Page, ReviewPublic
 from models import Classification, Clinic, Decision, Listing, Review
 from models.tables import ReviewRevision
 
@@ -94,7 +94,11 @@ def _decode_cursor(token: str, kind: str) -> dict[str, Any]:
         raise CursorError("invalid cursor: it belongs to a listing with a different flagged filter")
     review_id = payload.get("id")
     # bool is an int subclass; a cursor never holds one.
-    if not isinstance(review_id, int) or isinstance(review_id, bool) or review_id < 0:
+    if (
+        not isinstance(review_id, int)
+        or isinstance(review_id, bool)
+        or not 0 <= review_id <= MAX_DB_ID
+    ):
         raise CursorError("invalid cursor: bad review id")
     if kind == _QUEUE:
         probability = payload.get("p")

@@ -9,9 +9,10 @@ poster, so the prefilled text states facts (what was posted, where, what kind of
 it is) and leaves what only the clinic knows (why an allegation is untrue) as a bracketed
 blank to fill in, never an invented claim.
 
-The draft is rendered as JSON, .docx (python-docx) and PDF (reportlab, built-in Japanese CID
-fonts). Fields edited by staff are stored on the takedown case (:mod:`kuchikomi.services.cases`)
-and override the prefilled ones; every rendering reads the same :class:`TakedownDraft`.
+The draft is rendered as JSON, .docx (python-docx) and PDF (reportlab, with an embedded Japanese
+font: :mod:`kuchikomi.services.japanese_pdf`). Fields edited by staff are stored on the takedown
+case (:mod:`kuchikomi.services.cases`) and override the prefilled ones; every rendering reads the
+same :class:`TakedownDraft`.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from reportlab.platypus import PageBreak, Spacer
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
+from kuchikomi.schemas import Text
 from kuchikomi.services import japanese_pdf as jp
 from models import Listing, Review
 
@@ -146,16 +148,16 @@ class DraftEdit(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    provider: str | None = Field(default=None, max_length=FIELD_MAX_CHARS["provider"])
-    location: str | None = Field(default=None, max_length=FIELD_MAX_CHARS["location"])
-    information: str | None = Field(default=None, max_length=FIELD_MAX_CHARS["information"])
-    rights: str | None = Field(default=None, max_length=FIELD_MAX_CHARS["rights"])
-    reason: str | None = Field(default=None, max_length=FIELD_MAX_CHARS["reason"])
-    requester_address: str | None = Field(
+    provider: Text | None = Field(default=None, max_length=FIELD_MAX_CHARS["provider"])
+    location: Text | None = Field(default=None, max_length=FIELD_MAX_CHARS["location"])
+    information: Text | None = Field(default=None, max_length=FIELD_MAX_CHARS["information"])
+    rights: Text | None = Field(default=None, max_length=FIELD_MAX_CHARS["rights"])
+    reason: Text | None = Field(default=None, max_length=FIELD_MAX_CHARS["reason"])
+    requester_address: Text | None = Field(
         default=None, max_length=FIELD_MAX_CHARS["requester_address"]
     )
-    requester_name: str | None = Field(default=None, max_length=FIELD_MAX_CHARS["requester_name"])
-    requester_contact: str | None = Field(
+    requester_name: Text | None = Field(default=None, max_length=FIELD_MAX_CHARS["requester_name"])
+    requester_contact: Text | None = Field(
         default=None, max_length=FIELD_MAX_CHARS["requester_contact"]
     )
     disclose_name: bool | None = None

@@ -7,7 +7,7 @@ from alembic.autogenerate.api import AutogenContext
 from sqlalchemy import Connection
 
 import models  # noqa: F401  (registers every table on the metadata)
-from kuchikomi.settings import get_settings
+from kuchikomi_settings import get_settings
 from models.base import Base, UTCDateTime
 from models.db import make_engine
 

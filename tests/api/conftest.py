@@ -33,7 +33,7 @@ def client(env: Path, api_app: FastAPI) -> Iterator[TestClient]:
         yield test_client
 
 
-# --- Accounts (issue 5): logged-in clients -------------------------------------------------------
+# --- Accounts: logged-in clients ---------------------------------------------------------------
 
 TEST_PASSWORD = "correct horse battery staple"
 

@@ -88,3 +88,36 @@ def test_clinic_page_of_a_quiet_clinic_has_no_bands(session: Session, login_as: 
     assert "burst-band" not in page.text
     assert "急増・集中投稿は検知されていません" in page.text
     assert login_as("admin").get("/clinics/999999").status_code == 404
+
+
+def test_clinic_users_learn_a_campaign_reaches_other_clinics_but_not_which(
+    session: Session, login_as: LoginAs
+) -> None:
+    """Issue 12, item 9: the same text posted at two clinics is one near-duplicate campaign."""
+    sakura, sakura_attack = clinic_with_campaign(session, "さくら内科")
+    midori, midori_attack = clinic_with_campaign(session, "みどり歯科")
+    detect_bursts(session=session, clinic_ids=None, now=NOW)
+    session.commit()
+    staff = login_as("reviewer").get("/api/v1/bursts", params={"kind": "duplicate"}).json()
+    seen_by_staff = next(b for b in staff if b["clinic_id"] == sakura.id)["details"]
+    # The detector did find one campaign across both clinics (what staff see).
+    assert seen_by_staff["clinic_ids"] == sorted([sakura.id, midori.id])
+    assert set(midori_attack) <= set(seen_by_staff["cluster_review_ids"])
+
+    clinic_user = login_as("clinic", clinic_ids=[sakura.id])
+    response = clinic_user.get("/api/v1/bursts")
+    assert response.status_code == 200
+    for burst in response.json():
+        assert burst["clinic_id"] == sakura.id
+        assert not set(midori_attack) & set(burst["review_ids"])
+        details = burst["details"]
+        assert midori.id not in details.get("clinic_ids", [])
+        for key in ("cluster_review_ids", "run_review_ids"):
+            assert not set(midori_attack) & set(details.get(key, []))
+    duplicate = next(b for b in response.json() if b["kind"] == "duplicate")["details"]
+    assert duplicate["cross_clinic"] is True and duplicate["other_clinics"] == 1
+    assert duplicate["clinic_ids"] == [sakura.id]
+    assert set(duplicate["cluster_review_ids"]) == set(sakura_attack)
+    # The clinic's page does not name the other clinic's reviews either.
+    page = clinic_user.get(f"/clinics/{sakura.id}").text
+    assert not any(f'/reviews/{i}"' in page for i in midori_attack)

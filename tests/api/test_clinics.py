@@ -7,7 +7,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from kuchikomi.settings import get_settings
+from kuchikomi_settings import get_settings
 from models import Clinic, Listing
 
 

@@ -56,7 +56,9 @@ def test_csv_export_neutralises_formulas_and_opens_as_utf8_in_excel(
     assert first["本文"] == '\'=HYPERLINK("http://evil.example/","詳細")'
     assert first["投稿者"] == "'@SUM(A1)"
     assert first["医療機関"] == "さくら内科クリニック"
-    assert first["分類"] == "defamation" and first["有害確率"] == "0.95"
+    assert first["分類"] == "名誉毀損" and first["分類コード"] == "defamation"
+    assert first["判定"] == "有害の疑い" and first["判定コード"] == "harmful"
+    assert first["有害確率"] == "0.95"
     assert first["要確認"] == "はい" and first["理由"] == "「不正請求」"
     assert rows[1]["本文"] == "'+81 90 1234 5678 に電話しろ"
     assert rows[2]["本文"] == "'-1+2 ヤブ医者" and rows[2]["投稿者"] == "'-匿名"
@@ -124,6 +126,32 @@ def test_dashboard_counts_per_clinic_and_scopes_clinic_users(
     assert client.get("/dashboard", follow_redirects=False).status_code == 303
 
 
+def test_weekly_trend_counts_reviews_by_post_date_not_by_first_crawl(session: Session) -> None:
+    """A listing registered today brings years of old reviews: they belong to the weeks they
+    were posted in, not to this week."""
+    clinic = make_clinic(session, "A")
+    now = datetime(2025, 6, 11, 3, 0, tzinfo=UTC)  # a Wednesday in Tokyo
+    first_crawl = now - timedelta(hours=2)
+    posted = [
+        datetime(2024, 1, 5, tzinfo=UTC),  # long ago: not on the chart
+        datetime(2025, 5, 27, 3, 0, tzinfo=UTC),  # two weeks ago
+        datetime(2025, 6, 10, 3, 0, tzinfo=UTC),  # this week
+    ]
+    for when in posted:
+        review = make_review(session, clinic.listings[0], probability=0.9, posted_at=when)
+        review.first_seen_at = first_crawl
+    # A date in the future of its sighting (a wrong clock on the site) counts when first seen.
+    ahead = make_review(
+        session, clinic.listings[0], probability=0.1, posted_at=now + timedelta(days=30)
+    )
+    ahead.first_seen_at = first_crawl
+    session.commit()
+
+    trend = flagged_trend(session=session, clinic_ids=None, now=now)
+    assert [(w.reviews, w.flagged) for w in trend[-3:]] == [(1, 1), (0, 0), (2, 1)]
+    assert sum(w.reviews for w in trend) == 3
+
+
 def test_summaries_and_weekly_trend(session: Session) -> None:
     a = make_clinic(session, "A")
     b = make_clinic(session, "B")
@@ -139,9 +167,10 @@ def test_summaries_and_weekly_trend(session: Session) -> None:
         (a, 0.95): now - timedelta(days=200),
     }
     for (clinic, p), first_seen in seen.items():
-        review = make_review(session, clinic.listings[0], probability=p)
+        # No post date known: counted when first seen.
+        review = make_review(session, clinic.listings[0], probability=p, posted_at=None)
         review.first_seen_at = first_seen
-    unclassified = make_review(session, b.listings[0])
+    unclassified = make_review(session, b.listings[0], posted_at=None)
     unclassified.first_seen_at = now - timedelta(hours=1)
     session.commit()
 
@@ -215,11 +244,20 @@ def test_queue_page_links_to_the_csv_of_what_it_shows(session: Session, login_as
 
     rows = read_csv(reviewer.get(f"/api/v1/reviews.csv?clinic_id={clinic.id}").content)
     assert [r["本文"] for r in rows] == ["普通", "ブス", "裏金"]  # every review, newest first
-    assert rows[2]["担当者の判断"] == "harmful" and rows[1]["担当者の判断"] == ""
+    # People read Japanese names and Japan time; the codes stay in their own columns.
+    assert rows[2]["担当者の判断"] == "有害" and rows[2]["判断コード"] == "harmful"
+    assert rows[1]["担当者の判断"] == "" and rows[1]["判断コード"] == ""
+    assert rows[2]["投稿日時（日本時間）"] == "2025-03-01 09:00"  # 00:00 UTC
     march = read_csv(
         reviewer.get("/api/v1/reviews.csv?posted_from=2025-03-01&posted_to=2025-03-31").content
     )
     assert [r["口コミID"] for r in march] == [str(decided.id)]
-    all_link = re.search(r'<a href="([^"]+)" download>', reviewer.get("/?show=all").text)
+    # The queue hides decided reviews unless asked; its CSV holds what it shows.
+    shown = re.search(r'<a href="([^"]+)" download>', reviewer.get("/?show=all").text)
+    assert shown is not None
+    assert html.unescape(shown[1]) == "/api/v1/reviews.csv?decision=undecided"
+    all_link = re.search(
+        r'<a href="([^"]+)" download>', reviewer.get("/?show=all&decision=all").text
+    )
     assert all_link is not None and html.unescape(all_link[1]) == "/api/v1/reviews.csv"
     assert reviewer.get("/api/v1/reviews.csv?decision=maybe").status_code == 422

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from kuchikomi.services.cases import today_jst
 from kuchikomi.services.deadlines import add_months, list_deadlines
-from kuchikomi.settings import get_settings
+from kuchikomi_settings import get_settings
 from tests.api.casework import decide, harmful_review
 from tests.api.conftest import LoginAs
 from tests.api.factories import make_clinic, make_review

@@ -2,23 +2,33 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
 import zipfile
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 from typer.testing import CliRunner
 
 from kuchikomi.cli import app
-from kuchikomi.services.evidence import MANIFEST_NAME, REPORT_NAME, WARC_NAME
-from models import EvidenceRecord, Review
+from kuchikomi.services.accounts import create_token, create_user
+from kuchikomi.services.evidence import MANIFEST_NAME, REPORT_NAME, SIGNATURE_NAME, WARC_NAME
+from models import AuditEntry, EvidenceBundleRecord, EvidenceRecord, Review
 from tests.api.conftest import LoginAs
 from tests.api.factories import make_clinic, make_review
-from tests.evidence.warcs import Page, archive_pages, sight
+from tests.evidence.warcs import Page, archive_pages, sight, without_chromium
 
 runner = CliRunner()
+
+
+@pytest.fixture(autouse=True)
+def _no_chromium(monkeypatch: pytest.MonkeyPatch) -> None:
+    without_chromium(monkeypatch)
+
+
 TEXT = "院長は不正請求をしているらしい。<script>alert(1)</script>"
 
 
@@ -57,11 +67,12 @@ def test_downloaded_bundle_verifies_and_a_tampered_copy_names_the_file(
     path.write_bytes(response.content)
     code, lines = _verify(path)
     assert code == 0, lines
-    assert lines[-1] == "all 4 hashes match the manifest"
+    assert "OK        manifest.json.sig" in lines
+    assert lines[-1].startswith("signature valid; all ")
 
     with zipfile.ZipFile(path) as zf:
         files = {name: zf.read(name) for name in zf.namelist()}
-    assert set(files) == {WARC_NAME, REPORT_NAME, MANIFEST_NAME}
+    assert {WARC_NAME, REPORT_NAME, MANIFEST_NAME, SIGNATURE_NAME} <= set(files)
     # One byte of the report changed (as an edited printout would be).
     report = bytearray(files[REPORT_NAME])
     report[len(report) // 3] ^= 0x01
@@ -74,7 +85,8 @@ def test_downloaded_bundle_verifies_and_a_tampered_copy_names_the_file(
     assert code == 1
     assert f"MISMATCH  {REPORT_NAME}" in lines
     assert f"OK        {WARC_NAME}" in lines
-    assert lines[-1] == "1 of 4 checks differ from the manifest"
+    checks = [line for line in lines[:-1] if not line.startswith(" ")]
+    assert lines[-1] == f"1 of {len(checks)} checks failed"
 
 
 def test_clinic_users_get_only_their_clinics_bundles(
@@ -137,3 +149,53 @@ def test_review_page_links_the_bundle_and_the_draft(
     bundle = login_as("reviewer").get(f"/api/v1/reviews/{review.id}/evidence").content
     with zipfile.ZipFile(io.BytesIO(bundle)) as zf:
         assert MANIFEST_NAME in zf.namelist()
+
+
+def test_every_download_is_recorded_and_audited_web_and_api(
+    session: Session,
+    env: Path,
+    login_as: LoginAs,
+    client,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    review = _archived_review(session, env)
+    web = login_as("reviewer")
+    from_web = web.get(f"/api/v1/reviews/{review.id}/evidence")
+    user = create_user(
+        session=session, email="script@example.jp", role="reviewer", password="x" * 12
+    )
+    token = create_token(session=session, user=user)
+    session.commit()
+    from_api = client.get(
+        f"/api/v1/reviews/{review.id}/evidence", headers={"Authorization": f"Bearer {token}"}
+    )
+    assert from_web.status_code == from_api.status_code == 200
+
+    session.expire_all()
+    records = list(session.scalars(select(EvidenceBundleRecord).order_by(EvidenceBundleRecord.id)))
+    audit = list(
+        session.scalars(
+            select(AuditEntry)
+            .where(AuditEntry.action == "evidence.download")
+            .order_by(AuditEntry.id)
+        )
+    )
+    assert [r.user_id for r in records] == [web.user_id, user.id]
+    assert [a.actor for a in audit] == [web.email, "script@example.jp"]
+    for response, record, entry in zip((from_web, from_api), records, audit, strict=True):
+        with zipfile.ZipFile(io.BytesIO(response.content)) as zf:
+            manifest = zf.read(MANIFEST_NAME)
+        # The server keeps the hash of the very manifest it signed and handed out.
+        assert record.manifest_sha256 == hashlib.sha256(manifest).hexdigest()
+        assert record.bundle_sha256 == response.headers["X-Content-SHA256"]
+        assert record.review_id == review.id
+        assert entry.object_type == "review" and entry.object_id == str(review.id)
+        assert entry.after is not None
+        assert entry.after["manifest_sha256"] == record.manifest_sha256
+
+    # A refused download (another clinic's review) is neither recorded nor audited.
+    other_clinic = make_clinic(session, name="他院")
+    clinic_user = login_as("clinic", clinic_ids=[other_clinic.id])
+    assert clinic_user.get(f"/api/v1/reviews/{review.id}/evidence").status_code == 404
+    session.expire_all()
+    assert len(list(session.scalars(select(EvidenceBundleRecord)))) == 2

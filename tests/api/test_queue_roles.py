@@ -356,11 +356,15 @@ def test_a_decision_made_before_the_review_was_rewritten_is_marked(
     # The queue (API and page) marks it too.
     (item,) = reviewer_client.get("/api/v1/reviews", params={"flagged": "false"}).json()["items"]
     assert item["edited_after_decision"] is True
-    assert "判断後に本文が変更" in reviewer_client.get("/reviews", params={"show": "all"}).text
+    assert (
+        "判断後に本文が変更"
+        in reviewer_client.get("/reviews", params={"show": "all", "decision": "all"}).text
+    )
     # So does the CSV export, beside the decision.
     exported = reviewer_client.get("/api/v1/reviews.csv").content.decode("utf-8-sig")
     (row,) = csv.DictReader(io.StringIO(exported, newline=""))
-    assert row["担当者の判断"] == "criticism" and row["判断後に本文変更"] == "はい"
+    assert row["判断コード"] == "criticism" and row["判断後に本文変更"] == "はい"
+    assert row["担当者の判断"] == "正当な批判"
     # A new decision on the current wording clears the mark.
     redecided = reviewer_client.post(
         f"/api/v1/reviews/{review_id}/decision",

@@ -9,7 +9,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from api.app import create_app
-from kuchikomi.settings import get_settings
+from kuchikomi_settings import get_settings
 from models.db import reset_engine
 
 

@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 from kuchikomi.cli import app
 from kuchikomi.cli.serve import is_loopback
 from kuchikomi.services.accounts import create_token, create_user
-from kuchikomi.settings import get_settings
+from kuchikomi_settings import get_settings
 from models.db import reset_engine
 from tests.api.factories import make_clinic, make_review
 

@@ -103,15 +103,27 @@ def test_bad_moves_and_bad_input_are_refused_with_nothing_written(
     assert len(case_audit(session)) == 1
 
 
-def test_clinic_users_record_steps_only_for_their_clinics(
+def test_clinic_users_read_cases_but_record_no_steps(
     session: Session, env: Path, login_as: LoginAs
 ) -> None:
+    """Clinic users are read-only (README, accounts; issue 12): 403 for their own clinic's
+    review, 404 for another clinic's, by the API and by the page's form."""
     own = harmful_review(session, make_clinic(session, name="自院"))
     other = harmful_review(session, make_clinic(session, name="他院"))
     clinic_user = login_as("clinic", clinic_ids=[own.listing.clinic_id])
-    assert clinic_user.post(_case_url(own.id), json={"status": "sent"}).status_code == 200
+    refused = clinic_user.post(_case_url(own.id), json={"status": "sent"})
+    assert refused.status_code == 403 and "admins and reviewers" in refused.json()["detail"]
     assert clinic_user.post(_case_url(other.id), json={"status": "sent"}).status_code == 404
-    assert case_of(session, other.id) is None
+    form = {"status": "sent", "on": today_jst().isoformat(), "csrf_token": clinic_user.csrf_token}
+    page = clinic_user.post(f"/reviews/{own.id}/takedown/status", data=form)
+    assert page.status_code == 403 and "閲覧のみ" in page.text
+    assert clinic_user.post(f"/reviews/{other.id}/takedown/status", data=form).status_code == 404
+    assert case_of(session, own.id) is None and case_of(session, other.id) is None
+    assert case_audit(session) == []
+    # The page offers no forms to a clinic user, and says why.
+    shown = clinic_user.get(f"/reviews/{own.id}/takedown")
+    assert shown.status_code == 200 and "閲覧のみです" in shown.text
+    assert f'action="/reviews/{own.id}/takedown' not in shown.text
 
 
 def test_status_form_needs_the_csrf_token_and_reports_bad_dates(
@@ -126,10 +138,21 @@ def test_status_form_needs_the_csrf_token_and_reports_bad_dates(
     assert client.post(url, data=form, follow_redirects=False).status_code == 403
     assert case_of(session, review.id) is None
 
+    # 送付済み needs a saved draft first (the page says so, and refuses).
+    early = client.post(url, data={**form, "csrf_token": client.csrf_token})
+    assert early.status_code == 409 and "下書きがまだ保存されていません" in early.text
+    assert case_of(session, review.id) is None
+    saved = client.post(
+        f"/reviews/{review.id}/takedown",
+        data={"csrf_token": client.csrf_token},
+        follow_redirects=False,
+    )
+    assert saved.status_code == 303
+
     future = {**form, "on": (today_jst() + timedelta(days=2)).isoformat()}
     refused = client.post(url, data={**future, "csrf_token": client.csrf_token})
     assert refused.status_code == 422 and "未来の日付" in refused.text
-    assert case_of(session, review.id) is None
+    assert case_of(session, review.id).status == "draft"  # type: ignore[union-attr]
 
     done = client.post(url, data={**form, "csrf_token": client.csrf_token}, follow_redirects=False)
     assert done.status_code == 303

@@ -205,6 +205,26 @@ def test_clinic_users_get_404_for_other_clinics_drafts(
     assert client.get(f"/api/v1/reviews/{own.id}/takedown-draft").status_code == 401
 
 
+def test_clinic_users_read_drafts_but_cannot_edit_them(
+    session: Session, env: Path, login_as: LoginAs
+) -> None:
+    """Issue 12: clinic users are read-only, by the API (403) and by the page's form (403)."""
+    own = harmful_review(session, make_clinic(session, name="自院"))
+    clinic_user = login_as("clinic", clinic_ids=[own.listing.clinic_id])
+    url = f"/api/v1/reviews/{own.id}/takedown-draft"
+    before = clinic_user.get(url).json()
+    refused = clinic_user.put(url, json={"rights": "書き換え"})
+    assert refused.status_code == 403 and "admins and reviewers" in refused.json()["detail"]
+    form = clinic_user.post(
+        f"/reviews/{own.id}/takedown",
+        data={"rights": "書き換え", "csrf_token": clinic_user.csrf_token},
+    )
+    assert form.status_code == 403 and "閲覧のみ" in form.text
+    assert clinic_user.get(url).json() == before
+    assert case_of(session, own.id) is None
+    assert case_audit(session) == []
+
+
 def _form_values(html: str) -> dict[str, str]:
     values = dict(re.findall(r'<input type="text" name="(\w+)" value="([^"]*)"', html))
     # A browser drops the one newline that follows <textarea>.

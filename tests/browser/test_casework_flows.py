@@ -39,7 +39,8 @@ def test_clinic_user_downloads_an_evidence_bundle_that_verifies(
     log_in("clinic", clinic_ids=(clinic.id,))
 
     page.goto(f"/reviews/{review.id}")
-    with page.expect_download() as download_info:
+    # The server renders both archived pages in its own Chromium first: seconds, not a moment.
+    with page.expect_download(timeout=90_000) as download_info:
         page.get_by_role("link", name="証拠一式をダウンロード").click()
     download = download_info.value
     assert download.suggested_filename.startswith(f"evidence-review-{review.id}-")
@@ -48,6 +49,7 @@ def test_clinic_user_downloads_an_evidence_bundle_that_verifies(
 
     names = zipfile.ZipFile(bundle).namelist()
     assert "manifest.json" in names and any(n.endswith(".pdf") for n in names)
+    assert {"manifest.json.sig", "capture-1.png", "capture-2.pdf"} <= set(names)
     result = CliRunner().invoke(app, ["evidence", "verify", str(bundle)])
     assert result.exit_code == 0, result.stdout
     assert result.stdout.splitlines()[-1].endswith("hashes match the manifest")
@@ -75,7 +77,7 @@ def test_reviewer_edits_a_takedown_draft_and_exports_it(
     assert page.locator("main script").count() == 0
 
     with page.expect_download() as docx_info:
-        page.get_by_role("link", name="Word（.docx）").click()
+        page.get_by_role("button", name="保存して Word（.docx）").click()
     path = tmp_path / "draft.docx"
     docx_info.value.save_as(path)
     document = docx.Document(str(path))

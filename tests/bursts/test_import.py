@@ -161,3 +161,53 @@ def test_unreadable_files_are_usage_errors_and_write_nothing(
     assert code == 2 and "line 2" in err
     session.expire_all()
     assert session.scalar(select(func.count()).select_from(Review)) == 0
+
+
+def test_hostile_lines_are_reported_and_skipped_and_the_rest_imported(
+    model_env: Path, session: Session, tmp_path: Path
+) -> None:
+    """Dates Python cannot even represent, NUL and lone surrogates, oversized text: each one a
+    reported line, never a traceback that loses the whole file (docs/contracts.md#text-limits)."""
+    url = make_clinic(session, "さくら内科").listings[0].url
+
+    def line(n: int, **over: object) -> str:
+        row = json.loads(_line(url, n))
+        row.update(over)
+        # ensure_ascii: NUL and lone surrogates are written as the JSON escapes a file holds.
+        return json.dumps(row)
+
+    lines = {
+        1: line(1),
+        2: line(2, posted_at="0001-01-01"),  # before the start of UTC: OverflowError
+        3: line(3, posted_at="9999-12-31"),  # a date without time is range-checked too
+        4: line(4, posted_at="9999-12-31T23:59:59-12:00"),
+        5: line(5, first_seen_at="1989-12-31T12:00:00+09:00"),
+        6: line(6, external_id="r6\u0000"),  # an identifier that normalising would change
+        7: line(7, listing_url=url + "\ud800"),
+        8: line(8, text="長文" * 50_001),  # 100,002 characters
+        9: line(9, text="受付の\u0000対応が\ud800悪い。"),  # text is normalised, not refused
+        10: line(10, author="\u0000山田\udfff"),
+        11: line(11),
+    }
+    path = tmp_path / "hostile.jsonl"
+    path.write_text("\n".join(lines.values()) + "\n", encoding="utf-8")
+
+    code, out, err = _cli("reviews", "import", str(path))
+
+    assert code == 1, err
+    assert "Traceback" not in err
+    assert "imported 4" in out and "skipped 7" in out
+    for number in (2, 3, 4, 5, 6, 7, 8):
+        assert f"hostile.jsonl:{number}:" in err
+    for number in (1, 9, 10, 11):
+        assert f"hostile.jsonl:{number}:" not in err
+    assert "'posted_at' is outside 1990–2100" in err
+    assert "'first_seen_at' is outside 1990–2100" in err
+    assert "'external_id' contains NUL or a lone surrogate" in err
+    assert "'listing_url' contains NUL or a lone surrogate" in err
+    assert "100,002 characters long" in err and "at most 100,000" in err
+    session.expire_all()
+    stored = {r.external_id: r for r in session.scalars(select(Review))}
+    assert sorted(stored) == ["r1", "r10", "r11", "r9"]
+    assert stored["r9"].text == "受付の対応が\ufffd悪い。"
+    assert stored["r10"].author == "山田\ufffd"

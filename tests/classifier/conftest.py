@@ -27,7 +27,7 @@ def model_path(
     trained: TrainedModel, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[Path]:
     """The trained model configured for the CLI (and a data directory of the test's own)."""
-    from kuchikomi.settings import get_settings
+    from kuchikomi_settings import get_settings
 
     assert trained.path is not None
     monkeypatch.setenv("KUCHIKOMI_DATA_DIR", str(tmp_path / "var"))

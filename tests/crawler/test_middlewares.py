@@ -11,10 +11,13 @@ from pathlib import Path
 import pytest
 import scrapy
 from scrapy.downloadermiddlewares.redirect import RedirectMiddleware
+from scrapy.exceptions import NotConfigured
 from scrapy.http import HtmlResponse, Request
 from scrapy.utils.test import get_crawler
 
 from crawler.middlewares import PrivateHostGuardMiddleware, RefusedHost
+from crawler.settings import scrapy_settings
+from kuchikomi_settings import Settings
 
 # A public address literal: checking it needs no DNS (the tests run offline).
 PUBLIC = "http://93.184.215.14/clinic/1/reviews"
@@ -55,6 +58,18 @@ def test_private_addresses_pass_when_allowed() -> None:
     assert guard.process_request(_redirect("http://127.0.0.1:8000/clinic")) is None
 
 
+def test_the_guard_follows_the_crawls_own_settings() -> None:
+    # What the crawl was started with decides, whatever this process's environment says: the
+    # guard is off (NotConfigured) only when the crawl allows private hosts.
+    allowing = get_crawler(scrapy.Spider, scrapy_settings(Settings(allow_private_hosts=True)))
+    with pytest.raises(NotConfigured):
+        PrivateHostGuardMiddleware.from_crawler(allowing)
+    refusing = get_crawler(scrapy.Spider, scrapy_settings(Settings(allow_private_hosts=False)))
+    guard = PrivateHostGuardMiddleware.from_crawler(refusing)
+    with pytest.raises(RefusedHost, match="private"):
+        guard.process_request(_redirect("http://127.0.0.1:8000/admin"))
+
+
 # A real Scrapy crawl (in its own process: Twisted's reactor cannot be restarted) with the
 # project's settings but without the guard middleware, so that only the resolver stands between
 # the crawl and a host name that resolves to loopback, as after a DNS rebinding.
@@ -64,7 +79,7 @@ import scrapy
 from scrapy.crawler import CrawlerProcess
 from crawler.settings import scrapy_settings
 from crawler.spiders.base import describe_failure
-from kuchikomi.settings import get_settings
+from kuchikomi_settings import get_settings
 
 hits = []
 class Handler(http.server.BaseHTTPRequestHandler):

@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 
 from crawler.sites import SHIPPED_DIR
 from kuchikomi.cli import app
-from kuchikomi.settings import get_settings
+from kuchikomi_settings import get_settings
 
 runner = CliRunner()
 

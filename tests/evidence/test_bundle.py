@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import io
 import json
@@ -17,6 +18,7 @@ from warcio.archiveiterator import ArchiveIterator
 from kuchikomi.services.evidence import (
     MANIFEST_NAME,
     REPORT_NAME,
+    SIGNATURE_NAME,
     WARC_NAME,
     ArchiveIntegrityError,
     BundleFormatError,
@@ -71,7 +73,7 @@ def test_bundle_holds_first_and_latest_capture_report_and_manifest(
     review, records, (before, after, unrelated) = _setup(session, env, captures=3)
     bundle = build_bundle(session=session, review_id=review.id)
     files = _members(bundle.content)
-    assert set(files) == {WARC_NAME, REPORT_NAME, MANIFEST_NAME}
+    assert set(files) == {WARC_NAME, REPORT_NAME, MANIFEST_NAME, SIGNATURE_NAME}
 
     manifest = json.loads(files[MANIFEST_NAME])
     for name in (WARC_NAME, REPORT_NAME):
@@ -138,6 +140,8 @@ def test_tampered_missing_and_added_files_are_reported(session: Session, env: Pa
         zf.writestr("extra.txt", b"added later")
     checks = {c.file: c.status for c in verify_bundle(io.BytesIO(buffer.getvalue()))}
     assert checks == {
+        SIGNATURE_NAME: CheckStatus.missing,
+        f"{MANIFEST_NAME}#review.text": CheckStatus.ok,
         WARC_NAME: CheckStatus.mismatch,
         REPORT_NAME: CheckStatus.missing,
         f"{WARC_NAME}#{records[0].warc_record_id}": CheckStatus.mismatch,
@@ -200,7 +204,7 @@ def test_review_without_archived_page_still_gets_a_report(session: Session, env:
     clinic = make_clinic(session)
     review = make_review(session, clinic.listings[0], text="取込データの投稿")
     files = _members(build_bundle(session=session, review_id=review.id).content)
-    assert set(files) == {REPORT_NAME, MANIFEST_NAME}
+    assert set(files) == {REPORT_NAME, MANIFEST_NAME, SIGNATURE_NAME}
     manifest = json.loads(files[MANIFEST_NAME])
     assert manifest["captures"] == [] and manifest["sightings"] == 0
     report = "".join(p.extract_text() for p in PdfReader(io.BytesIO(files[REPORT_NAME])).pages)
@@ -211,7 +215,7 @@ def test_manifest_with_a_malformed_capture_is_refused_not_a_crash() -> None:
     # A capture naming its file by something other than a string used to raise TypeError.
     buffer = io.BytesIO()
     manifest = {
-        "format": "kuchikomi-evidence/1",
+        "format": "kuchikomi-evidence/2",
         "files": {},
         "captures": [{"file": [1], "warc_record_id": "<urn:uuid:x>", "payload_sha256": "0" * 64}],
     }
@@ -230,3 +234,35 @@ def test_damaged_archive_is_named_by_its_evidence_record(session: Session, env: 
     path.write_bytes(bytes(data))
     with pytest.raises(ArchiveIntegrityError, match=f"evidence {records[0].id} is damaged"):
         build_bundle(session=session, review_id=review.id)
+
+
+def test_chunked_and_gzipped_page_is_proved_by_its_decoded_body(
+    session: Session, env: Path
+) -> None:
+    # The crawler hashes the body as its HTTP stack handed it over (decoded); the WARC may hold
+    # it as it went over the wire. warcio's own readers undo both encodings.
+    body = f"<html><body><p>{HARMFUL}</p></body></html>".encode()
+    packed = gzip.compress(body)
+    wire = (
+        b"".join(
+            f"{len(packed[i : i + 100]):x}\r\n".encode() + packed[i : i + 100] + b"\r\n"
+            for i in range(0, len(packed), 100)
+        )
+        + b"0\r\n\r\n"
+    )
+    clinic = make_clinic(session)
+    review = make_review(session, clinic.listings[0], text=HARMFUL)
+    page = Page(
+        url=clinic.listings[0].url,
+        body=body,
+        wire_body=wire,
+        headers=(("Transfer-Encoding", "chunked"), ("Content-Encoding", "gzip")),
+    )
+    records = archive_pages(session, env, [page], listing_id=clinic.listings[0].id)
+    sight(session, review, *records)
+    assert records[0].payload_sha256 == hashlib.sha256(body).hexdigest()
+
+    bundle = build_bundle(session=session, review_id=review.id)
+    checks = verify_bundle(io.BytesIO(bundle.content))
+    assert all(c.ok for c in checks)
+    assert f"{WARC_NAME}#{records[0].warc_record_id}" in {c.file for c in checks}

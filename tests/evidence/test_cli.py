@@ -59,7 +59,9 @@ def test_intact_bundle_verifies(session: Session, env: Path, tmp_path: Path) -> 
     assert f"OK        {WARC_NAME}" in lines
     assert f"OK        {REPORT_NAME}" in lines
     assert f"OK        {WARC_NAME}#{record_id}" in lines
-    assert lines[-1] == "all 3 hashes match the manifest"
+    assert "OK        manifest.json.sig" in lines
+    assert "OK        manifest.json#review.text" in lines
+    assert lines[-1] == "signature valid; all 4 hashes match the manifest"
 
 
 def test_tampered_file_is_named_and_exits_1(session: Session, env: Path, tmp_path: Path) -> None:

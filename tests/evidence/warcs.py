@@ -9,11 +9,22 @@ from datetime import UTC, datetime
 from io import BytesIO
 from pathlib import Path
 
+import pytest
 from sqlalchemy.orm import Session
 from warcio.statusandheaders import StatusAndHeaders
 from warcio.warcwriter import WARCWriter
 
+from kuchikomi_settings import get_settings
 from models import EvidenceRecord, Review, ReviewSighting
+
+MISSING_CHROMIUM = "/nonexistent/chromium"
+
+
+def without_chromium(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Bundles made without renderings: a browser for every bundle costs seconds a test, and
+    tests/evidence/test_rendering.py is where renderings are checked."""
+    monkeypatch.setenv("KUCHIKOMI_EVIDENCE__CHROMIUM", MISSING_CHROMIUM)
+    get_settings.cache_clear()
 
 
 @dataclass(frozen=True)
@@ -24,6 +35,10 @@ class Page:
     status: int = 200
     # A given WARC-Record-ID (to forge a record in tests); warcio makes a fresh one otherwise.
     record_id: str | None = None
+    # The body as it went over the wire (chunked, gzip…) when it differs from ``body``, with
+    # the headers that say so; the recorded SHA-256 is always of ``body``.
+    wire_body: bytes | None = None
+    headers: tuple[tuple[str, str], ...] = ()
 
 
 def write_warc(data_dir: Path, relative: str, pages: list[Page]) -> list[tuple[int, int, str]]:
@@ -36,7 +51,7 @@ def write_warc(data_dir: Path, relative: str, pages: list[Page]) -> list[tuple[i
         for page in pages:
             http_headers = StatusAndHeaders(
                 f"{page.status} OK",
-                [("Content-Type", "text/html; charset=utf-8")],
+                [("Content-Type", "text/html; charset=utf-8"), *page.headers],
                 protocol="HTTP/1.1",
             )
             warc_headers = {"WARC-Date": page.fetched_at.strftime("%Y-%m-%dT%H:%M:%SZ")}
@@ -45,7 +60,7 @@ def write_warc(data_dir: Path, relative: str, pages: list[Page]) -> list[tuple[i
             record = writer.create_warc_record(
                 page.url,
                 "response",
-                payload=BytesIO(page.body),
+                payload=BytesIO(page.body if page.wire_body is None else page.wire_body),
                 http_headers=http_headers,
                 warc_headers_dict=warc_headers,
             )

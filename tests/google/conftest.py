@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 
 from kuchikomi.cli import app
 from kuchikomi.demo.google_fake import FakeLocation, FakeReview, GoogleFake, serve, settings_env
-from kuchikomi.settings import get_settings
+from kuchikomi_settings import get_settings
 
 SECRET_KEY = "test-secret-key-8b1d6c0e5f2a4973"
 T0 = datetime(2025, 5, 1, 9, 0, tzinfo=UTC)

@@ -9,11 +9,11 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from kuchikomi.crypto import decrypt_secret
 from kuchikomi.demo.google_fake import GoogleFake
 from kuchikomi.services.google import REDIRECT_URI
-from kuchikomi.settings import get_settings
+from kuchikomi_settings import get_settings
 from models import GoogleConnection, Listing
+from models.crypto import decrypt_secret
 from tests.google.conftest import connect, kuchikomi
 
 

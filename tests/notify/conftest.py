@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 from aiosmtpd.controller import Controller
 
-from kuchikomi.settings import get_settings
+from kuchikomi_settings import get_settings
 
 
 def free_port() -> int:

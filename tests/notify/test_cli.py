@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 from typer.testing import CliRunner
 
 from kuchikomi.cli import app
-from kuchikomi.settings import get_settings
+from kuchikomi_settings import get_settings
 from models import NotificationSubscription
 from tests.api.factories import make_clinic, make_review
 from tests.notify.conftest import Mailbox, free_port, text_part

@@ -16,7 +16,7 @@ from kuchikomi.services.notifications import (
     notify_subscribers,
     send_test,
 )
-from kuchikomi.settings import get_settings
+from kuchikomi_settings import get_settings
 from models import Burst, NotificationDelivery, NotificationSubscription, NotifiedItem
 from tests.api.factories import make_clinic, make_review
 from tests.notify.conftest import Mailbox, WebhookReceiver, free_port, html_part, text_part

@@ -10,7 +10,7 @@ import pytest
 from apscheduler.schedulers.background import BackgroundScheduler
 from sqlalchemy import create_engine, inspect
 
-from kuchikomi.settings import get_settings
+from kuchikomi_settings import get_settings
 from scheduler.jobs import JOB_ID, JOBSTORE_TABLE, build_trigger, configure
 
 

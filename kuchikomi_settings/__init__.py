@@ -2,6 +2,9 @@
 
 Every package reads configuration through :func:`get_settings`; no module reads ``os.environ``
 on its own. Tests call ``get_settings.cache_clear()`` after changing the environment.
+
+A leaf: this package imports nothing of the project, so that every layer may import it
+(docs/architecture.md#why-settings-are-a-package-of-their-own).
 """
 
 from __future__ import annotations
@@ -30,6 +33,21 @@ class CrawlSettings(BaseModel):
     # Largest response body accepted; anything bigger is refused as hostile or broken.
     max_response_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
     obey_robots_txt: bool = True
+    # Scrapyd nodes to run the crawl on, comma-separated (http://host:6800,…); empty: this
+    # machine runs it. docs/production.md#scrapyd
+    scrapyd_urls: str = ""
+    # Seconds between two looks at the Scrapyd jobs while a run waits for them.
+    scrapyd_poll_seconds: float = Field(default=5.0, gt=0.0)
+    # Hours a nightly run may take; with download_delay this gives each site's page budget per
+    # night (docs/production.md#budget).
+    window_hours: float = Field(default=8.0, gt=0.0, le=24.0)
+    # Every listing is crawled at least this often: when a site has more pages than fit in a
+    # night, a run takes its stalest listings first and leaves the rest for the next nights.
+    max_staleness_days: int = Field(default=7, ge=1)
+
+    @property
+    def scrapyd_nodes(self) -> list[str]:
+        return [url.strip().rstrip("/") for url in self.scrapyd_urls.split(",") if url.strip()]
 
 
 class PasswordHashSettings(BaseModel):
@@ -66,7 +84,8 @@ class SchedulerSettings(BaseModel):
 
 
 class ClassifierSettings(BaseModel):
-    # Empty: the model shipped with the package (or the newest one trained into data_dir/models).
+    # Empty: the active model in data_dir/models (`kuchikomi model train` activates the one it
+    # trains; `kuchikomi model activate` picks another). No model ships with the package.
     model_path: Path | None = None
     # The share of harmful reviews among real ones, which a newly trained model's probabilities
     # are calibrated for (the training corpus is about half attacks; a review queue holds a few
@@ -137,6 +156,20 @@ class GoogleSettings(BaseModel):
     max_retry_wait: float = Field(default=120.0, ge=0.0)
 
 
+class EvidenceSettings(BaseModel):
+    """Evidence bundles (docs/domain.md#evidence): the signing key and the browser that renders
+    archived pages. ``KUCHIKOMI_EVIDENCE__CHROMIUM`` and so on."""
+
+    # Empty: data_dir/keys/evidence-signing-ed25519.pem, created on first use.
+    signing_key: Path | None = None
+    # Chromium (or Chrome) that renders the archived page into the bundle's PDF and PNG. Empty:
+    # the first of chromium, chromium-browser, google-chrome on PATH. A path that does not exist
+    # makes bundles without renderings, which their manifest and report say.
+    chromium: Path | None = None
+    # Seconds for Chromium to start, and for each archived page to load and print.
+    render_timeout: float = Field(default=30.0, gt=0.0)
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="KUCHIKOMI_",
@@ -159,6 +192,7 @@ class Settings(BaseSettings):
     deadlines: DeadlineSettings = DeadlineSettings()
     notify: NotifySettings = NotifySettings()
     google: GoogleSettings = GoogleSettings()
+    evidence: EvidenceSettings = EvidenceSettings()
 
     @property
     def warc_dir(self) -> Path:

@@ -3,6 +3,10 @@
 Fernet (AES-128-CBC + HMAC-SHA256, from ``cryptography``) with a key derived from the operator's
 secret by HKDF, so that any string of reasonable length works as KUCHIKOMI_SECRET_KEY and the same
 secret can later derive other keys (a different HKDF ``info``) without reusing this one.
+
+It lives with the tables because encryption at rest is part of storing a column: the services
+encrypt what they store and the crawl process decrypts what it reads, and both may import
+``models`` (docs/architecture.md#packages-and-what-each-may-import).
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ from cryptography.fernet import Fernet, InvalidToken
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-from kuchikomi.settings import get_settings
+from kuchikomi_settings import get_settings
 
 # Short keys are guessable offline from a stolen database; ask for a real random secret.
 MIN_SECRET_KEY_LENGTH = 16

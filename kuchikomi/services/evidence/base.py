@@ -1,0 +1,43 @@
+"""What every part of an evidence bundle agrees on: file names, format id, errors, Japan time."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
+
+# /2 adds the signature (manifest.json.sig) and the renderings of the archived pages.
+BUNDLE_FORMAT = "kuchikomi-evidence/2"
+# Bundles issued before signatures: still read, but they cannot pass verification.
+UNSIGNED_FORMAT = "kuchikomi-evidence/1"
+WARC_NAME = "evidence.warc.gz"
+REPORT_NAME = "report.pdf"
+MANIFEST_NAME = "manifest.json"
+# A detached Ed25519 signature (64 raw bytes) of manifest.json exactly as stored in the zip.
+SIGNATURE_NAME = "manifest.json.sig"
+
+JST = ZoneInfo("Asia/Tokyo")
+
+
+class ReviewNotFoundError(LookupError):
+    """No review has this id."""
+
+
+class ArchiveIntegrityError(RuntimeError):
+    """The archived WARC record is missing, unreadable, or no longer matches its recorded hash."""
+
+
+class BundleFormatError(ValueError):
+    """The file is not an evidence bundle (not a zip, or no readable manifest)."""
+
+
+def jst(value: datetime | None) -> str:
+    """A time as printed on Japanese documents, with the UTC instant beside it."""
+    if value is None:
+        return "（不明）"
+    local = value.astimezone(JST)
+    return f"{local:%Y年%m月%d日 %H:%M:%S} (JST) / {value.astimezone(UTC):%Y-%m-%dT%H:%M:%SZ}"
+
+
+def jst_minute(value: datetime) -> str:
+    """``2025-03-04 09:15 JST``: the short form on the rendered pages' header line."""
+    return f"{value.astimezone(JST):%Y-%m-%d %H:%M} JST"
