@@ -126,7 +126,6 @@ def _prefilled(review: Review, category: str | None, site: str) -> DraftFields:
     )
 
 
-
 def load_review(session: Session, review_id: int, clinic_ids: list[int] | None = None) -> Review:
     """The review with its listing, clinic and classification; raises
     :class:`ReviewNotFoundError` when it does not exist or is outside ``clinic_ids``."""
@@ -198,7 +197,6 @@ def build_draft(
         review_removed_at=review.removed_at,
         warnings=warnings,
     )
-
 
 
 def get_case(*, session: Session, review_id: int) -> TakedownCase | None:

@@ -57,7 +57,6 @@ def _memo_rows(draft: TakedownDraft) -> list[tuple[str, str]]:
     return rows
 
 
-
 def draft_pdf(draft: TakedownDraft) -> bytes:
     p = jp.text_paragraph
     story: list[Any] = [

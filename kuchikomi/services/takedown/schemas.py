@@ -110,7 +110,6 @@ class TakedownDraft(BaseModel):
     warnings: list[str]
 
 
-
 def case_brief(case: TakedownCase) -> CaseBrief:
     return CaseBrief(
         status=case.status,

@@ -185,4 +185,3 @@ def routes_for(site_key: str | None, site: str, category: str | None) -> list[Ro
         )
     )
     return routes
-
