@@ -5,7 +5,7 @@ decisions, burst kinds, crawl health, review sites, audit actions).
 One place, so that the web UI, the web CSV and notification messages word things alike.
 Storage, the JSON API and the CLI's machine formats keep the codes and UTC; only what a person
 reads goes through here. (Takedown drafts use their own legal wording of the categories:
-kuchikomi/services/takedown.py.)
+kuchikomi/services/takedown/wording.py.)
 """
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""The layers of docs/architecture.md#packages-and-what-each-may-import, checked on the source.
+"""The layers of docs/architecture.md#packages-and-what-each-may-import, checked on the source,
+and no import cycle among the service modules.
 
 Every import statement counts, including imports inside functions and under ``TYPE_CHECKING``: a
 lazy import of a higher layer is still a dependency on it. A failure names the file, the line and
@@ -8,6 +9,7 @@ the rule, so that a new import in the wrong direction is caught before it settle
 from __future__ import annotations
 
 import ast
+from graphlib import CycleError, TopologicalSorter
 from pathlib import Path
 
 import pytest
@@ -109,3 +111,86 @@ def test_the_rules_catch_an_import_reaching_up(tmp_path: Path) -> None:
         encoding="utf-8",
     )
     assert _project_imports(source) == [(2, "kuchikomi.services"), (4, "api.app")]
+
+
+# --- no import cycles among the services -------------------------------------------------------
+#
+# Two services importing each other (even lazily, inside a function) hold each other's jobs: one
+# of them cannot be read, tested or moved without the other. Shared types go to a module both
+# import (as ``takedown/schemas.py`` for ``cases`` and ``takedown/drafting``).
+
+
+def _module_name(path: Path, base: Path) -> str:
+    parts = path.relative_to(base).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def _import_graph(package_dir: Path, root: Path = ROOT) -> dict[str, set[str]]:
+    """Module -> the modules of the package it imports, by any import statement.
+
+    ``from pkg import name`` counts as importing ``pkg.name`` when that is a module, else ``pkg``.
+    Importing a submodule also runs its parent package's ``__init__``; that edge is left out, as
+    a package's ``__init__`` re-exporting its own submodules is no cycle between jobs.
+    """
+    files = {path: _module_name(path, root) for path in sorted(package_dir.rglob("*.py"))}
+    modules = set(files.values())
+    graph: dict[str, set[str]] = {}
+    for path, name in files.items():
+        tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+        targets: set[str] = set()
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                targets |= {alias.name for alias in node.names}
+            elif isinstance(node, ast.ImportFrom):
+                if node.level:  # relative: from the module's own package upwards
+                    package = (
+                        name.split(".") if path.name == "__init__.py" else name.split(".")[:-1]
+                    )
+                    anchor = ".".join(package[: len(package) - node.level + 1])
+                    source = f"{anchor}.{node.module}" if node.module else anchor
+                else:
+                    source = node.module or ""
+                for alias in node.names:
+                    submodule = f"{source}.{alias.name}"
+                    targets.add(submodule if submodule in modules else source)
+        graph[name] = {t for t in targets if t in modules and t != name}
+    return graph
+
+
+def _cycle(graph: dict[str, set[str]]) -> list[str]:
+    """One import cycle (its modules, the first repeated at the end), or nothing."""
+    try:
+        TopologicalSorter(graph).prepare()
+    except CycleError as exc:
+        return list(exc.args[1])
+    return []
+
+
+def test_no_import_cycle_among_the_services() -> None:
+    graph = _import_graph(ROOT / "kuchikomi" / "services")
+    assert "kuchikomi.services.cases" in graph  # the graph was read
+    assert _cycle(graph) == []
+
+
+def test_the_cycle_check_catches_a_lazy_import_back(tmp_path: Path) -> None:
+    # The checker itself: ``drafts`` imports ``cases`` inside a function, ``cases`` imports a
+    # name of ``drafts`` at the top (the shape of the takedown/cases cycle once found here).
+    package = tmp_path / "svc"
+    (package / "drafts").mkdir(parents=True)
+    (package / "__init__.py").write_text("", encoding="utf-8")
+    (package / "drafts" / "__init__.py").write_text(
+        "from .build import build_draft\n", encoding="utf-8"
+    )
+    (package / "drafts" / "build.py").write_text(
+        "def build_draft():\n    from svc.cases import get_case\n", encoding="utf-8"
+    )
+    (package / "cases.py").write_text(
+        "from svc.drafts import build_draft\ndef get_case():\n    pass\n", encoding="utf-8"
+    )
+    graph = _import_graph(package, tmp_path)
+    assert graph["svc.drafts"] == {"svc.drafts.build"}
+    assert sorted(_cycle(graph)) == sorted(
+        ["svc.cases", "svc.drafts", "svc.drafts.build", "svc.cases"]
+    )
+    (package / "cases.py").write_text("def get_case():\n    pass\n", encoding="utf-8")
+    assert _cycle(_import_graph(package, tmp_path)) == []

@@ -21,11 +21,8 @@ from kuchikomi.japanese import JST
 from kuchikomi.schemas import Day, Text
 from kuchikomi.services.audit import record_audit
 from kuchikomi.services.decisions import latest_decision
-from kuchikomi.services.takedown import (
-    CaseBrief,
-    DraftEdit,
-    load_review,
-)
+from kuchikomi.services.takedown.drafting import get_case, load_review
+from kuchikomi.services.takedown.schemas import DraftEdit
 from models import Review
 from models.accounts import User
 from models.cases import CaseStatus, TakedownCase
@@ -77,24 +74,6 @@ class CaseTransition(BaseModel):
 
 def today_jst(now: datetime | None = None) -> date:
     return (now or datetime.now(UTC)).astimezone(JST).date()
-
-
-def get_case(*, session: Session, review_id: int) -> TakedownCase | None:
-    return session.scalars(
-        select(TakedownCase).where(TakedownCase.review_id == review_id)
-    ).one_or_none()
-
-
-def case_brief(case: TakedownCase) -> CaseBrief:
-    return CaseBrief(
-        status=case.status,
-        sent_via=case.sent_via,
-        sent_on=case.sent_on,
-        resolved_on=case.resolved_on,
-        removal_confirmed_at=case.removal_confirmed_at,
-        note=case.note,
-        updated_at=case.updated_at,
-    )
 
 
 def _snapshot(case: TakedownCase | None) -> dict[str, Any] | None:
@@ -157,7 +136,7 @@ def save_draft(
     edits (the form page sends every field and keeps only those that differ from the prefilled
     text, so that an untouched field keeps following the review and its confirmed category).
 
-    Raises :class:`kuchikomi.services.takedown.ReviewNotFoundError` and
+    Raises :class:`kuchikomi.services.takedown.schemas.ReviewNotFoundError` and
     :class:`CaseStateError` (a request that is out is not edited).
     """
     review = load_review(session, review_id, clinic_ids)

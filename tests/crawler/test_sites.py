@@ -18,9 +18,9 @@ from typer.testing import CliRunner
 from crawler.dates import JST
 from crawler.sites import SHIPPED_DIR
 from kuchikomi.cli import app
-from kuchikomi.services import notifications
 from kuchikomi.services.crawl import run_crawl
 from kuchikomi.services.notifications import add_subscription, notify_subscribers
+from kuchikomi.services.notifications import sending as notification_sending
 from models import CrawlRunListing, Listing, Review
 from tests.crawler.conftest import FixtureSite, listing, register
 
@@ -184,7 +184,7 @@ def test_layout_change_is_reported_not_taken_for_silence(
     # Admins hear of the change through the usual digest; a clinic's subscription does not.
     sent: list[tuple[str, dict[str, object]]] = []
     monkeypatch.setattr(
-        notifications, "_send_webhook", lambda url, body, settings: sent.append((url, body))
+        notification_sending, "_send_webhook", lambda url, body, settings: sent.append((url, body))
     )
     outcomes = notify_subscribers()
     assert [(o.subscription_id, o.health) for o in outcomes] == [(subscription.id, 1)]
