@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException, Query, status
+from fastapi import APIRouter, Depends, Query
 
 from api.auth import CurrentUser, visible_clinic_ids
 from api.deps import SessionDep
@@ -24,8 +24,6 @@ from kuchikomi.services.decisions import review_detail
 from kuchikomi.services.reviews import (
     DEFAULT_LIMIT,
     MAX_LIMIT,
-    ClinicNotFoundError,
-    CursorError,
     day_start,
     list_reviews,
 )
@@ -118,18 +116,13 @@ def get_reviews(
 ) -> Page[ReviewPublic]:
     """One page: `{"items": [...], "next_cursor": token or null}`. A cursor stays valid while
     reviews are added; a cursor from another `flagged` mode, or a damaged one, answers 422."""
-    try:
-        return list_reviews(
-            session=session,
-            cursor=cursor,
-            limit=limit,
-            clinic_ids=visible_clinic_ids(user),
-            **filters.query(),
-        )
-    except CursorError as exc:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, detail=str(exc)) from None
-    except ClinicNotFoundError as exc:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, detail=str(exc)) from None
+    return list_reviews(
+        session=session,
+        cursor=cursor,
+        limit=limit,
+        clinic_ids=visible_clinic_ids(user),
+        **filters.query(),
+    )
 
 
 @router.get(
@@ -139,9 +132,4 @@ def get_reviews(
     responses=error_responses(401, 404),
 )
 def get_one_review(review_id: ReviewIdPath, session: SessionDep, user: CurrentUser) -> ReviewDetail:
-    review = review_detail(
-        session=session, review_id=review_id, clinic_ids=visible_clinic_ids(user)
-    )
-    if review is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"review {review_id} does not exist")
-    return review
+    return review_detail(session=session, review_id=review_id, clinic_ids=visible_clinic_ids(user))

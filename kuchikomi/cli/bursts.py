@@ -10,7 +10,6 @@ import typer
 from kuchikomi.cli.common import (
     FORMAT_HELP,
     ListFormat,
-    fail,
     print_csv,
     print_json,
     print_table,
@@ -65,16 +64,13 @@ def detect_(
     format: ListFormat = typer.Option(ListFormat.table, "--format", help=FORMAT_HELP),
 ) -> None:
     """Run the detectors (all clinics, or one) and print the clinic's current burst records."""
-    from kuchikomi.services.bursts import ClinicNotFoundError, burst_public, detect_bursts
+    from kuchikomi.services.bursts import burst_public, detect_bursts
     from models.db import session_scope
 
     require_schema()
-    try:
-        with session_scope() as session:
-            found = detect_bursts(session=session, clinic_ids=None if clinic is None else [clinic])
-            bursts = [burst_public(b) for b in found]
-    except ClinicNotFoundError as exc:
-        fail(str(exc))
+    with session_scope() as session:
+        found = detect_bursts(session=session, clinic_ids=None if clinic is None else [clinic])
+        bursts = [burst_public(b) for b in found]
     _show(bursts, format, "bursts")
 
 
@@ -84,19 +80,11 @@ def list_(
     format: ListFormat = typer.Option(ListFormat.table, "--format", help=FORMAT_HELP),
 ) -> None:
     """List stored burst records, newest first."""
-    from kuchikomi.services.bursts import (
-        ClinicNotFoundError,
-        burst_public,
-        check_clinics,
-        list_bursts,
-    )
+    from kuchikomi.services.bursts import burst_public, check_clinics, list_bursts
     from models.db import session_scope
 
     require_schema()
-    try:
-        with session_scope() as session:
-            ids = None if clinic is None else check_clinics(session, [clinic])
-            bursts = [burst_public(b) for b in list_bursts(session=session, clinic_ids=ids)]
-    except ClinicNotFoundError as exc:
-        fail(str(exc))
+    with session_scope() as session:
+        ids = None if clinic is None else check_clinics(session, [clinic])
+        bursts = [burst_public(b) for b in list_bursts(session=session, clinic_ids=ids)]
     _show(bursts, format, "bursts")

@@ -33,6 +33,7 @@ from sqlalchemy.orm import Session, selectinload
 
 from kuchikomi.schemas import Text
 from kuchikomi.services import japanese_pdf as jp
+from kuchikomi.services.visibility import visible_review
 from models import Listing, Review
 
 JST = ZoneInfo("Asia/Tokyo")
@@ -121,10 +122,6 @@ FIELD_LABELS: dict[str, str] = {
     "requester_contact": "連絡先（電話番号・メールアドレス）",
     "disclose_name": "発信者へ氏名を開示して差し支えない",
 }
-
-
-class ReviewNotFoundError(LookupError):
-    """No review has this id (or the caller may not see it)."""
 
 
 class DraftFields(BaseModel):
@@ -370,22 +367,17 @@ def routes_for(site_key: str | None, site: str, category: str | None) -> list[Ro
 
 def load_review(session: Session, review_id: int, clinic_ids: list[int] | None = None) -> Review:
     """The review with its listing, clinic and classification; raises
-    :class:`ReviewNotFoundError` when it does not exist or is outside ``clinic_ids``."""
-    query = (
-        select(Review)
-        .join(Review.listing)
-        .where(Review.id == review_id)
-        .options(
+    :class:`~kuchikomi.errors.ReviewNotFound` when it does not exist or is outside
+    ``clinic_ids``."""
+    return visible_review(
+        session=session,
+        review_id=review_id,
+        clinic_ids=clinic_ids,
+        options=(
             selectinload(Review.listing).selectinload(Listing.clinic),
             selectinload(Review.classification),
-        )
+        ),
     )
-    if clinic_ids is not None:
-        query = query.where(Listing.clinic_id.in_(clinic_ids))
-    review = session.scalars(query).one_or_none()
-    if review is None:
-        raise ReviewNotFoundError(f"review {review_id} does not exist")
-    return review
 
 
 def prefilled_fields(

@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
+from kuchikomi.errors import Conflict
+
 # /2 adds the signature (manifest.json.sig) and the renderings of the archived pages.
 BUNDLE_FORMAT = "kuchikomi-evidence/2"
 # Bundles issued before signatures: still read, but they cannot pass verification.
@@ -18,12 +20,11 @@ SIGNATURE_NAME = "manifest.json.sig"
 JST = ZoneInfo("Asia/Tokyo")
 
 
-class ReviewNotFoundError(LookupError):
-    """No review has this id."""
+class ArchiveIntegrityError(Conflict):
+    """The archived WARC record is missing, unreadable, or no longer matches its recorded hash
+    (HTTP 409: a bundle never carries evidence that does not match its own hashes)."""
 
-
-class ArchiveIntegrityError(RuntimeError):
-    """The archived WARC record is missing, unreadable, or no longer matches its recorded hash."""
+    message_ja = "保存済みのページを記録どおりに読み出せないため、証拠を作成できません。"
 
 
 class BundleFormatError(ValueError):
