@@ -14,7 +14,6 @@ from collections.abc import Iterable, Sequence
 from enum import StrEnum
 from typing import Any, NoReturn
 
-import click
 import typer
 from pydantic import BaseModel
 from rich import box
@@ -67,7 +66,8 @@ class CommandGroup(TyperGroup):
     """The root group of ``kuchikomi``: every command runs inside :meth:`invoke`, so a domain
     error raised anywhere below ends as ``error: message`` on stderr and its exit code."""
 
-    def invoke(self, ctx: click.Context) -> Any:
+    # ctx is typed Any: recent typer versions pass the Context of their own vendored click.
+    def invoke(self, ctx: Any) -> Any:
         try:
             return super().invoke(ctx)
         except DomainError as exc:

@@ -8,9 +8,16 @@ import pytest
 from fastapi import status
 from sqlalchemy.orm import Session
 
-import kuchikomi.errors
 from api.errors import domain_status
-from kuchikomi.errors import Conflict, DomainError, Forbidden, Invalid, NotFound
+from kuchikomi.errors import (
+    ClinicNotFound,
+    Conflict,
+    DomainError,
+    Forbidden,
+    Invalid,
+    NotFound,
+    ReviewNotFound,
+)
 from models import Review
 from tests.api.conftest import LoggedInClient, LoginAs
 from tests.api.factories import make_clinic, make_review
@@ -49,7 +56,7 @@ def test_every_domain_error_class_has_a_status() -> None:
         Invalid: status.HTTP_422_UNPROCESSABLE_CONTENT,
     }
     classes = _all_subclasses(DomainError)
-    assert {kuchikomi.errors.ReviewNotFound, kuchikomi.errors.ClinicNotFound} <= classes
+    assert {ReviewNotFound, ClinicNotFound} <= classes
     for cls in classes:
         kinds = [kind for kind in expected if issubclass(cls, kind)]
         assert len(kinds) == 1, f"{cls.__name__} must be exactly one of {list(expected)}"
