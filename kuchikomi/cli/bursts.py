@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta, timezone
+from datetime import timedelta
 from typing import Any
 
 import typer
@@ -15,13 +15,13 @@ from kuchikomi.cli.common import (
     print_table,
     require_schema,
 )
+from kuchikomi.japanese import JST
 from kuchikomi.schemas import BurstPublic
 
 app = typer.Typer(help="Burst and campaign detection.", no_args_is_help=True)
 
 COLUMNS = ["id", "clinic_id", "kind", "start", "end", "observed", "expected", "score", "review_ids"]
 TABLE_COLUMNS = ["id", "clinic", "kind", "days (JST)", "observed", "expected", "score"]
-JST = timezone(timedelta(hours=9))
 
 
 def _row(burst: BurstPublic) -> dict[str, Any]:

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime, timedelta
 from typing import Any
 
 import numpy as np
@@ -42,12 +42,12 @@ from detector import (
     detect,
 )
 from kuchikomi.errors import ClinicNotFound
+from kuchikomi.japanese import JST
 from kuchikomi.schemas import BurstPublic
 from models import Burst, BurstReview, Classification, Clinic, Listing, Review
 from models.base import utcnow
 
 CONTEXT_DAYS = 365
-JST = timezone(timedelta(hours=9))
 _IN_CHUNK = 500
 
 

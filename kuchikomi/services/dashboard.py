@@ -10,16 +10,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
+from kuchikomi.japanese import JST
 from models import Burst, Classification, Clinic, Listing, Review, TakedownCase
 from models.base import utcnow
 
 # Weeks run Monday to Sunday in Japanese time, like the staff's calendar.
-DISPLAY_TZ = ZoneInfo("Asia/Tokyo")
 TREND_WEEKS = 12
 RECENT_DAYS = 30
 # Takedown cases still waiting on someone: a draft not yet sent, or sent without an answer yet.
@@ -108,7 +107,7 @@ def clinic_summaries(
 
 
 def _week_start(moment: datetime) -> date:
-    local = moment.astimezone(DISPLAY_TZ).date()
+    local = moment.astimezone(JST).date()
     return local - timedelta(days=local.weekday())
 
 
@@ -129,7 +128,7 @@ def flagged_trend(
     now = now or utcnow()
     this_week = _week_start(now)
     starts = [this_week - timedelta(weeks=i) for i in reversed(range(weeks))]
-    since = datetime.combine(starts[0], datetime.min.time(), DISPLAY_TZ)
+    since = datetime.combine(starts[0], datetime.min.time(), JST)
     counted_at = func.coalesce(Review.posted_at, Review.first_seen_at)
     query = (
         select(Review.posted_at, Review.first_seen_at, func.coalesce(Classification.flagged, False))

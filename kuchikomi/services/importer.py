@@ -29,7 +29,7 @@ import json
 import unicodedata
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime
 from enum import StrEnum
 from typing import Any
 
@@ -37,11 +37,11 @@ from sqlalchemy import select, tuple_
 from sqlalchemy.orm import Session
 
 from crawler.items import review_content_hash
+from kuchikomi.japanese import JST
 from models import Listing, Review
 from models.base import utcnow
 from models.text import MAX_REVIEW_CHARS, has_unstorable, storable
 
-JST = timezone(timedelta(hours=9))
 MAX_EXTERNAL_ID = 255
 MAX_AUTHOR = 255
 MAX_URL = 2048

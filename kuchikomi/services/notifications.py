@@ -23,7 +23,6 @@ import logging
 import smtplib
 import ssl
 from dataclasses import dataclass, field
-from datetime import datetime
 from email.message import EmailMessage
 from email.utils import formatdate, getaddresses, make_msgid
 from typing import Any, Literal
@@ -33,6 +32,7 @@ import jinja2
 from sqlalchemy import and_, exists, select
 from sqlalchemy.orm import Session, joinedload
 
+from kuchikomi.japanese import ja_date
 from kuchikomi.labels import BURST_KIND_JA, CATEGORY_JA
 from kuchikomi.services.health import ADVICE_JA, STATUS_JA
 from kuchikomi.services.health import AUDIT_ACTION as HEALTH_AUDIT_ACTION
@@ -296,15 +296,6 @@ def _preview(text: str) -> str:
     return text if len(text) <= TEXT_PREVIEW else text[:TEXT_PREVIEW] + "…"
 
 
-def _ja_date(value: datetime | None) -> str:
-    if value is None:
-        return "不明"
-    from zoneinfo import ZoneInfo
-
-    local = value.astimezone(ZoneInfo("Asia/Tokyo"))
-    return f"{local.year}年{local.month}月{local.day}日"
-
-
 def _review_item(review: Review, settings: NotifySettings) -> dict[str, Any]:
     c = review.classification
     assert c is not None
@@ -324,7 +315,7 @@ def _review_item(review: Review, settings: NotifySettings) -> dict[str, Any]:
         "reasons": list(c.reasons or []),
         "page_url": _page_url(settings, f"/reviews/{review.id}"),
         # Display-only fields (not part of the webhook body).
-        "_posted_ja": _ja_date(review.posted_at),
+        "_posted_ja": ja_date(review.posted_at),
         "_headline": (
             f"{review.listing.clinic.name} ／ {CATEGORY_JA.get(c.category or '', '分類なし')} ／ "
             f"有害確率 {c.harmful_probability * 100:.0f}%"
@@ -349,7 +340,7 @@ def _burst_item(burst: Burst, clinic_names: dict[int, str]) -> dict[str, Any]:
         "_line": (
             f"{clinic_names.get(burst.clinic_id, '')} ／ "
             f"{BURST_KIND_JA.get(burst.kind, burst.kind)} ／ "
-            f"{_ja_date(burst.start)}〜{_ja_date(burst.end)} ／ "
+            f"{ja_date(burst.start)}〜{ja_date(burst.end)} ／ "
             f"観測 {burst.observed:g}（平常 {burst.expected:.1f}）"
         ),
     }

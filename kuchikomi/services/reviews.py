@@ -21,12 +21,12 @@ import math
 from collections.abc import Sequence
 from datetime import date, datetime, time
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import Select, and_, func, or_, select
 from sqlalchemy.orm import Session, contains_eager
 
 from kuchikomi.errors import ClinicNotFound, Invalid
+from kuchikomi.japanese import JST
 from kuchikomi.schemas import MAX_DB_ID, Page, ReviewPublic
 from models import Classification, Clinic, Decision, Listing, Review
 from models.tables import ReviewRevision
@@ -128,7 +128,6 @@ def _base_query(*, flagged: bool | None) -> Select[tuple[Review]]:
 
 
 # Staff and the portals count days in Japan time; storage is UTC.
-JST = ZoneInfo("Asia/Tokyo")
 
 
 def day_start(day: date | None) -> datetime | None:

@@ -23,7 +23,6 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 from urllib.parse import urlsplit
-from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict, Field
 from reportlab.lib.units import mm
@@ -31,12 +30,11 @@ from reportlab.platypus import PageBreak, Spacer
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
+from kuchikomi.japanese import ja_date
 from kuchikomi.schemas import Text
 from kuchikomi.services import japanese_pdf as jp
 from kuchikomi.services.visibility import visible_review
 from models import Listing, Review
-
-JST = ZoneInfo("Asia/Tokyo")
 
 CATEGORY_JA = {
     "defamation": "名誉毀損",
@@ -240,8 +238,7 @@ def site_of(url: str) -> tuple[str, str | None]:
 def _jst_day(value: datetime | None) -> str:
     if value is None:
         return "（不明）"
-    local = value.astimezone(JST)
-    return f"{local.year}年{local.month}月{local.day}日"
+    return ja_date(value)
 
 
 def _post_date(review: Review) -> str:

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from zoneinfo import ZoneInfo
 
 from kuchikomi.errors import Conflict
+from kuchikomi.japanese import JST
 
 # /2 adds the signature (manifest.json.sig) and the renderings of the archived pages.
 BUNDLE_FORMAT = "kuchikomi-evidence/2"
@@ -16,8 +16,6 @@ REPORT_NAME = "report.pdf"
 MANIFEST_NAME = "manifest.json"
 # A detached Ed25519 signature (64 raw bytes) of manifest.json exactly as stored in the zip.
 SIGNATURE_NAME = "manifest.json.sig"
-
-JST = ZoneInfo("Asia/Tokyo")
 
 
 class ArchiveIntegrityError(Conflict):

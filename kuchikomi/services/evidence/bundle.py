@@ -19,11 +19,11 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
+from kuchikomi.japanese import JST
 from kuchikomi.services.audit import record_audit
 from kuchikomi.services.evidence import rendering, signing
 from kuchikomi.services.evidence.base import (
     BUNDLE_FORMAT,
-    JST,
     MANIFEST_NAME,
     REPORT_NAME,
     SIGNATURE_NAME,
