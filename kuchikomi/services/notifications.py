@@ -32,6 +32,7 @@ import jinja2
 from sqlalchemy import and_, exists, select
 from sqlalchemy.orm import Session, joinedload
 
+from kuchikomi.errors import Invalid
 from kuchikomi.japanese import ja_date
 from kuchikomi.labels import BURST_KIND_JA, CATEGORY_JA
 from kuchikomi.services.health import ADVICE_JA, STATUS_JA
@@ -64,7 +65,7 @@ TEXT_PREVIEW = 300
 USER_AGENT = "kuchikomi-guard notifications"
 
 
-class SubscriptionError(ValueError):
+class SubscriptionError(Invalid):
     """A subscription was described wrongly (bad address, URL, scope); nothing was stored."""
 
 
