@@ -15,7 +15,7 @@ from starlette.types import ASGIApp
 from swagger_ui_bundle import swagger_ui_path
 
 from api.auth import AuthError, auth_error_handler
-from api.errors import request_validation_error_handler
+from api.errors import domain_error_handler, request_validation_error_handler
 from api.routers import (
     bursts,
     casework,
@@ -34,6 +34,7 @@ from api.routers import (
 )
 from api.security import SecurityHeadersMiddleware
 from api.templating import STATIC_DIR
+from kuchikomi.errors import DomainError
 
 DESCRIPTION = """\
 JSON API of kuchikomi-guard. The system finds, explains and prepares; it never removes or hides
@@ -68,6 +69,8 @@ def create_app() -> FastAPI:
     )
     app.add_exception_handler(AuthError, auth_error_handler)
     app.add_exception_handler(RequestValidationError, request_validation_error_handler)
+    # Every service error, once (kuchikomi/errors.py): 404/403/409/422, JSON or a Japanese page.
+    app.add_exception_handler(DomainError, domain_error_handler)
     app.mount("/static/swagger-ui", StaticFiles(directory=swagger_ui_path), name="swagger-ui")
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     for module in (clinics, reviews, evidence, takedown, health, docs, login, pages, casework):

@@ -93,6 +93,3 @@ def error_page(request: Request, code: int, title: str, message: str) -> HTMLRes
 def not_found_page(request: Request, message: str) -> HTMLResponse:
     """404 with the error page: ``message`` says what is not there (「この口コミは…」)."""
     return error_page(request, status.HTTP_404_NOT_FOUND, "見つかりません", message)
-
-
-REVIEW_NOT_FOUND = "この口コミは登録されていません。"

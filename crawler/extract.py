@@ -6,7 +6,6 @@ I/O, no database.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import re
 import unicodedata
@@ -21,7 +20,7 @@ from lxml import etree
 from parsel import Selector, SelectorList
 
 from crawler.dates import JST, ParsedDate, parse_japanese_date
-from crawler.items import ReviewItem
+from crawler.items import ReviewItem, hash_parts, review_content_hash
 from crawler.sites import FieldRule, SiteProfile
 from models.text import storable
 
@@ -57,11 +56,6 @@ def normalize_text(value: str | None) -> str:
     text = text.replace("\r\n", "\n").replace("\r", "\n")
     lines = [_HORIZONTAL_SPACE.sub(" ", line).strip() for line in text.split("\n")]
     return _MANY_NEWLINES.sub("\n\n", "\n".join(lines)).strip()
-
-
-def _sha256(*parts: str) -> str:
-    # The unit separator cannot occur in normalised text, so ("a", "bc") ≠ ("ab", "c").
-    return hashlib.sha256("\x1f".join(parts).encode("utf-8")).hexdigest()
 
 
 def extract_page(
@@ -269,12 +263,12 @@ def build_review(
     if site_id is not None and len(site_id) <= MAX_EXTERNAL_ID:
         external_id = site_id
     elif site_id is not None:
-        external_id = "sha256:" + _sha256(site_id)
+        external_id = "sha256:" + hash_parts(site_id)
     else:
         # A relative date ("3日前") reads differently tomorrow, so only an absolute date may be
         # part of the id; otherwise the same review would get a new id every day.
         date_part = (date_raw or "") if posted.exact else ""
-        external_id = "sha256:" + _sha256(author or "", date_part, body)
+        external_id = "sha256:" + hash_parts(author or "", date_part, body)
     return ReviewItem(
         external_id=external_id,
         author=author[:255] if author else None,
@@ -284,7 +278,7 @@ def build_review(
         posted_at_raw=date_raw[:100] if date_raw else None,
         posted_at_exact=posted.exact,
         url=url if url and len(url) <= 2048 else None,
-        content_hash=_sha256(author or "", "" if rating is None else f"{rating:g}", body),
+        content_hash=review_content_hash(author=author, rating=rating, text=body),
     )
 
 

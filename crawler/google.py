@@ -11,7 +11,6 @@ Business Profile API gives the owner of a verified listing all of its reviews, n
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 from collections.abc import Mapping
@@ -21,7 +20,7 @@ from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import quote, urlencode
 
-from crawler.items import ReviewItem
+from crawler.items import ReviewItem, hash_parts
 from kuchikomi_settings import GoogleSettings
 from models.text import storable
 
@@ -104,10 +103,6 @@ def parse_time(value: Any) -> datetime | None:
     return parsed if parsed.tzinfo is not None else None
 
 
-def _sha256(*parts: str) -> str:
-    return hashlib.sha256("\x1f".join(parts).encode("utf-8")).hexdigest()
-
-
 def _text(raw: Mapping[str, Any], key: str) -> str:
     value = raw.get(key)
     return storable(value) if isinstance(value, str) else ""
@@ -145,7 +140,7 @@ def review_item(raw: Mapping[str, Any], *, listing_url: str) -> ReviewItem | Non
         # updateTime is Google's own edit marker, so it is part of the version: a review its
         # author saved again counts as edited, and a page whose every (id, version) is stored is
         # known, which is what lets an incremental crawl stop after one request.
-        content_hash=_sha256(author, "" if rating is None else f"{rating:g}", text, update_time),
+        content_hash=hash_parts(author, "" if rating is None else f"{rating:g}", text, update_time),
     )
 
 

@@ -2,8 +2,22 @@
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 from datetime import datetime
+
+
+def hash_parts(*parts: str) -> str:
+    """SHA-256 (hex) of the parts joined by the unit separator, which cannot occur in normalised
+    text, so ("a", "bc") ≠ ("ab", "c")."""
+    return hashlib.sha256("\x1f".join(parts).encode("utf-8")).hexdigest()
+
+
+def review_content_hash(*, author: str | None, rating: float | None, text: str) -> str:
+    """What a reader sees of a review (author, rating, text), hashed: a crawled review and an
+    imported one get the same hash for the same content, and an edit gets a new one (stored as
+    a revision). The one recipe for both (crawler/extract.py, kuchikomi/services/importer.py)."""
+    return hash_parts(author or "", "" if rating is None else f"{rating:g}", text)
 
 
 @dataclass
@@ -18,7 +32,7 @@ class ReviewItem:
     posted_at_raw: str | None  # the date exactly as printed, for evidence
     posted_at_exact: bool
     url: str | None
-    # SHA-256 of what a reader sees (author, rating, text): tells an edited review apart.
+    # review_content_hash(): tells an edited review apart.
     content_hash: str
 
 

@@ -12,10 +12,11 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
-# Staff read times as the Japanese portals print them; storage stays UTC.
-JST = ZoneInfo("Asia/Tokyo")
+# Staff read times as the Japanese portals print them; storage stays UTC. Japan time is defined
+# once, in the crawler's date parsing (the lowest layer that needs it; crawler/ may not import
+# kuchikomi/), and every other module takes it from here.
+from crawler.dates import JST as JST
 
 CATEGORY_JA = {
     "defamation": "名誉毀損",

@@ -24,10 +24,10 @@ from api.params import ClinicIdPath
 from api.routers.staff_pages import DECIDING_ROLES, form_error
 from api.templating import not_found_page, templates
 from detector import KINDS
+from kuchikomi.japanese import JST
 from kuchikomi.labels import BURST_KIND_JA
 from kuchikomi.schemas import NOTE_MAX_LENGTH, BurstPublic, DbId, DecisionCreate
 from kuchikomi.services.bursts import (
-    JST,
     ClinicTimeline,
     burst_record_chunks,
     clinic_timeline,

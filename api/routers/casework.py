@@ -21,7 +21,7 @@ from pydantic import ValidationError
 from api.auth import CurrentUser, visible_clinic_ids
 from api.deps import SessionDep
 from api.params import ReviewIdPath, parse_day
-from api.templating import REVIEW_NOT_FOUND, not_found_page, templates
+from api.templating import templates
 from kuchikomi.services.cases import (
     EDITABLE_IN,
     ROUTE_KEYS,
@@ -40,7 +40,6 @@ from kuchikomi.services.takedown import (
     FIELD_MAX_CHARS,
     TEXT_FIELDS,
     DraftEdit,
-    ReviewNotFoundError,
     build_draft,
     draft_docx,
     draft_pdf,
@@ -82,12 +81,7 @@ def _takedown_page(
     code: int = 200,
     posted: dict[str, str] | None = None,
 ) -> HTMLResponse:
-    try:
-        draft = build_draft(
-            session=session, review_id=review_id, clinic_ids=visible_clinic_ids(user)
-        )
-    except ReviewNotFoundError:
-        return not_found_page(request, REVIEW_NOT_FOUND)
+    draft = build_draft(session=session, review_id=review_id, clinic_ids=visible_clinic_ids(user))
     current = CaseStatus(draft.case.status) if draft.case else CaseStatus.draft
     read_only = user.role not in EDITING_ROLES
     next_statuses = [] if read_only else sorted(s.value for s in TRANSITIONS[current])
@@ -184,10 +178,7 @@ def save_takedown_form(
             ("requester_contact", requester_contact),
         )
     }
-    try:
-        prefilled = prefilled_fields(session=session, review_id=review_id, clinic_ids=clinic_ids)
-    except ReviewNotFoundError:
-        return not_found_page(request, REVIEW_NOT_FOUND)
+    prefilled = prefilled_fields(session=session, review_id=review_id, clinic_ids=clinic_ids)
     defaults = prefilled.model_dump()
     changed: dict[str, object] = {k: v for k, v in posted.items() if v != defaults[k]}
     if disclose_name is not None:
@@ -294,8 +285,6 @@ def save_status_form(
             user=user,
             clinic_ids=visible_clinic_ids(user),
         )
-    except ReviewNotFoundError:
-        return not_found_page(request, REVIEW_NOT_FOUND)
     except CaseStateError:
         return refuse("現在の状態からは、その状態に変更できません。", status.HTTP_409_CONFLICT)
     except CaseInputError as exc:

@@ -11,7 +11,7 @@ from api.errors import error_responses
 from kuchikomi.schemas import ClinicCreate, ClinicPublic
 from kuchikomi.services import google as google_service
 from kuchikomi.services.audit import record_audit
-from kuchikomi.services.clinics import RegistrationError, list_clinics, register_clinic
+from kuchikomi.services.clinics import list_clinics, register_clinic
 
 router = APIRouter(prefix="/api/v1/clinics", tags=["clinics"])
 
@@ -42,12 +42,6 @@ def create_clinic(body: ClinicCreate, session: SessionDep, user: AdminUser) -> C
         clinic = register_clinic(
             session=session, name=body.name, urls=body.urls, google_listings=google_listings
         )
-    except (
-        RegistrationError,
-        google_service.GoogleSetupError,
-        google_service.GoogleConnectionNotFound,
-    ) as exc:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, detail=str(exc)) from None
     except google_service.GoogleError as exc:
         raise HTTPException(status.HTTP_502_BAD_GATEWAY, detail=str(exc)) from None
     record_audit(

@@ -18,8 +18,8 @@ from api.errors import error_responses
 from api.params import ReviewIdPath, parse_id_cursor
 from kuchikomi.schemas import AuditEntryPublic, DecisionCreate, DecisionPublic, FilterText, Page
 from kuchikomi.services.audit import MAX_AUDIT_LIMIT, list_audit
-from kuchikomi.services.decisions import ReviewNotFoundError, decision_public, record_decision
-from kuchikomi.services.reviews import get_review
+from kuchikomi.services.decisions import decision_public, record_decision
+from kuchikomi.services.visibility import visible_review
 
 router = APIRouter(prefix="/api/v1", tags=["decisions"])
 
@@ -53,15 +53,11 @@ def post_decision(
     history) together with an audit entry holding the previous and the new decision."""
     clinic_ids = visible_clinic_ids(user)
     # Visibility first: another clinic's review is 404 for everyone who cannot see it.
-    if get_review(session=session, review_id=review_id, clinic_ids=clinic_ids) is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"review {review_id} does not exist")
+    visible_review(session=session, review_id=review_id, clinic_ids=clinic_ids)
     refuse_unless_deciding(user)
-    try:
-        decision = record_decision(
-            session=session, review_id=review_id, body=body, user=user, clinic_ids=clinic_ids
-        )
-    except ReviewNotFoundError as exc:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, detail=str(exc)) from None
+    decision = record_decision(
+        session=session, review_id=review_id, body=body, user=user, clinic_ids=clinic_ids
+    )
     session.commit()
     return decision_public(decision)
 

@@ -5,14 +5,14 @@ What a bundle holds and why: docs/domain.md.
 
 from __future__ import annotations
 
-from fastapi import APIRouter, HTTPException, status
+from fastapi import APIRouter
 from fastapi.responses import Response
 
 from api.auth import CurrentUser, visible_clinic_ids
 from api.deps import SessionDep
 from api.errors import error_responses
 from api.params import ReviewIdPath
-from kuchikomi.services.evidence import ArchiveIntegrityError, ReviewNotFoundError, issue_bundle
+from kuchikomi.services.evidence import issue_bundle
 
 router = APIRouter(prefix="/api/v1/reviews", tags=["evidence"])
 
@@ -34,16 +34,9 @@ def get_evidence(review_id: ReviewIdPath, session: SessionDep, user: CurrentUser
 
     409 when an archived page can no longer be read back exactly as recorded: a bundle never
     carries evidence that does not match its own hashes."""
-    try:
-        bundle = issue_bundle(
-            session=session, review_id=review_id, user=user, clinic_ids=visible_clinic_ids(user)
-        )
-    except ReviewNotFoundError:
-        raise HTTPException(
-            status.HTTP_404_NOT_FOUND, detail=f"review {review_id} does not exist"
-        ) from None
-    except ArchiveIntegrityError as exc:
-        raise HTTPException(status.HTTP_409_CONFLICT, detail=str(exc)) from None
+    bundle = issue_bundle(
+        session=session, review_id=review_id, user=user, clinic_ids=visible_clinic_ids(user)
+    )
     return Response(
         bundle.content,
         media_type="application/zip",

@@ -12,7 +12,7 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, HTTPException, status
+from fastapi import APIRouter
 from fastapi.responses import StreamingResponse
 from sqlalchemy.orm import Session
 
@@ -22,7 +22,7 @@ from api.errors import error_responses
 from api.routers.reviews import ReviewFiltersDep
 from kuchikomi.schemas import Page, ReviewPublic
 from kuchikomi.services.export import review_csv_lines
-from kuchikomi.services.reviews import MAX_LIMIT, ClinicNotFoundError, list_reviews
+from kuchikomi.services.reviews import MAX_LIMIT, list_reviews
 from models.base import utcnow
 from models.db import new_session
 
@@ -69,13 +69,10 @@ def export_reviews_csv(
             **filters.query(),
         )
 
-    try:
-        # The first page is read here so that a bad filter answers 404 before streaming starts.
-        first = page_of(session, None)
-    except ClinicNotFoundError as exc:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, detail=str(exc)) from None
+    # The first page is read here so that a bad filter answers 404 before streaming starts.
+    first = page_of(session, None)
     # Give the request's connection back now: the body may take minutes to download, and a pool
-    # connection held per download made concurrent exports fail (issue 15).
+    # connection held per download made concurrent exports fail.
     session.close()
 
     def rows() -> Iterator[ReviewPublic]:

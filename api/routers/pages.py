@@ -10,7 +10,7 @@ from datetime import timedelta
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, Query, Request, status
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse
 
 from api.auth import CurrentUser, visible_clinic_ids
@@ -18,13 +18,12 @@ from api.deps import SessionDep
 from api.params import ReviewIdPath, parse_day, parse_id
 from api.routers.export import export_url
 from api.routers.staff_pages import render_review_page
-from api.templating import REVIEW_NOT_FOUND, error_page, not_found_page, templates
+from api.templating import error_page, templates
 from kuchikomi.japanese import CATEGORY_JA, site_label
 from kuchikomi.services.clinics import clinic_choices, list_clinics, listing_sources
 from kuchikomi.services.decisions import review_detail
 from kuchikomi.services.group_decisions import bursts_of_reviews
 from kuchikomi.services.reviews import (
-    ClinicNotFoundError,
     CursorError,
     day_start,
     list_reviews,
@@ -121,13 +120,6 @@ def queue_page(
             posted_since=day_start(day_from),
             posted_before=day_start(day_to + timedelta(days=1)) if day_to else None,
         )
-    except ClinicNotFoundError:
-        return error_page(
-            request,
-            status.HTTP_404_NOT_FOUND,
-            "見つかりません",
-            "指定された医療機関は登録されていません。",
-        )
     except CursorError:
         return error_page(
             request,
@@ -217,6 +209,4 @@ def review_page(
     review = review_detail(
         session=session, review_id=review_id, clinic_ids=visible_clinic_ids(user)
     )
-    if review is None:
-        return not_found_page(request, REVIEW_NOT_FOUND)
     return render_review_page(request, review, user=user, saved=saved)

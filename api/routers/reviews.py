@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Response, status
+from fastapi import APIRouter, Depends, Query, Response
 from pydantic import TypeAdapter
 
 from api.auth import CurrentUser, visible_clinic_ids
@@ -25,8 +25,6 @@ from kuchikomi.services.decisions import review_detail
 from kuchikomi.services.reviews import (
     DEFAULT_LIMIT,
     MAX_LIMIT,
-    ClinicNotFoundError,
-    CursorError,
     day_start,
     list_reviews,
 )
@@ -120,18 +118,13 @@ def get_reviews(
 ) -> Response:
     """One page: `{"items": [...], "next_cursor": token or null}`. A cursor stays valid while
     reviews are added; a cursor from another `flagged` mode, or a damaged one, answers 422."""
-    try:
-        page = list_reviews(
-            session=session,
-            cursor=cursor,
-            limit=limit,
-            clinic_ids=visible_clinic_ids(user),
-            **filters.query(),
-        )
-    except CursorError as exc:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, detail=str(exc)) from None
-    except ClinicNotFoundError as exc:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, detail=str(exc)) from None
+    page = list_reviews(
+        session=session,
+        cursor=cursor,
+        limit=limit,
+        clinic_ids=visible_clinic_ids(user),
+        **filters.query(),
+    )
     # The page is already a validated model: serialise it once, in pydantic-core, rather than
     # let FastAPI validate it again first (a tenth of the queue's CPU time per request).
     return Response(_REVIEW_PAGE.dump_json(page), media_type="application/json")
@@ -144,9 +137,4 @@ def get_reviews(
     responses=error_responses(401, 404),
 )
 def get_one_review(review_id: ReviewIdPath, session: SessionDep, user: CurrentUser) -> ReviewDetail:
-    review = review_detail(
-        session=session, review_id=review_id, clinic_ids=visible_clinic_ids(user)
-    )
-    if review is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"review {review_id} does not exist")
-    return review
+    return review_detail(session=session, review_id=review_id, clinic_ids=visible_clinic_ids(user))

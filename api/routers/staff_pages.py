@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 from api.auth import AdminUser, CurrentUser, visible_clinic_ids
 from api.deps import SessionDep
 from api.params import ReviewIdPath
-from api.templating import REVIEW_NOT_FOUND, not_found_page, templates
+from api.templating import templates
 from kuchikomi.japanese import (
     AUDIT_ACTION_JA,
     AUDIT_OBJECT_JA,
@@ -30,7 +30,7 @@ from kuchikomi.japanese import (
 )
 from kuchikomi.schemas import NOTE_MAX_LENGTH, DbId, DecisionCreate, ReviewDetail
 from kuchikomi.services.audit import list_audit
-from kuchikomi.services.decisions import ReviewNotFoundError, record_decision, review_detail
+from kuchikomi.services.decisions import record_decision, review_detail
 from models import Clinic, Listing, Review, User
 
 router = APIRouter(include_in_schema=False)
@@ -101,8 +101,6 @@ def decide_form(
 ) -> Response:
     clinic_ids = visible_clinic_ids(user)
     review = review_detail(session=session, review_id=review_id, clinic_ids=clinic_ids)
-    if review is None:
-        return not_found_page(request, REVIEW_NOT_FOUND)
     form = {"decision": decision, "category": category, "note": note}
     if user.role not in DECIDING_ROLES:
         return render_review_page(
@@ -129,12 +127,9 @@ def decide_form(
             form=form,
             code=status.HTTP_422_UNPROCESSABLE_CONTENT,
         )
-    try:
-        record_decision(
-            session=session, review_id=review_id, body=body, user=user, clinic_ids=clinic_ids
-        )
-    except ReviewNotFoundError:
-        return not_found_page(request, REVIEW_NOT_FOUND)
+    record_decision(
+        session=session, review_id=review_id, body=body, user=user, clinic_ids=clinic_ids
+    )
     session.commit()
     # The page opens at its top, where the next step after this decision is offered.
     return RedirectResponse(

@@ -14,7 +14,7 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Query, status
+from fastapi import APIRouter, Query
 from fastapi.responses import Response
 from sqlalchemy.orm import Session
 
@@ -23,22 +23,19 @@ from api.deps import SessionDep
 from api.errors import error_responses
 from api.params import ReviewIdPath
 from kuchikomi.services.cases import (
-    CaseInputError,
-    CaseStateError,
     CaseTransition,
     change_status,
     save_draft,
 )
 from kuchikomi.services.deadlines import DeadlineList, list_deadlines
-from kuchikomi.services.reviews import get_review
 from kuchikomi.services.takedown import (
     DraftEdit,
-    ReviewNotFoundError,
     TakedownDraft,
     build_draft,
     draft_docx,
     draft_pdf,
 )
+from kuchikomi.services.visibility import visible_review
 from models.accounts import User
 
 router = APIRouter(prefix="/api/v1", tags=["takedown"])
@@ -54,16 +51,10 @@ class DraftFormat(StrEnum):
     pdf = "pdf"
 
 
-def _not_found(review_id: int) -> HTTPException:
-    return HTTPException(status.HTTP_404_NOT_FOUND, detail=f"review {review_id} does not exist")
-
-
 def _refuse_readers(session: Session, user: User, review_id: int) -> None:
     """Clinic users read drafts and cases but change nothing (403); visibility first, so that
     another clinic's review stays 404, as if it did not exist."""
-    clinic_ids = visible_clinic_ids(user)
-    if get_review(session=session, review_id=review_id, clinic_ids=clinic_ids) is None:
-        raise _not_found(review_id)
+    visible_review(session=session, review_id=review_id, clinic_ids=visible_clinic_ids(user))
     if user.role not in EDITING_ROLES:
         raise AuthError(
             403,
@@ -90,12 +81,7 @@ def get_takedown_draft(
     """The form fields prefilled from the review and its confirmed category, with staff edits
     applied, plus the routes that fit the site. The requester's address, name and contact are
     left for the clinic (only the victim or their lawyer may file)."""
-    try:
-        draft = build_draft(
-            session=session, review_id=review_id, clinic_ids=visible_clinic_ids(user)
-        )
-    except ReviewNotFoundError:
-        raise _not_found(review_id) from None
+    draft = build_draft(session=session, review_id=review_id, clinic_ids=visible_clinic_ids(user))
     if format is DraftFormat.json:
         return draft
     name = f"takedown-draft-review-{review_id}.{format.value}"
@@ -131,14 +117,7 @@ def put_takedown_draft(
     record of what was asked."""
     clinic_ids = visible_clinic_ids(user)
     _refuse_readers(session, user, review_id)
-    try:
-        save_draft(
-            session=session, review_id=review_id, edit=edit, user=user, clinic_ids=clinic_ids
-        )
-    except ReviewNotFoundError:
-        raise _not_found(review_id) from None
-    except CaseStateError as exc:
-        raise HTTPException(status.HTTP_409_CONFLICT, detail=str(exc)) from None
+    save_draft(session=session, review_id=review_id, edit=edit, user=user, clinic_ids=clinic_ids)
     return build_draft(session=session, review_id=review_id, clinic_ids=clinic_ids)
 
 
@@ -160,20 +139,9 @@ def post_case_status(
     the review."""
     clinic_ids = visible_clinic_ids(user)
     _refuse_readers(session, user, review_id)
-    try:
-        change_status(
-            session=session,
-            review_id=review_id,
-            change=change,
-            user=user,
-            clinic_ids=clinic_ids,
-        )
-    except ReviewNotFoundError:
-        raise _not_found(review_id) from None
-    except CaseStateError as exc:
-        raise HTTPException(status.HTTP_409_CONFLICT, detail=str(exc)) from None
-    except CaseInputError as exc:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, detail=str(exc)) from None
+    change_status(
+        session=session, review_id=review_id, change=change, user=user, clinic_ids=clinic_ids
+    )
     return build_draft(session=session, review_id=review_id, clinic_ids=clinic_ids)
 
 

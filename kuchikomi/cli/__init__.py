@@ -27,9 +27,11 @@ from kuchikomi.cli import (
     sites,
     sources,
 )
+from kuchikomi.cli.common import CommandGroup
 
 app = typer.Typer(
     name="kuchikomi",
+    cls=CommandGroup,
     help="kuchikomi-guard: watch public reviews of clinics and find the malicious ones.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,

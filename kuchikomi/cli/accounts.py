@@ -39,19 +39,16 @@ def add(
     ),
 ) -> None:
     """Create a user; prints the new user's id."""
-    from kuchikomi.services.accounts import AccountError, create_user
+    from kuchikomi.services.accounts import create_user
     from models.db import session_scope
 
     password = _read_password(password_stdin)
     require_schema()
-    try:
-        with session_scope() as session:
-            user = create_user(
-                session=session, email=email, role=role, password=password, clinic_ids=clinic
-            )
-            user_id = user.id
-    except AccountError as exc:
-        fail(str(exc))
+    with session_scope() as session:
+        user = create_user(
+            session=session, email=email, role=role, password=password, clinic_ids=clinic
+        )
+        user_id = user.id
     typer.echo(user_id)
 
 
@@ -96,37 +93,31 @@ def list_users(
 @user_app.command("disable")
 def disable(email: str = typer.Argument(..., help="The account's e-mail.")) -> None:
     """Stop an account at once: no more logins, its sessions end, its tokens are revoked."""
-    from kuchikomi.services.accounts import AccountError, disable_user, user_by_email
+    from kuchikomi.services.accounts import disable_user, user_by_email
     from models.db import session_scope
 
     require_schema()
-    try:
-        with session_scope() as session:
-            user = user_by_email(session=session, email=email)
-            ended = disable_user(session=session, user=user)
-            message = (
-                f"disabled {user.email}: {ended['sessions_ended']} login session(s) ended, "
-                f"{ended['tokens_revoked']} token(s) revoked"
-            )
-    except AccountError as exc:
-        fail(str(exc))
+    with session_scope() as session:
+        user = user_by_email(session=session, email=email)
+        ended = disable_user(session=session, user=user)
+        message = (
+            f"disabled {user.email}: {ended['sessions_ended']} login session(s) ended, "
+            f"{ended['tokens_revoked']} token(s) revoked"
+        )
     typer.echo(message)
 
 
 @user_app.command("enable")
 def enable(email: str = typer.Argument(..., help="The account's e-mail.")) -> None:
     """Let a disabled account log in again (revoked tokens stay revoked)."""
-    from kuchikomi.services.accounts import AccountError, enable_user, user_by_email
+    from kuchikomi.services.accounts import enable_user, user_by_email
     from models.db import session_scope
 
     require_schema()
-    try:
-        with session_scope() as session:
-            user = user_by_email(session=session, email=email)
-            enable_user(session=session, user=user)
-            message = f"enabled {user.email}"
-    except AccountError as exc:
-        fail(str(exc))
+    with session_scope() as session:
+        user = user_by_email(session=session, email=email)
+        enable_user(session=session, user=user)
+        message = f"enabled {user.email}"
     typer.echo(message)
 
 
@@ -138,19 +129,16 @@ def set_password(
     ),
 ) -> None:
     """Replace an account's password; its login sessions end (bearer tokens stay)."""
-    from kuchikomi.services.accounts import AccountError, user_by_email
     from kuchikomi.services.accounts import set_password as replace_password
+    from kuchikomi.services.accounts import user_by_email
     from models.db import session_scope
 
     password = _read_password(password_stdin)
     require_schema()
-    try:
-        with session_scope() as session:
-            user = user_by_email(session=session, email=email)
-            replace_password(session=session, user=user, password=password)
-            message = f"password changed for {user.email}"
-    except AccountError as exc:
-        fail(str(exc))
+    with session_scope() as session:
+        user = user_by_email(session=session, email=email)
+        replace_password(session=session, user=user, password=password)
+        message = f"password changed for {user.email}"
     typer.echo(message)
 
 
@@ -163,20 +151,17 @@ def set_role(
     ),
 ) -> None:
     """Change an account's role (and a clinic user's clinics); effective at its next request."""
-    from kuchikomi.services.accounts import AccountError, user_by_email
     from kuchikomi.services.accounts import set_role as change_role
+    from kuchikomi.services.accounts import user_by_email
     from models.db import session_scope
 
     require_schema()
-    try:
-        with session_scope() as session:
-            user = user_by_email(session=session, email=email)
-            change_role(session=session, user=user, role=role, clinic_ids=clinic)
-            message = f"{user.email} is now {user.role}" + (
-                f" (clinics {', '.join(map(str, user.clinic_ids))})" if user.clinic_ids else ""
-            )
-    except AccountError as exc:
-        fail(str(exc))
+    with session_scope() as session:
+        user = user_by_email(session=session, email=email)
+        change_role(session=session, user=user, role=role, clinic_ids=clinic)
+        message = f"{user.email} is now {user.role}" + (
+            f" (clinics {', '.join(map(str, user.clinic_ids))})" if user.clinic_ids else ""
+        )
     typer.echo(message)
 
 
@@ -235,14 +220,11 @@ def revoke(
     prefix: str = typer.Argument(..., help="The token's prefix as `token list` shows it."),
 ) -> None:
     """Revoke a bearer token at once: scripts using it get 401 from then on."""
-    from kuchikomi.services.accounts import AccountError, revoke_token
+    from kuchikomi.services.accounts import revoke_token
     from models.db import session_scope
 
     require_schema()
-    try:
-        with session_scope() as session:
-            token = revoke_token(session=session, prefix=prefix)
-            message = f"revoked {token.prefix}… ({token.user.email})"
-    except AccountError as exc:
-        fail(str(exc))
+    with session_scope() as session:
+        token = revoke_token(session=session, prefix=prefix)
+        message = f"revoked {token.prefix}… ({token.user.email})"
     typer.echo(message)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta, timezone
+from datetime import timedelta
 from typing import Any
 
 import typer
@@ -10,19 +10,18 @@ import typer
 from kuchikomi.cli.common import (
     FORMAT_HELP,
     ListFormat,
-    fail,
     print_csv,
     print_json,
     print_table,
     require_schema,
 )
+from kuchikomi.japanese import JST
 from kuchikomi.schemas import BurstPublic
 
 app = typer.Typer(help="Burst and campaign detection.", no_args_is_help=True)
 
 COLUMNS = ["id", "clinic_id", "kind", "start", "end", "observed", "expected", "score", "review_ids"]
 TABLE_COLUMNS = ["id", "clinic", "kind", "days (JST)", "observed", "expected", "score"]
-JST = timezone(timedelta(hours=9))
 
 
 def _row(burst: BurstPublic) -> dict[str, Any]:
@@ -65,16 +64,13 @@ def detect_(
     format: ListFormat = typer.Option(ListFormat.table, "--format", help=FORMAT_HELP),
 ) -> None:
     """Run the detectors (all clinics, or one) and print the clinic's current burst records."""
-    from kuchikomi.services.bursts import ClinicNotFoundError, burst_public, detect_bursts
+    from kuchikomi.services.bursts import burst_public, detect_bursts
     from models.db import session_scope
 
     require_schema()
-    try:
-        with session_scope() as session:
-            found = detect_bursts(session=session, clinic_ids=None if clinic is None else [clinic])
-            bursts = [burst_public(b) for b in found]
-    except ClinicNotFoundError as exc:
-        fail(str(exc))
+    with session_scope() as session:
+        found = detect_bursts(session=session, clinic_ids=None if clinic is None else [clinic])
+        bursts = [burst_public(b) for b in found]
     _show(bursts, format, "bursts")
 
 
@@ -84,19 +80,11 @@ def list_(
     format: ListFormat = typer.Option(ListFormat.table, "--format", help=FORMAT_HELP),
 ) -> None:
     """List stored burst records, newest first."""
-    from kuchikomi.services.bursts import (
-        ClinicNotFoundError,
-        burst_public,
-        check_clinics,
-        list_bursts,
-    )
+    from kuchikomi.services.bursts import burst_public, check_clinics, list_bursts
     from models.db import session_scope
 
     require_schema()
-    try:
-        with session_scope() as session:
-            ids = None if clinic is None else check_clinics(session, [clinic])
-            bursts = [burst_public(b) for b in list_bursts(session=session, clinic_ids=ids)]
-    except ClinicNotFoundError as exc:
-        fail(str(exc))
+    with session_scope() as session:
+        ids = None if clinic is None else check_clinics(session, [clinic])
+        bursts = [burst_public(b) for b in list_bursts(session=session, clinic_ids=ids)]
     _show(bursts, format, "bursts")

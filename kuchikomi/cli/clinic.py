@@ -34,7 +34,7 @@ def add(
 ) -> None:
     """Register a clinic with its listing URLs and/or Google locations; prints the clinic's id."""
     from kuchikomi.services import google as google_service
-    from kuchikomi.services.clinics import GoogleListing, RegistrationError, register_clinic
+    from kuchikomi.services.clinics import GoogleListing, register_clinic
     from models.crypto import SecretKeyError
     from models.db import session_scope
 
@@ -53,18 +53,13 @@ def add(
                 google_listings = google_service.resolve_listings(
                     session=session, wanted=[(location, connection) for location in google_location]
                 )
-        except (google_service.GoogleSetupError, google_service.GoogleConnectionNotFound) as exc:
-            fail(str(exc))
         except (google_service.GoogleError, SecretKeyError) as exc:
             fail(str(exc), EXIT_FAILED)
-    try:
-        with session_scope() as session:
-            clinic = register_clinic(
-                session=session, name=name, urls=url, google_listings=google_listings
-            )
-            clinic_id = clinic.id
-    except RegistrationError as exc:
-        fail(str(exc))
+    with session_scope() as session:
+        clinic = register_clinic(
+            session=session, name=name, urls=url, google_listings=google_listings
+        )
+        clinic_id = clinic.id
     typer.echo(clinic_id)
 
 

@@ -1,4 +1,8 @@
-"""Helpers every command uses: errors with the right exit code, output formats, the database."""
+"""Helpers every command uses: errors with the right exit code, output formats, the database.
+
+A service's error (kuchikomi/errors.py) is turned into a one-line message and an exit code here,
+once, by :class:`CommandGroup`, the ``kuchikomi`` command's group: commands do not catch them.
+"""
 
 from __future__ import annotations
 
@@ -15,6 +19,9 @@ from pydantic import BaseModel
 from rich import box
 from rich.console import Console
 from rich.table import Table
+from typer.core import TyperGroup
+
+from kuchikomi.errors import Conflict, DomainError
 
 # csv_safe is shared with the web export; re-exported here for the commands.
 from kuchikomi.services.export import csv_safe
@@ -47,6 +54,24 @@ def fail(message: str, code: int = EXIT_USAGE) -> NoReturn:
         f"[bold red]error:[/] {message}", highlight=False, markup=True, soft_wrap=True
     )
     raise typer.Exit(code)
+
+
+def exit_code(error: DomainError) -> int:
+    """Not found, forbidden and invalid are the caller's input (2); a conflict is the work
+    meeting a state that stops it (1)."""
+    return EXIT_FAILED if isinstance(error, Conflict) else EXIT_USAGE
+
+
+class CommandGroup(TyperGroup):
+    """The root group of ``kuchikomi``: every command runs inside :meth:`invoke`, so a domain
+    error raised anywhere below ends as ``error: message`` on stderr and its exit code."""
+
+    # ctx is typed Any: recent typer versions pass the Context of their own vendored click.
+    def invoke(self, ctx: Any) -> Any:
+        try:
+            return super().invoke(ctx)
+        except DomainError as exc:
+            fail(str(exc), exit_code(exc))
 
 
 def require_schema() -> None:

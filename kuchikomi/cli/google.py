@@ -49,10 +49,7 @@ def connect(
     from models import GoogleConnection
     from models.db import session_scope
 
-    try:
-        google_service.check_configured()
-    except google_service.GoogleSetupError as exc:
-        fail(str(exc))
+    google_service.check_configured()
     require_schema()
     if connection is not None:
         with session_scope() as session:
@@ -80,8 +77,6 @@ def connect(
             typer.echo(flow.url)
             pasted = typer.prompt("code", err=True)
             refresh_token = flow.exchange(pasted)
-    except google_service.GoogleSetupError as exc:
-        fail(str(exc))
     except google_service.GoogleError as exc:
         fail(str(exc), EXIT_FAILED)
     with session_scope() as session:
@@ -106,16 +101,11 @@ def locations(
     from models.crypto import SecretKeyError
     from models.db import session_scope
 
-    try:
-        google_service.check_configured()
-    except google_service.GoogleSetupError as exc:
-        fail(str(exc))
+    google_service.check_configured()
     require_schema()
     try:
         with session_scope() as session:
             found = google_service.list_locations(session=session, connection_id=connection)
-    except (google_service.GoogleConnectionNotFound, google_service.GoogleSetupError) as exc:
-        fail(str(exc))
     except (google_service.GoogleError, SecretKeyError) as exc:
         fail(str(exc), EXIT_FAILED)
     rows = [{"name": loc.name, "title": loc.title, "address": loc.address} for loc in found]

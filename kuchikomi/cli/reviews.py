@@ -63,25 +63,22 @@ def _all_reviews(
     *, flagged: bool | None, clinic_id: int | None, category: str | None, limit: int | None
 ) -> Iterator[ReviewPublic]:
     """Walk the keyset pages; each batch in its own short session."""
-    from kuchikomi.services.reviews import ClinicNotFoundError, list_reviews
+    from kuchikomi.services.reviews import list_reviews
     from models.db import session_scope
 
     cursor: str | None = None
     remaining = limit
     while True:
         batch = _BATCH if remaining is None else min(_BATCH, remaining)
-        try:
-            with session_scope() as session:
-                page = list_reviews(
-                    session=session,
-                    flagged=flagged,
-                    clinic_id=clinic_id,
-                    category=category,
-                    cursor=cursor,
-                    limit=batch,
-                )
-        except ClinicNotFoundError as exc:
-            fail(str(exc))
+        with session_scope() as session:
+            page = list_reviews(
+                session=session,
+                flagged=flagged,
+                clinic_id=clinic_id,
+                category=category,
+                cursor=cursor,
+                limit=batch,
+            )
         yield from page.items
         if remaining is not None:
             remaining -= len(page.items)

@@ -28,6 +28,7 @@ from sqlalchemy import CursorResult, case, delete, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from kuchikomi.errors import Invalid
 from kuchikomi.schemas import MAX_DB_ID
 from kuchikomi.services.audit import record_audit
 from kuchikomi_settings import get_settings
@@ -76,7 +77,7 @@ def _hashing() -> _Hashing:
     return _hashing_at(cost.time_cost, cost.memory_cost, cost.parallelism)
 
 
-class AccountError(ValueError):
+class AccountError(Invalid):
     """Bad input for an account operation (unknown role, weak password, unknown clinic…)."""
 
 

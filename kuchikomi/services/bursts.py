@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime, timedelta
 from typing import Any
 
 import numpy as np
@@ -42,17 +42,14 @@ from detector import (
     burst_time,
     detect,
 )
+from kuchikomi.errors import ClinicNotFound
+from kuchikomi.japanese import JST
 from kuchikomi.schemas import BurstPublic
 from models import Burst, BurstReview, Classification, Clinic, Listing, Review
 from models.base import utcnow
 
 CONTEXT_DAYS = 365
-JST = timezone(timedelta(hours=9))
 _IN_CHUNK = 500
-
-
-class ClinicNotFoundError(LookupError):
-    """A clinic filter names a clinic that does not exist."""
 
 
 def burst_public(burst: Burst) -> BurstPublic:
@@ -68,7 +65,7 @@ def detect_bursts(
 ) -> list[Burst]:
     """Detect bursts for the clinics (all when None), store them, return their stored records.
 
-    Writes happen in the caller's transaction. Raises :class:`ClinicNotFoundError` for unknown ids.
+    Writes happen in the caller's transaction. Raises :class:`ClinicNotFound` for unknown ids.
     """
     now = now or utcnow()
     scope = _scope(session, clinic_ids)
@@ -181,14 +178,14 @@ def _in_chunks(rows: Iterable[Any], size: int = _IN_CHUNK) -> Iterator[list[Burs
 
 
 def check_clinics(session: Session, clinic_ids: Iterable[int]) -> list[int]:
-    """The ids, sorted; raises :class:`ClinicNotFoundError` naming any that do not exist."""
+    """The ids, sorted; raises :class:`ClinicNotFound` naming any that do not exist."""
     wanted = sorted({int(c) for c in clinic_ids})
     found = (
         set(session.scalars(select(Clinic.id).where(Clinic.id.in_(wanted)))) if wanted else set()
     )
     missing = [c for c in wanted if c not in found]
     if missing:
-        raise ClinicNotFoundError(f"no clinic with id {', '.join(map(str, missing))}")
+        raise ClinicNotFound(f"no clinic with id {', '.join(map(str, missing))}")
     return wanted
 
 

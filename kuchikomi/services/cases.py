@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
+from kuchikomi.errors import Conflict, Invalid
 from kuchikomi.japanese import JST
 from kuchikomi.schemas import Day, Text
 from kuchikomi.services.audit import record_audit
@@ -47,18 +48,19 @@ MAX_NOTE_CHARS = 2000
 CRAWL_ACTOR = "system:crawl"
 
 
-class CaseStateError(RuntimeError):
+class CaseStateError(Conflict):
     """The change is not allowed in the case's current state (HTTP 409)."""
 
+    message_ja = "現在の状態からは、その状態に変更できません。"
 
-class CaseInputError(ValueError):
+
+class CaseInputError(Invalid):
     """The change is malformed: a date in the future, an answer dated before sending (HTTP 422).
 
     ``message_ja`` says the same to the staff using the web form."""
 
     def __init__(self, message: str, message_ja: str) -> None:
-        super().__init__(message)
-        self.message_ja = message_ja
+        super().__init__(message, message_ja)
 
 
 class CaseTransition(BaseModel):
@@ -136,7 +138,7 @@ def save_draft(
     edits (the form page sends every field and keeps only those that differ from the prefilled
     text, so that an untouched field keeps following the review and its confirmed category).
 
-    Raises :class:`kuchikomi.services.takedown.schemas.ReviewNotFoundError` and
+    Raises :class:`~kuchikomi.errors.ReviewNotFound` and
     :class:`CaseStateError` (a request that is out is not edited).
     """
     review = load_review(session, review_id, clinic_ids)
@@ -193,7 +195,7 @@ def change_status(
 ) -> TakedownCase:
     """Move the case (opening it as a draft first when there is none) and commit.
 
-    Raises ReviewNotFoundError, :class:`CaseStateError` for a move the current state does not
+    Raises ReviewNotFound, :class:`CaseStateError` for a move the current state does not
     allow and :class:`CaseInputError` for impossible dates. Everything is checked before anything
     is written.
     """

@@ -11,11 +11,12 @@ from sqlalchemy.orm import Session, selectinload
 from crawler.google import SOURCE as GOOGLE_SOURCE
 from crawler.sites import ProfileError
 from crawler.urls import UnsafeURLError, site_listing_url
+from kuchikomi.errors import Invalid
 from kuchikomi_settings import get_settings
 from models import Clinic, GoogleConnection, Listing
 
 
-class RegistrationError(ValueError):
+class RegistrationError(Invalid):
     """Registration refused; the message is for the user and nothing was stored."""
 
 

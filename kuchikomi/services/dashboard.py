@@ -11,16 +11,15 @@ import itertools
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import Select, func, or_, select
 from sqlalchemy.orm import Session
 
+from kuchikomi.japanese import JST
 from models import Burst, Clinic, FlaggedReview, Listing, ListingReviewCount, Review, TakedownCase
 from models.base import utcnow
 
 # Weeks run Monday to Sunday in Japanese time, like the staff's calendar.
-DISPLAY_TZ = ZoneInfo("Asia/Tokyo")
 TREND_WEEKS = 12
 RECENT_DAYS = 30
 # Takedown cases still waiting on someone: a draft not yet sent, or sent without an answer yet.
@@ -112,7 +111,7 @@ def clinic_summaries(
 
 
 def _week_start(moment: datetime) -> date:
-    local = moment.astimezone(DISPLAY_TZ).date()
+    local = moment.astimezone(JST).date()
     return local - timedelta(days=local.weekday())
 
 
@@ -133,7 +132,7 @@ def flagged_trend(
     now = now or utcnow()
     this_week = _week_start(now)
     starts = [this_week - timedelta(weeks=i) for i in reversed(range(weeks))]
-    bounds = [datetime.combine(start, datetime.min.time(), DISPLAY_TZ) for start in starts]
+    bounds = [datetime.combine(start, datetime.min.time(), JST) for start in starts]
     # A first sighting after this week (clock skew) is not on the chart.
     bounds.append(bounds[-1] + timedelta(weeks=1))
     scope = None

@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from kuchikomi.errors import ReviewNotFound
 from kuchikomi.schemas import (
     DecisionCreate,
     DecisionPublic,
@@ -25,21 +26,16 @@ from kuchikomi.schemas import (
 )
 from kuchikomi.services.audit import record_audit
 from kuchikomi.services.reviews import get_review
+from kuchikomi.services.visibility import visible_review
 from models import (
     Burst,
     BurstReview,
     Decision,
     EvidenceRecord,
-    Listing,
-    Review,
     ReviewSighting,
     User,
 )
 from models.tables import ReviewRevision
-
-
-class ReviewNotFoundError(LookupError):
-    """No such review, or one outside the clinics the caller may see."""
 
 
 def decision_public(decision: Decision) -> DecisionPublic:
@@ -71,15 +67,6 @@ def latest_decision(*, session: Session, review_id: int) -> Decision | None:
     )
 
 
-def _visible_review(
-    session: Session, review_id: int, clinic_ids: Sequence[int] | None
-) -> Review | None:
-    query = select(Review).join(Review.listing).where(Review.id == review_id)
-    if clinic_ids is not None:
-        query = query.where(Listing.clinic_id.in_(clinic_ids))
-    return session.scalar(query)
-
-
 def record_decision(
     *,
     session: Session,
@@ -90,12 +77,10 @@ def record_decision(
 ) -> Decision:
     """Add a decision and its audit entry (flushed; the caller commits both or neither).
 
-    Raises :class:`ReviewNotFoundError` for a review that does not exist or lies outside
-    ``clinic_ids`` (None = every clinic).
+    Raises :class:`~kuchikomi.errors.ReviewNotFound` for a review that does not exist or lies
+    outside ``clinic_ids`` (None = every clinic).
     """
-    review = _visible_review(session, review_id, clinic_ids)
-    if review is None:
-        raise ReviewNotFoundError(f"review {review_id} does not exist")
+    review = visible_review(session=session, review_id=review_id, clinic_ids=clinic_ids)
     before = latest_decision(session=session, review_id=review.id)
     decision = Decision(
         review_id=review.id,
@@ -120,11 +105,12 @@ def record_decision(
 
 def review_detail(
     *, session: Session, review_id: int, clinic_ids: Sequence[int] | None = None
-) -> ReviewDetail | None:
-    """The review with its decisions, bursts and captures; None if not visible."""
+) -> ReviewDetail:
+    """The review with its decisions, bursts and captures; :class:`ReviewNotFound` if the caller
+    may not see it."""
     review = get_review(session=session, review_id=review_id, clinic_ids=clinic_ids)
     if review is None:
-        return None
+        raise ReviewNotFound(review_id)
     decisions = session.scalars(
         select(Decision).where(Decision.review_id == review_id).order_by(Decision.id)
     ).all()

@@ -21,6 +21,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from crawler import google
+from kuchikomi.errors import Invalid
 from kuchikomi.services.clinics import GoogleListing
 from kuchikomi_settings import GoogleSettings, get_settings
 from models import GoogleConnection, Listing
@@ -33,11 +34,15 @@ from models.crypto import SecretKeyError, check_secret_key, decrypt_secret, encr
 REDIRECT_URI = "http://127.0.0.1:8085/"
 
 
-class GoogleSetupError(ValueError):
+class GoogleSetupError(Invalid):
     """Missing or wrong configuration or input (bad usage): the message says what to set."""
 
 
-class GoogleConnectionNotFound(LookupError):
+class GoogleConnectionNotFound(Invalid):
+    """The request names a connection that does not exist. Invalid input rather than not found:
+    the id is a reference inside a request (a clinic's Google location), answered 422 like any
+    other field that cannot be used."""
+
     def __init__(self, connection_id: int) -> None:
         super().__init__(
             f"no Google connection with id {connection_id}; connect one with "

@@ -77,7 +77,7 @@ def record_group_decision(
     clinic_ids: Sequence[int] | None = None,
 ) -> int:
     """The same decision for every review (each audited on its own); flushed, the caller
-    commits. Returns how many were recorded. Raises ReviewNotFoundError like
+    commits. Returns how many were recorded. Raises ReviewNotFound like
     :func:`record_decision` (then nothing may be committed)."""
     for review_id in review_ids:
         record_decision(

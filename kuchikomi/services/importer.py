@@ -25,23 +25,23 @@ external id) are left as they are, so importing the same file again changes noth
 
 from __future__ import annotations
 
-import hashlib
 import json
 import unicodedata
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime
 from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import select, tuple_
 from sqlalchemy.orm import Session
 
+from crawler.items import review_content_hash
+from kuchikomi.japanese import JST
 from models import Listing, Review
 from models.base import utcnow
 from models.text import MAX_REVIEW_CHARS, has_unstorable, storable
 
-JST = timezone(timedelta(hours=9))
 MAX_EXTERNAL_ID = 255
 MAX_AUTHOR = 255
 MAX_URL = 2048
@@ -169,7 +169,7 @@ def import_reviews(
             last_seen_at=max(first_seen, now),
             text=row.text,
             url=row.url,
-            content_hash=_content_hash(row),
+            content_hash=review_content_hash(author=row.author, rating=row.rating, text=row.text),
         )
         session.add(review)
         new.append(review)
@@ -400,12 +400,6 @@ def _existing(session: Session, keys: list[tuple[int, str]]) -> set[tuple[int, s
         )
         found.update((lid, eid) for lid, eid in session.execute(query))
     return found
-
-
-def _content_hash(row: _Row) -> str:
-    # Same recipe as the crawler (author, rating, text joined by the unit separator).
-    rating = "" if row.rating is None else f"{row.rating:g}"
-    return hashlib.sha256("\x1f".join([row.author or "", rating, row.text]).encode()).hexdigest()
 
 
 @dataclass

@@ -21,11 +21,12 @@ import math
 from collections.abc import Sequence
 from datetime import date, datetime, time
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import Row, Select, bindparam, func, or_, select
 from sqlalchemy.orm import Session
 
+from kuchikomi.errors import ClinicNotFound, Invalid
+from kuchikomi.japanese import JST
 from kuchikomi.schemas import MAX_DB_ID, Page, ReviewPublic
 from models import Classification, Clinic, Decision, Listing, Review
 from models.tables import ReviewRevision
@@ -38,12 +39,8 @@ _QUEUE = "q"  # (harmful_probability desc, id desc)
 _BY_ID = "i"  # (id desc)
 
 
-class CursorError(ValueError):
+class CursorError(Invalid):
     """The cursor was not produced by this listing (corrupt, truncated or from another filter)."""
-
-
-class ClinicNotFoundError(LookupError):
-    """The clinic filter names a clinic that does not exist."""
 
 
 def review_public(review: Review) -> ReviewPublic:
@@ -164,7 +161,6 @@ def _base_query(*, flagged: bool | None) -> Select[Any]:
 
 
 # Staff and the portals count days in Japan time; storage is UTC.
-JST = ZoneInfo("Asia/Tokyo")
 
 
 def day_start(day: date | None) -> datetime | None:
@@ -237,7 +233,7 @@ def list_reviews(
     """One page of reviews; ``flagged=True`` is the staff queue (most probably harmful first).
 
     Raises :class:`CursorError` for a cursor this listing did not issue and
-    :class:`ClinicNotFoundError` when ``clinic_id`` names no clinic, or one outside
+    :class:`~kuchikomi.errors.ClinicNotFound` when ``clinic_id`` names no clinic, or one outside
     ``clinic_ids`` (the clinics the caller may see; None = all; see api.auth).
 
     Further filters: ``source`` (the listing's site adapter), ``decision`` (``"undecided"`` or
@@ -253,7 +249,7 @@ def list_reviews(
         or (clinic_ids is not None and clinic_id not in clinic_ids)
     ):
         # Another clinic's id answers exactly like an unknown one.
-        raise ClinicNotFoundError(f"clinic {clinic_id} does not exist")
+        raise ClinicNotFound(f"clinic {clinic_id} does not exist")
 
     query = _base_query(flagged=flagged)
     if clinic_id is not None:

@@ -1,4 +1,4 @@
-"""What a clinic user may learn of records that span clinics.
+"""What a clinic user may see: one review (:func:`visible_review`), and records that span clinics.
 
 Cross-clinic detectors (near-duplicate texts, one author posting about many clinics) store in a
 burst's ``details`` the ids of every clinic and review of the campaign. A clinic user sees only
@@ -14,7 +14,9 @@ from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.interfaces import ORMOption
 
+from kuchikomi.errors import ReviewNotFound
 from kuchikomi.schemas import BurstPublic
 from models import Listing, Review
 
@@ -68,3 +70,23 @@ def bursts_for_viewer(
         burst.model_copy(update={"details": _scoped_details(burst.details, clinics, own)})
         for burst in bursts
     ]
+
+
+def visible_review(
+    *,
+    session: Session,
+    review_id: int,
+    clinic_ids: Sequence[int] | None,
+    options: Sequence[ORMOption] = (),
+) -> Review:
+    """The review if the caller may see it (``clinic_ids`` None: every clinic), else
+    :class:`~kuchikomi.errors.ReviewNotFound` — another clinic's review looks exactly like one
+    that does not exist. Every lookup of one review on someone's behalf goes through here;
+    ``options`` are loader options (``selectinload(...)``) for what the caller reads next."""
+    query = select(Review).join(Review.listing).where(Review.id == review_id).options(*options)
+    if clinic_ids is not None:
+        query = query.where(Listing.clinic_id.in_(clinic_ids))
+    review = session.scalars(query).one_or_none()
+    if review is None:
+        raise ReviewNotFound(review_id)
+    return review

@@ -15,6 +15,7 @@ from pypdf import PdfReader
 from sqlalchemy.orm import Session
 from warcio.archiveiterator import ArchiveIterator
 
+from kuchikomi.errors import ReviewNotFound
 from kuchikomi.services.evidence import (
     MANIFEST_NAME,
     REPORT_NAME,
@@ -23,7 +24,6 @@ from kuchikomi.services.evidence import (
     ArchiveIntegrityError,
     BundleFormatError,
     CheckStatus,
-    ReviewNotFoundError,
     build_bundle,
     verify_bundle,
 )
@@ -170,7 +170,7 @@ def test_not_a_bundle_is_refused(tmp_path: Path) -> None:
 
 
 def test_unknown_review_is_refused(session: Session, env: Path) -> None:
-    with pytest.raises(ReviewNotFoundError):
+    with pytest.raises(ReviewNotFound):
         build_bundle(session=session, review_id=999_999)
 
 

@@ -22,7 +22,6 @@ from kuchikomi.services.evidence.base import (
     WARC_NAME,
     ArchiveIntegrityError,
     BundleFormatError,
-    ReviewNotFoundError,
     jst,
 )
 from kuchikomi.services.evidence.bundle import EvidenceBundle, build_bundle, issue_bundle
@@ -46,7 +45,6 @@ __all__ = [
     "EvidenceBundle",
     "FileCheck",
     "PublicKey",
-    "ReviewNotFoundError",
     "SigningKeyError",
     "build_bundle",
     "issue_bundle",

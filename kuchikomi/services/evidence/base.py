@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from zoneinfo import ZoneInfo
+
+from kuchikomi.errors import Conflict
+from kuchikomi.japanese import JST
 
 # /2 adds the signature (manifest.json.sig) and the renderings of the archived pages.
 BUNDLE_FORMAT = "kuchikomi-evidence/2"
@@ -15,15 +17,12 @@ MANIFEST_NAME = "manifest.json"
 # A detached Ed25519 signature (64 raw bytes) of manifest.json exactly as stored in the zip.
 SIGNATURE_NAME = "manifest.json.sig"
 
-JST = ZoneInfo("Asia/Tokyo")
 
+class ArchiveIntegrityError(Conflict):
+    """The archived WARC record is missing, unreadable, or no longer matches its recorded hash
+    (HTTP 409: a bundle never carries evidence that does not match its own hashes)."""
 
-class ReviewNotFoundError(LookupError):
-    """No review has this id."""
-
-
-class ArchiveIntegrityError(RuntimeError):
-    """The archived WARC record is missing, unreadable, or no longer matches its recorded hash."""
+    message_ja = "保存済みのページを記録どおりに読み出せないため、証拠を作成できません。"
 
 
 class BundleFormatError(ValueError):

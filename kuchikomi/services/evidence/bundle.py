@@ -19,19 +19,19 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
+from kuchikomi.japanese import JST
 from kuchikomi.services.audit import record_audit
 from kuchikomi.services.evidence import rendering, signing
 from kuchikomi.services.evidence.base import (
     BUNDLE_FORMAT,
-    JST,
     MANIFEST_NAME,
     REPORT_NAME,
     SIGNATURE_NAME,
     WARC_NAME,
-    ReviewNotFoundError,
 )
 from kuchikomi.services.evidence.report import ReportInput, report_pdf
 from kuchikomi.services.evidence.warc import Capture, read_capture
+from kuchikomi.services.visibility import visible_review
 from models import EvidenceBundleRecord, EvidenceRecord, Listing, Review, ReviewSighting, User
 
 # How many reviews before and after the post the report shows (the WARC holds the whole page).
@@ -62,21 +62,16 @@ def build_bundle(
     ``clinic_ids`` limits the reviews that may be bundled to those clinics' (None: every clinic);
     a review outside them is reported exactly like an unknown one.
 
-    Raises :class:`ReviewNotFoundError` for an unknown id and :class:`ArchiveIntegrityError` when
-    an archived record cannot be read back exactly as it was recorded (a bundle must never carry
-    evidence that does not match its own hashes).
+    Raises :class:`~kuchikomi.errors.ReviewNotFound` for an unknown id and
+    :class:`ArchiveIntegrityError` when an archived record cannot be read back exactly as it was
+    recorded (a bundle must never carry evidence that does not match its own hashes).
     """
-    query = (
-        select(Review)
-        .join(Review.listing)
-        .where(Review.id == review_id)
-        .options(selectinload(Review.listing).selectinload(Listing.clinic))
+    review = visible_review(
+        session=session,
+        review_id=review_id,
+        clinic_ids=clinic_ids,
+        options=(selectinload(Review.listing).selectinload(Listing.clinic),),
     )
-    if clinic_ids is not None:
-        query = query.where(Listing.clinic_id.in_(clinic_ids))
-    review = session.scalars(query).one_or_none()
-    if review is None:
-        raise ReviewNotFoundError(f"review {review_id} does not exist")
     created_at = (now or datetime.now(UTC)).astimezone(UTC).replace(microsecond=0)
     key: Ed25519PrivateKey = signing.signing_key()
     fingerprint = signing.PublicKey(key.public_key()).fingerprint

@@ -10,9 +10,9 @@ from reportlab.lib import colors
 from reportlab.lib.units import mm
 from reportlab.platypus import Paragraph, Spacer, Table, TableStyle
 
+from kuchikomi.japanese import JST
 from kuchikomi.services import japanese_pdf as jp
 from kuchikomi.services.evidence.base import (
-    JST,
     MANIFEST_NAME,
     REPORT_NAME,
     SIGNATURE_NAME,

@@ -8,7 +8,6 @@ header values never contain line breaks.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 from pathlib import Path
@@ -19,6 +18,7 @@ import jinja2
 from sqlalchemy import select
 from sqlalchemy.orm import Session, joinedload
 
+from kuchikomi.japanese import ja_date
 from kuchikomi.labels import BURST_KIND_JA, CATEGORY_JA
 from kuchikomi.services.health import ADVICE_JA, STATUS_JA
 from kuchikomi_settings import NotifySettings
@@ -78,15 +78,6 @@ def _preview(text: str) -> str:
     return text if len(text) <= TEXT_PREVIEW else text[:TEXT_PREVIEW] + "…"
 
 
-def _ja_date(value: datetime | None) -> str:
-    if value is None:
-        return "不明"
-    from zoneinfo import ZoneInfo
-
-    local = value.astimezone(ZoneInfo("Asia/Tokyo"))
-    return f"{local.year}年{local.month}月{local.day}日"
-
-
 def _review_item(review: Review, settings: NotifySettings) -> dict[str, Any]:
     c = review.classification
     assert c is not None
@@ -106,7 +97,7 @@ def _review_item(review: Review, settings: NotifySettings) -> dict[str, Any]:
         "reasons": list(c.reasons or []),
         "page_url": _page_url(settings, f"/reviews/{review.id}"),
         # Display-only fields (not part of the webhook body).
-        "_posted_ja": _ja_date(review.posted_at),
+        "_posted_ja": ja_date(review.posted_at),
         "_headline": (
             f"{review.listing.clinic.name} ／ {CATEGORY_JA.get(c.category or '', '分類なし')} ／ "
             f"有害確率 {c.harmful_probability * 100:.0f}%"
@@ -131,7 +122,7 @@ def _burst_item(burst: Burst, clinic_names: dict[int, str]) -> dict[str, Any]:
         "_line": (
             f"{clinic_names.get(burst.clinic_id, '')} ／ "
             f"{BURST_KIND_JA.get(burst.kind, burst.kind)} ／ "
-            f"{_ja_date(burst.start)}〜{_ja_date(burst.end)} ／ "
+            f"{ja_date(burst.start)}〜{ja_date(burst.end)} ／ "
             f"観測 {burst.observed:g}（平常 {burst.expected:.1f}）"
         ),
     }

@@ -13,6 +13,7 @@ from urllib.parse import urlsplit
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from kuchikomi.errors import Invalid
 from kuchikomi.services.outbound import UnsafeURLError, check_target
 from kuchikomi_settings import get_settings
 from models import Clinic, NotificationDelivery, NotificationSubscription
@@ -22,7 +23,7 @@ CHANNELS = ("email", "webhook")
 STAFF_ROLES = ("admin", "reviewer")
 
 
-class SubscriptionError(ValueError):
+class SubscriptionError(Invalid):
     """A subscription was described wrongly (bad address, URL, scope); nothing was stored."""
 
 

@@ -16,10 +16,9 @@ from urllib.parse import urlsplit
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
-from kuchikomi.japanese import JST
+from kuchikomi.japanese import ja_date
 from kuchikomi.services.takedown.schemas import (
     DraftFields,
-    ReviewNotFoundError,
     TakedownDraft,
     case_brief,
 )
@@ -33,6 +32,7 @@ from kuchikomi.services.takedown.wording import (
     SITES,
     routes_for,
 )
+from kuchikomi.services.visibility import visible_review
 from models import Listing, Review
 from models.cases import TakedownCase
 
@@ -72,8 +72,7 @@ def site_of(url: str) -> tuple[str, str | None]:
 def _jst_day(value: datetime | None) -> str:
     if value is None:
         return "（不明）"
-    local = value.astimezone(JST)
-    return f"{local.year}年{local.month}月{local.day}日"
+    return ja_date(value)
 
 
 def _post_date(review: Review) -> str:
@@ -128,22 +127,17 @@ def _prefilled(review: Review, category: str | None, site: str) -> DraftFields:
 
 def load_review(session: Session, review_id: int, clinic_ids: list[int] | None = None) -> Review:
     """The review with its listing, clinic and classification; raises
-    :class:`ReviewNotFoundError` when it does not exist or is outside ``clinic_ids``."""
-    query = (
-        select(Review)
-        .join(Review.listing)
-        .where(Review.id == review_id)
-        .options(
+    :class:`~kuchikomi.errors.ReviewNotFound` when it does not exist or is outside
+    ``clinic_ids``."""
+    return visible_review(
+        session=session,
+        review_id=review_id,
+        clinic_ids=clinic_ids,
+        options=(
             selectinload(Review.listing).selectinload(Listing.clinic),
             selectinload(Review.classification),
-        )
+        ),
     )
-    if clinic_ids is not None:
-        query = query.where(Listing.clinic_id.in_(clinic_ids))
-    review = session.scalars(query).one_or_none()
-    if review is None:
-        raise ReviewNotFoundError(f"review {review_id} does not exist")
-    return review
 
 
 def prefilled_fields(

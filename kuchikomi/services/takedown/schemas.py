@@ -28,10 +28,6 @@ FIELD_MAX_CHARS: dict[str, int] = {
 TEXT_FIELDS = tuple(FIELD_MAX_CHARS)
 
 
-class ReviewNotFoundError(LookupError):
-    """No review has this id (or the caller may not see it)."""
-
-
 class DraftFields(BaseModel):
     """The fields of the request form, as they will be printed."""
 
