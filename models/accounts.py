@@ -17,14 +17,19 @@ from typing import Any
 from sqlalchemy import (
     Boolean,
     CheckConstraint,
+    ColumnElement,
     ForeignKey,
     Index,
     Integer,
+    ScalarSelect,
+    Select,
     String,
     Text,
     event,
+    func,
+    select,
 )
-from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
+from sqlalchemy.orm import InstrumentedAttribute, Mapped, Session, mapped_column, relationship
 
 from models.base import Base, JSONType, utcnow
 
@@ -162,6 +167,31 @@ class Decision(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     user: Mapped[User | None] = relationship(lazy="joined")
+
+
+# "The latest decision" is the one recorded last: the highest id of the review's rows. Every query
+# asking for a current decision goes through these two (ix_review_decision_review_id_id serves
+# both).
+
+
+def latest_decision_ids() -> Select[tuple[int]]:
+    """The id of each review's latest decision (``Decision.id.in_(latest_decision_ids())``);
+    narrow it with ``.where(Decision.review_id …)`` before use on a few reviews."""
+    return select(func.max(Decision.id)).group_by(Decision.review_id)
+
+
+def latest_decision_of(
+    review_id: ColumnElement[int] | InstrumentedAttribute[int],
+) -> ScalarSelect[str]:
+    """The latest decision value of the review ``review_id`` names in the enclosing query (a
+    correlated subquery; None without a decision)."""
+    return (
+        select(Decision.decision)
+        .where(Decision.review_id == review_id)
+        .order_by(Decision.id.desc())
+        .limit(1)
+        .scalar_subquery()
+    )
 
 
 class AuditEntry(Base):

@@ -33,6 +33,7 @@ from sqlalchemy.orm import Session
 from classifier import Classifier, ModelNotFoundError, active_model_path, load_model
 from classifier.corpus import HARMFUL_CATEGORIES, Example
 from models import Classification, Decision, Review
+from models.accounts import latest_decision_ids
 from models.base import utcnow
 
 BATCH_SIZE = 500
@@ -297,7 +298,7 @@ def staff_decision_examples(session: Session) -> list[Example]:
     latest decision is ``unsure`` (or harmful without a learnable category) gives no example,
     even if an earlier decision was firm: the person's current view is what counts.
     """
-    newest = select(func.max(Decision.id)).group_by(Decision.review_id)
+    newest = latest_decision_ids()
     rows = session.execute(
         select(Decision.review_id, Decision.decision, Decision.category, Review.text)
         .join(Review, Review.id == Decision.review_id)

@@ -21,13 +21,13 @@ from datetime import date, datetime, timedelta
 from typing import Literal
 
 from pydantic import BaseModel
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
 from kuchikomi.services.cases import today_jst
 from kuchikomi_settings import get_settings
 from models import Listing, Review
-from models.accounts import Decision
+from models.accounts import Decision, latest_decision_ids
 from models.cases import CaseStatus, TakedownCase
 
 
@@ -99,7 +99,7 @@ def list_deadlines(
     items: list[DeadlinePublic] = []
 
     # One query: each review whose latest decision is harmful, with its category and case.
-    latest = select(func.max(Decision.id)).group_by(Decision.review_id).scalar_subquery()
+    latest = latest_decision_ids().scalar_subquery()
     query = (
         select(Review, Decision.category, TakedownCase)
         .join(Decision, Decision.review_id == Review.id)

@@ -29,6 +29,7 @@ from kuchikomi.errors import ClinicNotFound, Invalid
 from kuchikomi.japanese import JST
 from kuchikomi.schemas import MAX_DB_ID, Page, ReviewPublic
 from models import Classification, Clinic, Decision, Listing, Review
+from models.accounts import latest_decision_ids, latest_decision_of
 from models.tables import ReviewRevision
 
 MAX_LIMIT = 200
@@ -174,9 +175,7 @@ def day_start(day: date | None) -> datetime | None:
 # turned into an expression per request.
 _LATEST_DECISIONS = select(Decision.review_id, Decision.decision, Decision.created_at).where(
     Decision.id.in_(
-        select(func.max(Decision.id))
-        .where(Decision.review_id.in_(bindparam("ids", expanding=True)))
-        .group_by(Decision.review_id)
+        latest_decision_ids().where(Decision.review_id.in_(bindparam("ids", expanding=True)))
     )
 )
 _LAST_REWRITES = (
@@ -206,14 +205,7 @@ def latest_decisions(*, session: Session, review_ids: Sequence[int]) -> dict[int
 
 def _latest_decision_of_row() -> Any:
     """The latest decision of the review in the enclosing query (correlated subquery)."""
-    return (
-        select(Decision.decision)
-        .where(Decision.review_id == Review.id)
-        .order_by(Decision.id.desc())
-        .limit(1)
-        .correlate(Review)
-        .scalar_subquery()
-    )
+    return latest_decision_of(Review.id).correlate(Review)
 
 
 def list_reviews(

@@ -10,13 +10,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 from urllib.parse import urlsplit
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
 from kuchikomi.japanese import ja_date
+from kuchikomi.services.decisions import latest_decision
 from kuchikomi.services.takedown.schemas import (
     DraftFields,
     TakedownDraft,
@@ -43,16 +43,8 @@ class _Confirmed:
     confirmed: bool
 
 
-def _latest_decision(session: Session, review_id: int) -> Any:
-    from models.accounts import Decision
-
-    return session.scalars(
-        select(Decision).where(Decision.review_id == review_id).order_by(Decision.id.desc())
-    ).first()
-
-
 def _category(session: Session, review: Review) -> _Confirmed:
-    decision = _latest_decision(session, review.id)
+    decision = latest_decision(session=session, review_id=review.id)
     if decision is not None and decision.decision == "harmful":
         return _Confirmed(decision.category, True)
     classification = review.classification
