@@ -19,7 +19,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from twisted.internet import defer, threads
 
@@ -28,7 +28,7 @@ from crawler.items import EvidenceRef, ReviewPageItem
 
 if TYPE_CHECKING:
     from scrapy.crawler import Crawler
-    from twisted.internet.interfaces import IDelayedCall
+    from twisted.internet.base import DelayedCall, ReactorBase
 
     from crawler.archive import WarcArchive
 
@@ -62,9 +62,9 @@ class StoreBatch:
     def __init__(self, crawler: Crawler) -> None:
         self.crawler = crawler
         self._batch = _Batch()
-        self._timer: IDelayedCall | None = None
-        # Fires when the batch being written is stored; None while no batch is being written.
-        self._writing: defer.Deferred[None] | None = None
+        self._timer: DelayedCall | None = None
+        # The batch being written (its outcomes); None while no batch is being written.
+        self._writing: defer.Deferred[Any] | None = None
         # Told when the batch being written is stored (flush waits on them).
         self._waiting: list[defer.Deferred[None]] = []
 
@@ -91,7 +91,8 @@ class StoreBatch:
         if self._timer is None or not self._timer.active():
             from twisted.internet import reactor
 
-            self._timer = reactor.callLater(FLUSH_SECONDS, self._start_write)  # type: ignore[attr-defined]
+            clock = cast("ReactorBase", reactor)
+            self._timer = clock.callLater(FLUSH_SECONDS, self._start_write)
 
     def _start_write(self) -> None:
         if self._timer is not None and self._timer.active():

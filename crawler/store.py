@@ -1,7 +1,9 @@
 """What the crawl process writes to the database: evidence records, reviews, per-listing outcomes.
 
 Each function is one short transaction, so whatever the crawler is doing when it is killed,
-what is stored is whole: a page's reviews and sightings go in together or not at all.
+what is stored is whole: a page's reviews and sightings go in together or not at all. During a
+crawl, pages and evidence records arrive in batches (crawler/batch.py, :func:`save_batch`), run
+in a worker thread rather than in the crawl's event loop.
 """
 
 from __future__ import annotations

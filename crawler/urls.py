@@ -107,10 +107,10 @@ def check_literal_address(url: str) -> None:
     host = urlsplit(url).hostname or ""
     # "localhost" is loopback by definition (RFC 6761), whatever a resolver would answer.
     if host == "localhost" or host.endswith(".localhost"):
-        raise UnsafeURLError(f"refusing to fetch {url}: {host} is a private address")
+        raise UnsafeURLError(f"refusing to fetch {url}: {host} resolves to private loopback")
     address = _literal_address(host.split("%", 1)[0])
     if address is not None and is_private_address(address):
-        raise UnsafeURLError(f"refusing to fetch {url}: {host} is a private address")
+        raise UnsafeURLError(f"refusing to fetch {url}: {host} resolves to private {address}")
 
 
 def detect_source(url: str) -> str:

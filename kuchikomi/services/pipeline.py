@@ -85,13 +85,30 @@ def run_pipeline(
         # Classify everything not yet classified (not only this run's reviews): a previous run
         # that crashed between crawling and classifying is caught up here.
         with session_scope() as session:
-            result.classified = classify_reviews(session=session, only_unclassified=True)
+            result.classified = classify_reviews(
+                session=session,
+                only_unclassified=True,
+                workers=_classify_workers(len(summary.new_review_ids)),
+            )
         result.bursts = _detect_bursts(summary)
         # A review a complete crawl no longer shows closes its takedown case as removed.
         with session_scope() as session:
             result.cases = confirm_removals(session=session)
         result.notifications = _notify()
         return result
+
+
+# New reviews from which classifying them is spread over the cores: a worker process costs a few
+# seconds to start and load the model, which a small batch of reviews does not pay back.
+PARALLEL_CLASSIFY_FROM = 5_000
+
+
+def _classify_workers(new_reviews: int) -> int:
+    """Processes that classify a crawl's new reviews (``classifier.workers``, else one per core,
+    when many reviews are new; one otherwise)."""
+    from kuchikomi.services.classification import default_workers
+
+    return default_workers() if new_reviews >= PARALLEL_CLASSIFY_FROM else 1
 
 
 def _notify() -> list[dict[str, Any]]:
