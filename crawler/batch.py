@@ -145,6 +145,28 @@ def _write(run_id: int, batch: _Batch) -> list[tuple[int, int] | Exception]:
         archive.sync()
     evidence = [fields for _ref, fields in batch.evidence]
     position = {id(ref): index for index, (ref, _fields) in enumerate(batch.evidence)}
+    lost = [
+        isinstance(page.evidence_id, EvidenceRef)
+        and page.evidence_id.id is None
+        and id(page.evidence_id) not in position
+        for page, _stored in batch.pages
+    ]
+    if any(lost):
+        # Read from a response whose evidence record an earlier batch failed to store: such a
+        # page fails (a review is never stored without the archived page it was read from).
+        written = _write(
+            run_id,
+            _Batch(
+                batch.evidence,
+                [entry for entry, is_lost in zip(batch.pages, lost, strict=True) if not is_lost],
+                batch.archives,
+            ),
+        )
+        kept = iter(written)
+        return [
+            RuntimeError("its archived response could not be stored") if is_lost else next(kept)
+            for is_lost in lost
+        ]
     pages = [
         (page, position.get(id(page.evidence_id)), _stored_evidence_id(page))
         for page, _stored in batch.pages
