@@ -119,9 +119,9 @@ class WarcArchive:
             },
         )
         writer.write_record(request)
+        # Handed to the operating system; durable after the next sync(), which the crawl's
+        # store batch calls before it records anything that points here.
         self._file.flush()
-        # The evidence must survive a crash right after this fetch.
-        os.fsync(self._file.fileno())
         return ArchivedRecord(
             path=self.path,
             offset=offset,
@@ -130,8 +130,19 @@ class WarcArchive:
             record_id=response.rec_headers.get_header("WARC-Record-ID"),
         )
 
+    def sync(self) -> None:
+        """Make every record written so far durable (one fsync for a whole batch of records).
+
+        Safe to call from another thread while records are being written: the file object's
+        buffer is flushed after each record, and fsync works on the descriptor alone.
+        """
+        if self._file is not None:
+            os.fsync(self._file.fileno())
+
     def close(self) -> None:
         if self._file is not None:
+            self._file.flush()
+            os.fsync(self._file.fileno())
             self._file.close()
         self._file = None
         self._writer = None

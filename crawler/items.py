@@ -36,6 +36,13 @@ class ReviewItem:
     content_hash: str
 
 
+@dataclass(eq=False)
+class EvidenceRef:
+    """An EvidenceRecord queued for the database (crawler/batch.py): ``id`` is set once stored."""
+
+    id: int | None = None
+
+
 @dataclass
 class ReviewPageItem:
     """Every review on one fetched page, stored together in one transaction."""
@@ -43,8 +50,9 @@ class ReviewPageItem:
     listing_id: int
     page_url: str
     page_number: int
-    # The archived response (EvidenceRecord) the reviews were read from.
-    evidence_id: int | None
+    # The archived response (EvidenceRecord) the reviews were read from: its id, or a reference
+    # to it while it waits to be stored with the page.
+    evidence_id: int | EvidenceRef | None
     reviews: list[ReviewItem] = field(default_factory=list)
     # Ids of already-stored reviews this page shows only as links (reviews on their own pages
     # are not fetched again): their sighting on this page is what proves they are still online.

@@ -16,18 +16,19 @@ from scrapy import Request, signals
 from scrapy.exceptions import IgnoreRequest, NotConfigured
 from scrapy.http import Response
 
-from crawler import store
 from crawler.archive import WarcArchive
+from crawler.batch import batch_for
 from crawler.resolver import ALLOW_PRIVATE_HOSTS
 from crawler.settings import DATA_DIR, WARC_DIR
-from crawler.urls import UnsafeURLError, check_fetch_allowed
+from crawler.urls import UnsafeURLError, check_literal_address
 
 if TYPE_CHECKING:
     from scrapy.crawler import Crawler
 
 logger = logging.getLogger(__name__)
 
-# Set on request.meta by the archive middleware: the EvidenceRecord of the response.
+# Set on request.meta by the archive middleware: the EvidenceRecord of the response (an
+# EvidenceRef until its batch is stored).
 EVIDENCE_ID = "kuchikomi_evidence_id"
 LISTING_ID = "kuchikomi_listing_id"
 _SECRET_REQUEST_HEADERS = frozenset({b"authorization", b"proxy-authorization", b"cookie"})
@@ -40,8 +41,10 @@ class RefusedHost(IgnoreRequest):
 class PrivateHostGuardMiddleware:
     """Refuses fetching loopback/private addresses unless KUCHIKOMI_ALLOW_PRIVATE_HOSTS is set.
 
-    Checked at fetch time because a registered host name may resolve differently later, and a
-    public page may redirect to an internal one.
+    Checked at fetch time because a public page may redirect to an internal one. This middleware
+    refuses literal addresses (which never reach a resolver) without any lookup; a host name is
+    refused by the crawl's resolver when its answer is private (crawler/resolver.py), so no
+    request waits on a blocking ``getaddrinfo`` in the event loop.
     """
 
     def __init__(self, allow_private_hosts: bool) -> None:
@@ -55,8 +58,10 @@ class PrivateHostGuardMiddleware:
         return cls(allow_private_hosts=False)
 
     def process_request(self, request: Request) -> None:
+        if self.allow_private_hosts:
+            return
         try:
-            check_fetch_allowed(request.url, allow_private_hosts=self.allow_private_hosts)
+            check_literal_address(request.url)
         except UnsafeURLError as exc:
             logger.warning("refused: %s", exc)
             raise RefusedHost(str(exc)) from None
@@ -119,7 +124,8 @@ class WarcArchiveMiddleware:
         except ValueError:
             reason = ""
         ip = response.ip_address
-        record = self._archive(run_id).write(
+        archive = self._archive(run_id)
+        record = archive.write(
             url=response.url,
             status=response.status,
             reason=reason,
@@ -131,19 +137,23 @@ class WarcArchiveMiddleware:
             fetched_at=fetched_at,
             ip_address=str(ip) if ip is not None else None,
         )
-        evidence_id = store.add_evidence(
-            run_id=run_id,
-            listing_id=request.meta.get(LISTING_ID),
-            url=response.url[:2048],
-            status_code=response.status,
-            fetched_at=fetched_at,
-            warc_path=str(record.path.relative_to(self.data_dir)),
-            warc_offset=record.offset,
-            warc_length=record.length,
-            payload_sha256=record.payload_sha256,
-            warc_record_id=record.record_id,
+        # Stored with the next batch of the crawl's writes, after the WARC file is synced
+        # (crawler/batch.py); the reference is resolved to the record's id then.
+        request.meta[EVIDENCE_ID] = batch_for(self.crawler).add_evidence(
+            archive,
+            {
+                "run_id": run_id,
+                "listing_id": request.meta.get(LISTING_ID),
+                "url": response.url[:2048],
+                "status_code": response.status,
+                "fetched_at": fetched_at,
+                "warc_path": str(record.path.relative_to(self.data_dir)),
+                "warc_offset": record.offset,
+                "warc_length": record.length,
+                "payload_sha256": record.payload_sha256,
+                "warc_record_id": record.record_id,
+            },
         )
-        request.meta[EVIDENCE_ID] = evidence_id
         return response
 
     def spider_closed(self) -> None:

@@ -7,8 +7,9 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from scrapy.exceptions import DropItem
+from scrapy.utils.defer import maybe_deferred_to_future
 
-from crawler import store
+from crawler.batch import batch_for
 from crawler.items import ReviewItem, ReviewPageItem
 from models.text import MAX_REVIEW_CHARS
 
@@ -35,42 +36,50 @@ def _capped(review: ReviewItem, page_url: str) -> ReviewItem:
 
 
 class StoreReviewPagePipeline:
-    """Upserts one page's reviews with their sightings in one transaction (idempotent), each
-    review's text capped at MAX_REVIEW_CHARS."""
+    """Stores each page's reviews with their sightings, in batches (crawler/batch.py), each
+    review's text capped at MAX_REVIEW_CHARS.
+
+    An item leaves this pipeline only once its page is durable; a page that cannot be stored
+    fails its listing. Closing the pipeline writes what is still queued, before the spider
+    records any listing's outcome.
+    """
 
     def __init__(self, crawler: Crawler) -> None:
         self.crawler = crawler
+        self.batch = batch_for(crawler)
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> StoreReviewPagePipeline:
         return cls(crawler)
 
-    def process_item(self, item: Any) -> Any:
-        if isinstance(item, ReviewPageItem):
-            spider = self.crawler.spider
-            run_id: int = spider.run_id  # type: ignore[union-attr]
-            item.reviews = [_capped(review, item.page_url) for review in item.reviews]
-            try:
-                seen, new = store.save_page(run_id=run_id, page=item)
-            except Exception as exc:
-                # Nothing of the page is stored (one transaction); its listing fails with the
-                # reason, rather than ending "ok" with reviews missing.
-                # The first line of a database error names it; the SQL after it does not help.
-                reason = (str(exc).strip().splitlines() or [exc.__class__.__name__])[0][:300]
-                error = f"page {item.page_number} ({item.page_url}) could not be stored: {reason}"
-                logger.error("listing %s: %s", item.listing_id, error, exc_info=True)
-                spider.store_failed(item.listing_id, error)  # type: ignore[union-attr]
-                raise DropItem(error) from exc
-            stats = self.crawler.stats
-            if stats is not None:
-                stats.inc_value("kuchikomi/reviews_seen", seen)
-                stats.inc_value("kuchikomi/reviews_new", new)
-            logger.info(
-                "listing %s page %s: %s reviews, %s new (%s)",
-                item.listing_id,
-                item.page_number,
-                seen,
-                new,
-                item.page_url,
-            )
+    async def process_item(self, item: Any) -> Any:
+        if not isinstance(item, ReviewPageItem):
+            return item
+        item.reviews = [_capped(review, item.page_url) for review in item.reviews]
+        try:
+            seen, new = await maybe_deferred_to_future(self.batch.add_page(item))
+        except Exception as exc:
+            # Nothing of the page is stored (one transaction); its listing fails with the
+            # reason, rather than ending "ok" with reviews missing.
+            # The first line of a database error names it; the SQL after it does not help.
+            reason = (str(exc).strip().splitlines() or [exc.__class__.__name__])[0][:300]
+            error = f"page {item.page_number} ({item.page_url}) could not be stored: {reason}"
+            logger.error("listing %s: %s", item.listing_id, error, exc_info=exc)
+            self.crawler.spider.store_failed(item.listing_id, error)  # type: ignore[union-attr]
+            raise DropItem(error) from exc
+        stats = self.crawler.stats
+        if stats is not None:
+            stats.inc_value("kuchikomi/reviews_seen", seen)
+            stats.inc_value("kuchikomi/reviews_new", new)
+        logger.info(
+            "listing %s page %s: %s reviews, %s new (%s)",
+            item.listing_id,
+            item.page_number,
+            seen,
+            new,
+            item.page_url,
+        )
         return item
+
+    async def close_spider(self) -> None:
+        await maybe_deferred_to_future(self.batch.flush())

@@ -101,9 +101,10 @@ def die_with_parent(parent_pid: int) -> None:
     """Be killed as soon as ``parent_pid`` (the process that started the crawl) ends.
 
     A crawler orphaned by a killed ``kuchikomi crawl`` would otherwise go on writing while the
-    next run, seeing the lock's owner dead, starts beside it. Each page is stored in one
-    transaction, so a crawler killed mid-page leaves nothing half-written; the next crawl reads
-    that page again. Linux: the kernel's parent-death signal; elsewhere: a watchdog thread.
+    next run, seeing the lock's owner dead, starts beside it. Pages are stored in whole
+    transactions (batches of them, docs/architecture.md#crawler-batching), so a crawler killed
+    mid-batch leaves nothing half-written; the next crawl reads those pages again. Linux: the
+    kernel's parent-death signal; elsewhere: a watchdog thread.
     """
     if sys.platform.startswith("linux"):
         pr_set_pdeathsig = 1

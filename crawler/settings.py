@@ -63,6 +63,7 @@ def scrapy_settings(settings: Settings) -> dict[str, Any]:
         },
         "ITEM_PIPELINES": {
             # The only pipeline so far; validation/enrichment pipelines would come before it.
+            # It stores in batches, off the event loop (docs/architecture.md#crawler-batching).
             "crawler.pipelines.StoreReviewPagePipeline": 300,
         },
     }

@@ -1,7 +1,9 @@
 """What the crawl process writes to the database: evidence records, reviews, per-listing outcomes.
 
 Each function is one short transaction, so whatever the crawler is doing when it is killed,
-what is stored is whole: a page's reviews and sightings go in together or not at all.
+what is stored is whole: a page's reviews and sightings go in together or not at all. During a
+crawl, pages and evidence records arrive in batches (crawler/batch.py, :func:`save_batch`), run
+in a worker thread rather than in the crawl's event loop.
 """
 
 from __future__ import annotations
@@ -80,15 +82,61 @@ def known_external_ids(*, listing_id: int, up_to: int | None = None) -> set[str]
         return set(session.scalars(query))
 
 
-def add_evidence(**fields: Any) -> int:
+def save_evidence(evidence: list[dict[str, Any]]) -> list[int]:
+    """Store EvidenceRecords (their fields) in one transaction; returns their ids, in order."""
     with session_scope() as session:
-        record = EvidenceRecord(**fields)
-        session.add(record)
-        session.flush()
-        return record.id
+        return _add_evidence(session, evidence)
 
 
-def save_page(*, run_id: int, page: ReviewPageItem) -> tuple[int, int]:
+def _add_evidence(session: Session, evidence: list[dict[str, Any]]) -> list[int]:
+    records = [EvidenceRecord(**fields) for fields in evidence]
+    session.add_all(records)
+    session.flush()
+    return [record.id for record in records]
+
+
+def save_batch(
+    *,
+    run_id: int,
+    evidence: list[dict[str, Any]],
+    pages: list[tuple[ReviewPageItem, int | None, int | None]],
+) -> tuple[list[int], list[tuple[int, int]]]:
+    """Store a batch of the crawl's writes in one transaction (crawler/batch.py).
+
+    ``evidence``: EvidenceRecords' fields. ``pages``: each page with the position in
+    ``evidence`` of the record it was read from, or else that record's id if stored earlier.
+    Returns the evidence ids and each page's (reviews seen, reviews new). All or nothing.
+    """
+    now = utcnow()
+    with session_scope() as session:
+        ids = _add_evidence(session, evidence)
+        outcomes = [
+            _save_page(
+                session,
+                run_id=run_id,
+                page=page,
+                evidence_id=ids[position] if position is not None else stored_id,
+                now=now,
+            )
+            for page, position, stored_id in pages
+        ]
+    return ids, outcomes
+
+
+def save_page(*, run_id: int, page: ReviewPageItem, evidence_id: int | None) -> tuple[int, int]:
+    """One page in a transaction of its own (see :func:`_save_page`)."""
+    with session_scope() as session:
+        return _save_page(session, run_id=run_id, page=page, evidence_id=evidence_id, now=utcnow())
+
+
+def _save_page(
+    session: Session,
+    *,
+    run_id: int,
+    page: ReviewPageItem,
+    evidence_id: int | None,
+    now: datetime,
+) -> tuple[int, int]:
     """Upsert the page's reviews, link them to the page's evidence, count them for the run.
 
     New review → inserted with first_seen_at; known review → last_seen_at updated, removed_at
@@ -96,72 +144,68 @@ def save_page(*, run_id: int, page: ReviewPageItem) -> tuple[int, int]:
     the page only links to (``sighted_ids``) is sighted without being changed. Returns
     (reviews seen, reviews new).
     """
-    now = utcnow()
     new = 0
-    with session_scope() as session:
-        ids = [r.external_id for r in page.reviews]
-        existing = (
-            {
-                review.external_id: review
-                for review in session.scalars(
-                    select(Review).where(
-                        Review.listing_id == page.listing_id, Review.external_id.in_(ids)
-                    )
-                )
-            }
-            if ids
-            else {}
-        )
-        stored: list[Review] = []
-        if page.sighted_ids:
-            stored.extend(
-                session.scalars(
-                    select(Review).where(
-                        Review.listing_id == page.listing_id,
-                        Review.external_id.in_(page.sighted_ids),
-                    )
+    ids = [r.external_id for r in page.reviews]
+    existing = (
+        {
+            review.external_id: review
+            for review in session.scalars(
+                select(Review).where(
+                    Review.listing_id == page.listing_id, Review.external_id.in_(ids)
                 )
             )
-            for sighted in stored:
-                sighted.last_seen_at = now
-                sighted.removed_at = None
-        for item in page.reviews:
-            review = existing.get(item.external_id)
-            if review is None:
-                review = Review(
-                    listing_id=page.listing_id,
-                    external_id=item.external_id,
-                    author=item.author,
-                    rating=item.rating,
-                    posted_at=item.posted_at,
-                    posted_at_raw=item.posted_at_raw,
-                    posted_at_exact=item.posted_at_exact,
-                    first_seen_at=now,
-                    last_seen_at=now,
-                    text=item.text,
-                    url=item.url,
-                    content_hash=item.content_hash,
+        }
+        if ids
+        else {}
+    )
+    stored: list[Review] = []
+    if page.sighted_ids:
+        stored.extend(
+            session.scalars(
+                select(Review).where(
+                    Review.listing_id == page.listing_id,
+                    Review.external_id.in_(page.sighted_ids),
                 )
-                session.add(review)
-                new += 1
-            else:
-                _refresh(session, review, item, now)
-            stored.append(review)
-        session.flush()
-        if page.evidence_id is not None:
-            for review in stored:
-                session.add(
-                    ReviewSighting(review_id=review.id, evidence_id=page.evidence_id, seen_at=now)
-                )
-        session.execute(
-            update(CrawlRunListing)
-            .where(CrawlRunListing.run_id == run_id, CrawlRunListing.listing_id == page.listing_id)
-            .values(
-                pages=CrawlRunListing.pages + (1 if page.list_page else 0),
-                reviews_seen=CrawlRunListing.reviews_seen + len(stored),
-                reviews_new=CrawlRunListing.reviews_new + new,
             )
         )
+        for sighted in stored:
+            sighted.last_seen_at = now
+            sighted.removed_at = None
+    for item in page.reviews:
+        review = existing.get(item.external_id)
+        if review is None:
+            review = Review(
+                listing_id=page.listing_id,
+                external_id=item.external_id,
+                author=item.author,
+                rating=item.rating,
+                posted_at=item.posted_at,
+                posted_at_raw=item.posted_at_raw,
+                posted_at_exact=item.posted_at_exact,
+                first_seen_at=now,
+                last_seen_at=now,
+                text=item.text,
+                url=item.url,
+                content_hash=item.content_hash,
+            )
+            session.add(review)
+            new += 1
+        else:
+            _refresh(session, review, item, now)
+        stored.append(review)
+    session.flush()
+    if evidence_id is not None:
+        for review in stored:
+            session.add(ReviewSighting(review_id=review.id, evidence_id=evidence_id, seen_at=now))
+    session.execute(
+        update(CrawlRunListing)
+        .where(CrawlRunListing.run_id == run_id, CrawlRunListing.listing_id == page.listing_id)
+        .values(
+            pages=CrawlRunListing.pages + (1 if page.list_page else 0),
+            reviews_seen=CrawlRunListing.reviews_seen + len(stored),
+            reviews_new=CrawlRunListing.reviews_new + new,
+        )
+    )
     return len(stored), new
 
 

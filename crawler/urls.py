@@ -97,14 +97,20 @@ def public_addresses(url: str) -> list[str]:
     return addresses
 
 
-def check_fetch_allowed(url: str, *, allow_private_hosts: bool) -> None:
-    """Refuse a fetch whose host resolves to a loopback/private address (unless allowed).
+def check_literal_address(url: str) -> None:
+    """Refuse a URL whose host is a literal loopback/private address (:class:`UnsafeURLError`).
 
-    Raises :class:`UnsafeURLError`; a host that does not resolve raises it too, with a clear
-    message.
+    No name is resolved here: the crawler calls this for every request inside its event loop,
+    where a blocking lookup would stall every other download. Host names are checked by the
+    crawl's resolver, on the very answer the connection uses (crawler/resolver.py).
     """
-    if not allow_private_hosts:
-        public_addresses(url)
+    host = urlsplit(url).hostname or ""
+    # "localhost" is loopback by definition (RFC 6761), whatever a resolver would answer.
+    if host == "localhost" or host.endswith(".localhost"):
+        raise UnsafeURLError(f"refusing to fetch {url}: {host} resolves to private loopback")
+    address = _literal_address(host.split("%", 1)[0])
+    if address is not None and is_private_address(address):
+        raise UnsafeURLError(f"refusing to fetch {url}: {host} resolves to private {address}")
 
 
 def detect_source(url: str) -> str:

@@ -7,6 +7,7 @@ can never drift apart, and the database lock keeps them from overlapping.
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -76,7 +77,12 @@ def run_pipeline(
                 progress=progress,
             )
         else:
+            # The crawl runs in a process of its own; this one waits, so it gets ready to classify
+            # and detect bursts meanwhile rather than after.
+            warming = threading.Thread(target=_warm_up, name="pipeline-warm-up", daemon=True)
+            warming.start()
             summary = run_crawl(listing_ids=listing_ids, trigger=trigger, full=full)
+            warming.join()
         result = PipelineResult(crawl=summary)
         with session_scope() as session:
             result.sites = site_loads(
@@ -85,13 +91,45 @@ def run_pipeline(
         # Classify everything not yet classified (not only this run's reviews): a previous run
         # that crashed between crawling and classifying is caught up here.
         with session_scope() as session:
-            result.classified = classify_reviews(session=session, only_unclassified=True)
+            result.classified = classify_reviews(
+                session=session,
+                only_unclassified=True,
+                workers=_classify_workers(len(summary.new_review_ids)),
+            )
         result.bursts = _detect_bursts(summary)
         # A review a complete crawl no longer shows closes its takedown case as removed.
         with session_scope() as session:
             result.cases = confirm_removals(session=session)
         result.notifications = _notify()
         return result
+
+
+def _warm_up() -> None:
+    """Load the active model and the burst detector's libraries (SciPy) while the crawl runs.
+
+    Only a head start: the steps after the crawl load what they need themselves, so a failure
+    here (no model yet: the classify step trains one) changes nothing.
+    """
+    try:
+        from kuchikomi.services import bursts  # noqa: F401 - imported for its start-up cost
+        from kuchikomi.services.classification import load_active_model
+
+        load_active_model()
+    except Exception:  # noqa: BLE001 - see above
+        log.debug("warming up for the steps after the crawl failed", exc_info=True)
+
+
+# New reviews from which classifying them is spread over the cores: a worker process costs a few
+# seconds to start and load the model, which a small batch of reviews does not pay back.
+PARALLEL_CLASSIFY_FROM = 5_000
+
+
+def _classify_workers(new_reviews: int) -> int:
+    """Processes that classify a crawl's new reviews (``classifier.workers``, else one per core,
+    when many reviews are new; one otherwise)."""
+    from kuchikomi.services.classification import default_workers
+
+    return default_workers() if new_reviews >= PARALLEL_CLASSIFY_FROM else 1
 
 
 def _notify() -> list[dict[str, Any]]:

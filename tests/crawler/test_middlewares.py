@@ -4,6 +4,7 @@ that checks the address each connection is actually made to."""
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -51,6 +52,19 @@ def test_a_redirect_to_a_private_address_is_refused(location: str) -> None:
     follow = _redirect(location)
     with pytest.raises(RefusedHost, match="private"):
         guard.process_request(follow)
+
+
+def test_the_guard_resolves_no_host_name(monkeypatch: pytest.MonkeyPatch) -> None:
+    # It runs inside the crawl's event loop for every request: a lookup there would stall every
+    # other download. Host names are left to the crawl's resolver (tested below).
+    def no_lookup(*args: object, **kwargs: object) -> None:
+        raise AssertionError(f"blocking name lookup of {args[0]!r} in the event loop")
+
+    monkeypatch.setattr(socket, "getaddrinfo", no_lookup)
+    guard = PrivateHostGuardMiddleware(allow_private_hosts=False)
+    assert guard.process_request(Request("http://clinic-reviews.invalid/clinic/1")) is None
+    with pytest.raises(RefusedHost, match="private"):
+        guard.process_request(Request("http://10.0.0.5/internal"))
 
 
 def test_private_addresses_pass_when_allowed() -> None:
