@@ -186,7 +186,7 @@ _CASE_STATUS_JA = {
     "no_answer": "回答なし",
 }
 
-_ROUTE_JA = {
+ROUTE_JA = {
     "platform_form": "掲載サイトの削除依頼フォーム",
     "letter": "送信防止措置依頼書の送付",
     "ihaho": "違法・有害情報相談センター",
@@ -215,7 +215,7 @@ def _audit_value_ja(key: str, value: Any, object_type: str) -> str:
         table = HEALTH_STATUS_JA if object_type == "listing" else _CASE_STATUS_JA
         return table.get(value, str(value))
     if key == "sent_via":
-        return _ROUTE_JA.get(value, str(value))
+        return ROUTE_JA.get(value, str(value))
     if key == "role":
         return ROLE_JA.get(value, str(value))
     if key == "draft" and isinstance(value, dict):

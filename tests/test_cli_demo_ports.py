@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.live_app import free_port
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -23,12 +25,6 @@ def busy_port() -> Iterator[int]:
         sock.bind(("127.0.0.1", 0))
         sock.listen(1)
         yield int(sock.getsockname()[1])
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _demo(*args: str, data_dir: Path) -> tuple[subprocess.CompletedProcess[str], float]:
@@ -53,7 +49,7 @@ def test_a_busy_port_is_named_at_once_and_nothing_is_done(
     other = "--portal-port" if which == "--port" else "--port"
     data_dir = tmp_path / "demo"
 
-    result, seconds = _demo(which, str(busy_port), other, str(_free_port()), data_dir=data_dir)
+    result, seconds = _demo(which, str(busy_port), other, str(free_port()), data_dir=data_dir)
 
     assert result.returncode == 1
     line = result.stderr.strip().splitlines()[-1]

@@ -22,6 +22,7 @@ from api.auth import CurrentUser, visible_clinic_ids
 from api.deps import SessionDep
 from api.params import ReviewIdPath, parse_day
 from api.templating import templates
+from kuchikomi.japanese import ROUTE_JA
 from kuchikomi.services.cases import (
     EDITABLE_IN,
     ROUTE_KEYS,
@@ -50,14 +51,6 @@ from models.cases import CaseStatus
 
 router = APIRouter(include_in_schema=False)
 
-ROUTE_JA = {
-    "platform_form": "掲載サイトの削除依頼フォーム",
-    "letter": "送信防止措置依頼書の送付",
-    "ihaho": "違法・有害情報相談センター",
-    "moj": "法務局の人権相談",
-    "police": "警察",
-    "lawyer": "弁護士",
-}
 # Multi-line fields get a textarea.
 LONG_FIELDS = frozenset({"information", "reason"})
 # Clinic users read drafts and cases; the association's staff edit them (README, accounts).

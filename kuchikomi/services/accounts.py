@@ -119,6 +119,19 @@ def user_public(user: User) -> dict[str, object]:
     }
 
 
+def _role_clinics(session: Session, role: str, clinic_ids: Iterable[int]) -> list[int]:
+    """The clinics a user of ``role`` is given: clinic users need some, the others none."""
+    if role not in ROLES:
+        raise AccountError(f"unknown role {role!r}: one of {', '.join(ROLES)}")
+    wanted = sorted(set(clinic_ids))
+    if role == "clinic" and not wanted:
+        raise AccountError("a clinic user needs at least one --clinic")
+    if role != "clinic" and wanted:
+        raise AccountError(f"--clinic applies to clinic users only; {role} sees every clinic")
+    _check_clinics(session, wanted)
+    return wanted
+
+
 def _check_clinics(session: Session, clinic_ids: Iterable[int]) -> None:
     for clinic_id in clinic_ids:
         # An id beyond the column's range would overflow in the database rather than be absent.
@@ -137,14 +150,7 @@ def create_user(
 ) -> User:
     """A new user (flushed, with its audit entry; the caller commits)."""
     email = normalize_email(email)
-    if role not in ROLES:
-        raise AccountError(f"unknown role {role!r}: one of {', '.join(ROLES)}")
-    clinic_ids = sorted(set(clinic_ids))
-    if role == "clinic" and not clinic_ids:
-        raise AccountError("a clinic user needs at least one --clinic")
-    if role != "clinic" and clinic_ids:
-        raise AccountError(f"--clinic applies to clinic users only; {role} sees every clinic")
-    _check_clinics(session, clinic_ids)
+    clinic_ids = _role_clinics(session, role, clinic_ids)
     if session.scalar(select(User.id).where(User.email == email)) is not None:
         raise AccountError(f"a user with e-mail {email} already exists")
     user = User(email=email, role=role, password_hash=hash_password(password))
@@ -467,14 +473,7 @@ def set_role(
 ) -> None:
     """Change the user's role (and, for a clinic user, the clinics they see); audited. Takes
     effect at the user's next request: roles are read from the database every time."""
-    if role not in ROLES:
-        raise AccountError(f"unknown role {role!r}: one of {', '.join(ROLES)}")
-    wanted = sorted(set(clinic_ids))
-    if role == "clinic" and not wanted:
-        raise AccountError("a clinic user needs at least one --clinic")
-    if role != "clinic" and wanted:
-        raise AccountError(f"--clinic applies to clinic users only; {role} sees every clinic")
-    _check_clinics(session, wanted)
+    wanted = _role_clinics(session, role, clinic_ids)
     before = user_public(user)
     user.role = role
     kept = {m.clinic_id: m for m in user.memberships}

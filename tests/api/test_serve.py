@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 import subprocess
 import sys
 import time
@@ -19,6 +18,7 @@ from kuchikomi.services.accounts import create_token, create_user
 from kuchikomi_settings import get_settings
 from models.db import reset_engine
 from tests.api.factories import make_clinic, make_review
+from tests.live_app import free_port
 
 runner = CliRunner()
 
@@ -62,12 +62,6 @@ def test_non_loopback_host_prints_a_warning(
         assert "kuchikomi db upgrade" in result.stderr
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.mark.slow  # starts `kuchikomi serve` in a subprocess
 def test_serve_answers_on_loopback_by_default(session: Session) -> None:
     listing = make_clinic(session, "ゆうき整形外科").listings[0]
@@ -75,7 +69,7 @@ def test_serve_answers_on_loopback_by_default(session: Session) -> None:
     user = create_user(session=session, email="a@example.jp", role="admin", password="x" * 12)
     auth = {"Authorization": f"Bearer {create_token(session=session, user=user)}"}
     session.commit()
-    port = _free_port()
+    port = free_port()
     command = [sys.executable, "-c", "from kuchikomi.cli import main; main()", "serve"]
     process = subprocess.Popen(
         [*command, "--port", str(port)], stdout=subprocess.PIPE, stderr=subprocess.PIPE
@@ -110,7 +104,7 @@ def test_serve_runs_several_workers(session: Session) -> None:
     user = create_user(session=session, email="w@example.jp", role="reviewer", password="x" * 12)
     auth = {"Authorization": f"Bearer {create_token(session=session, user=user)}"}
     session.commit()
-    port = _free_port()
+    port = free_port()
     command = [sys.executable, "-c", "from kuchikomi.cli import main; main()", "serve"]
     process = subprocess.Popen(
         [*command, "--port", str(port), "--workers", "2"],

@@ -16,22 +16,18 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import socket
-import subprocess
-import sys
-import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import httpx
 import pytest
 from playwright.sync_api import Browser, ConsoleMessage, Dialog, Page, Playwright, sync_playwright
 
 from kuchikomi.services.accounts import create_user
 from models.db import session_scope
-from tests.conftest import settings_environ, use_test_settings
+from tests.conftest import use_test_settings
+from tests.live_app import running_app
 
 PASSWORD = "correct horse battery staple"
 
@@ -57,12 +53,6 @@ def browser(playwright: Playwright) -> Iterator[Browser]:
     browser.close()
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture(scope="session")
 def server_data_dir(db_url: str, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The data directory of the shared server (of this database backend)."""
@@ -81,43 +71,8 @@ def env(db_url: str, server_data_dir: Path, monkeypatch: pytest.MonkeyPatch) -> 
 def live_server(db_url: str, server_data_dir: Path) -> Iterator[str]:
     """``kuchikomi``'s app under uvicorn on 127.0.0.1, one per database backend; its settings are
     those of ``env`` (same database, same data directory)."""
-    port = _free_port()
-    log = server_data_dir.parent / "uvicorn.log"
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "uvicorn",
-                "api.app:create_app",
-                "--factory",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(port),
-                "--log-level",
-                "warning",
-            ],
-            env={**os.environ, **settings_environ(db_url, server_data_dir)},
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-        base = f"http://127.0.0.1:{port}"
-        try:
-            deadline = time.monotonic() + 30
-            while True:
-                try:
-                    if httpx.get(f"{base}/healthz", timeout=2).status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                assert process.poll() is None, log.read_text("utf-8", "replace")
-                assert time.monotonic() < deadline, "the app did not start"
-                time.sleep(0.1)
-            yield base
-        finally:
-            process.terminate()
-            process.wait(timeout=15)
+    with running_app(db_url, server_data_dir) as base:
+        yield base
 
 
 @dataclass

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -32,16 +31,11 @@ from models import CrawlRun, Listing, Review
 from models.db import new_session
 from tests.conftest import _empty_tables
 from tests.crawler.conftest import PORTAL_TODAY
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+from tests.live_app import free_port
 
 
 def _start_scrapyd(directory: Path) -> tuple[subprocess.Popen[bytes], str]:
-    port = _free_port()
+    port = free_port()
     directory.mkdir(parents=True)
     # Scrapyd reads ./scrapyd.conf; everything but the port is its default.
     (directory / "scrapyd.conf").write_text(f"[scrapyd]\nhttp_port = {port}\n")
@@ -234,7 +228,7 @@ def test_unreachable_scrapyd_node_stops_the_crawl_before_anything_is_stored(
 ) -> None:
     code, _out, err = kuchikomi("clinic", "add", "--name", "A", "--url", "https://example.jp/r")
     assert code == 0, err
-    port = _free_port()  # nothing listens there
+    port = free_port()  # nothing listens there
 
     code, out, err = kuchikomi("crawl", "--all", "--scrapyd", f"http://127.0.0.1:{port}")
 
