@@ -271,7 +271,7 @@ def _crawler_saves(listing: Listing) -> Any:
             listing_id=listing.id, page_url=listing.url, page_number=1, evidence_id=None
         )
         page.reviews.append(item)
-        save_page(run_id=1, page=page)
+        save_page(run_id=1, page=page, evidence_id=None)
 
     return crawl
 

@@ -18,6 +18,7 @@ import io
 import os
 import shutil
 import tempfile
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -59,6 +60,14 @@ def chromium_executable() -> tuple[Path | None, str]:
 
 
 def render_captures(captures: list[Capture], warc: bytes) -> Rendered:
+    """Render each capture from the WARC alone. Runs in a thread of its own: Playwright's sync
+    API refuses to start in a thread that already runs an event loop (an async caller, or a
+    sync Playwright session of the caller's own), and the bundle must not depend on that."""
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="evidence-render") as pool:
+        return pool.submit(_render_captures, captures, warc).result()
+
+
+def _render_captures(captures: list[Capture], warc: bytes) -> Rendered:
     executable, reason = chromium_executable()
     if executable is None:
         return Rendered.unavailable(reason)
