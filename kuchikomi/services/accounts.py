@@ -139,6 +139,27 @@ def _check_clinics(session: Session, clinic_ids: Iterable[int]) -> None:
             raise AccountError(f"clinic {clinic_id} does not exist")
 
 
+def _audit_user(
+    session: Session,
+    actor: User | None,
+    action: str,
+    user: User,
+    *,
+    before: dict[str, Any] | None,
+    after: dict[str, Any],
+) -> None:
+    """One audit entry about ``user``, done by ``actor`` (None: the operator's CLI)."""
+    record_audit(
+        session=session,
+        user=actor,
+        action=action,
+        object_type="user",
+        object_id=user.id,
+        before=before,
+        after=after,
+    )
+
+
 def create_user(
     *,
     session: Session,
@@ -157,15 +178,7 @@ def create_user(
     user.memberships = [ClinicMembership(clinic_id=c) for c in clinic_ids]
     session.add(user)
     session.flush()
-    record_audit(
-        session=session,
-        user=actor,
-        action="user.create",
-        object_type="user",
-        object_id=user.id,
-        before=None,
-        after=user_public(user),
-    )
+    _audit_user(session, actor, "user.create", user, before=None, after=user_public(user))
     return user
 
 
@@ -389,12 +402,11 @@ def set_password(*, session: Session, user: User, password: str, actor: User | N
     is logged out); audited, the hashes themselves are never logged. Bearer tokens stay."""
     user.password_hash = hash_password(password)
     ended = _end_sessions(session, user)
-    record_audit(
-        session=session,
-        user=actor,
-        action="user.set_password",
-        object_type="user",
-        object_id=user.id,
+    _audit_user(
+        session,
+        actor,
+        "user.set_password",
+        user,
         before=None,
         after={"email": user.email, "sessions_ended": ended},
     )
@@ -436,12 +448,11 @@ def disable_user(*, session: Session, user: User, actor: User | None = None) -> 
         if token.revoked_at is None:
             token.revoked_at = now
             revoked += 1
-    record_audit(
-        session=session,
-        user=actor,
-        action="user.disable",
-        object_type="user",
-        object_id=user.id,
+    _audit_user(
+        session,
+        actor,
+        "user.disable",
+        user,
         before=before,
         after={**user_public(user), "sessions_ended": ended, "tokens_revoked": revoked},
     )
@@ -452,15 +463,7 @@ def enable_user(*, session: Session, user: User, actor: User | None = None) -> N
     """Let a disabled account log in again (with its password; tokens must be created anew)."""
     before = user_public(user)
     user.is_active = True
-    record_audit(
-        session=session,
-        user=actor,
-        action="user.enable",
-        object_type="user",
-        object_id=user.id,
-        before=before,
-        after=user_public(user),
-    )
+    _audit_user(session, actor, "user.enable", user, before=before, after=user_public(user))
 
 
 def set_role(
@@ -479,12 +482,4 @@ def set_role(
     kept = {m.clinic_id: m for m in user.memberships}
     user.memberships = [kept.get(c) or ClinicMembership(clinic_id=c) for c in wanted]
     session.flush()
-    record_audit(
-        session=session,
-        user=actor,
-        action="user.set_role",
-        object_type="user",
-        object_id=user.id,
-        before=before,
-        after=user_public(user),
-    )
+    _audit_user(session, actor, "user.set_role", user, before=before, after=user_public(user))

@@ -168,33 +168,11 @@ def notify_subscription(
         # Everything counted is recorded, including items beyond the display cap: the message
         # said how many there were and where to see them.
         session.add_all(
-            [
-                NotifiedItem(
-                    subscription_id=subscription_id,
-                    kind="review",
-                    item_id=review_id,
-                    delivery_id=delivery.id,
-                )
-                for review_id in reviews
-            ]
-            + [
-                NotifiedItem(
-                    subscription_id=subscription_id,
-                    kind="burst",
-                    item_id=burst_id,
-                    delivery_id=delivery.id,
-                )
-                for burst_id in bursts
-            ]
-            + [
-                NotifiedItem(
-                    subscription_id=subscription_id,
-                    kind="health",
-                    item_id=entry_id,
-                    delivery_id=delivery.id,
-                )
-                for entry_id in health
-            ]
+            NotifiedItem(
+                subscription_id=subscription_id, kind=kind, item_id=item_id, delivery_id=delivery.id
+            )
+            for kind, ids in (("review", reviews), ("burst", bursts), ("health", health))
+            for item_id in ids
         )
         log.info(
             "notification %s (%s) sent: %d reviews, %d bursts",
