@@ -36,7 +36,8 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 PG_SERVER = "postgresql+psycopg://postgres@127.0.0.1:5432"
-PG_DATABASE = "bench_scale"
+# Two people (or worktrees) benchmarking on one PostgreSQL server each take a name of their own.
+PG_DATABASE = os.environ.get("KUCHIKOMI_BENCH_PG_DATABASE", "bench_scale")
 FULL_REVIEWS = 1_012_382
 CLINICS = 2_000
 FLAGGED_SHARE = 0.037
