@@ -20,6 +20,7 @@ from kuchikomi.cli.common import (
     print_table,
     require_schema,
 )
+from kuchikomi.schemas import MAX_DB_ID
 
 user_app = typer.Typer(help="Staff and clinic accounts.", no_args_is_help=True)
 token_app = typer.Typer(
@@ -32,7 +33,11 @@ def add(
     email: str = typer.Option(..., "--email", help="Login e-mail address."),
     role: str = typer.Option(..., "--role", help="admin, reviewer or clinic."),
     clinic: list[int] = typer.Option(
-        [], "--clinic", help="A clinic id the clinic user may see (repeat for several)."
+        [],
+        "--clinic",
+        min=1,
+        max=MAX_DB_ID,
+        help="A clinic id the clinic user may see (repeat for several).",
     ),
     password_stdin: bool = typer.Option(
         False, "--password-stdin", help="Read the password from the first line of stdin."
@@ -147,7 +152,11 @@ def set_role(
     email: str = typer.Argument(..., help="The account's e-mail."),
     role: str = typer.Argument(..., help="admin, reviewer or clinic."),
     clinic: list[int] = typer.Option(
-        [], "--clinic", help="For the clinic role: a clinic the user may see (repeat for several)."
+        [],
+        "--clinic",
+        min=1,
+        max=MAX_DB_ID,
+        help="For the clinic role: a clinic the user may see (repeat for several).",
     ),
 ) -> None:
     """Change an account's role (and a clinic user's clinics); effective at its next request."""

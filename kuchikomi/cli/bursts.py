@@ -16,7 +16,7 @@ from kuchikomi.cli.common import (
     require_schema,
 )
 from kuchikomi.japanese import JST
-from kuchikomi.schemas import BurstPublic
+from kuchikomi.schemas import MAX_DB_ID, BurstPublic
 
 app = typer.Typer(help="Burst and campaign detection.", no_args_is_help=True)
 
@@ -60,7 +60,9 @@ def _show(bursts: list[BurstPublic], format: ListFormat, title: str) -> None:
 
 @app.command("detect")
 def detect_(
-    clinic: int | None = typer.Option(None, "--clinic", min=1, help="Only this clinic."),
+    clinic: int | None = typer.Option(
+        None, "--clinic", min=1, max=MAX_DB_ID, help="Only this clinic."
+    ),
     format: ListFormat = typer.Option(ListFormat.table, "--format", help=FORMAT_HELP),
 ) -> None:
     """Run the detectors (all clinics, or one) and print the clinic's current burst records."""
@@ -76,7 +78,9 @@ def detect_(
 
 @app.command("list")
 def list_(
-    clinic: int | None = typer.Option(None, "--clinic", min=1, help="Only this clinic."),
+    clinic: int | None = typer.Option(
+        None, "--clinic", min=1, max=MAX_DB_ID, help="Only this clinic."
+    ),
     format: ListFormat = typer.Option(ListFormat.table, "--format", help=FORMAT_HELP),
 ) -> None:
     """List stored burst records, newest first."""

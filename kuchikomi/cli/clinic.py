@@ -13,7 +13,7 @@ from kuchikomi.cli.common import (
     print_table,
     require_schema,
 )
-from kuchikomi.schemas import ClinicPublic
+from kuchikomi.schemas import MAX_DB_ID, ClinicPublic
 
 app = typer.Typer(help="Clinics and their listing URLs.", no_args_is_help=True)
 
@@ -29,7 +29,11 @@ def add(
         "see `kuchikomi google locations`).",
     ),
     connection: int | None = typer.Option(
-        None, "--connection", help="The Google connection that manages --google-location."
+        None,
+        "--connection",
+        min=1,
+        max=MAX_DB_ID,
+        help="The Google connection that manages --google-location.",
     ),
 ) -> None:
     """Register a clinic with its listing URLs and/or Google locations; prints the clinic's id."""

@@ -10,6 +10,7 @@ import typer
 from sqlalchemy import select
 
 from kuchikomi.cli.common import EXIT_FAILED, fail, print_table, require_schema
+from kuchikomi.schemas import MAX_DB_ID
 
 if TYPE_CHECKING:
     from kuchikomi.services.crawl_budget import SiteLoad
@@ -21,7 +22,11 @@ app = typer.Typer()
 def crawl(
     all_: bool = typer.Option(False, "--all", help="Crawl every registered listing."),
     clinic: list[int] = typer.Option(
-        [], "--clinic", help="Crawl this clinic's listings (repeat for several)."
+        [],
+        "--clinic",
+        min=1,
+        max=MAX_DB_ID,
+        help="Crawl this clinic's listings (repeat for several).",
     ),
     full: bool = typer.Option(
         False, "--full", help="Read every page, not only new ones (also notices removed reviews)."

@@ -16,6 +16,7 @@ from kuchikomi.cli.common import (
     print_table,
     require_schema,
 )
+from kuchikomi.schemas import MAX_DB_ID
 
 app = typer.Typer(
     help="Google Business Profile: connect an account (OAuth), list its locations.",
@@ -33,6 +34,8 @@ def connect(
     connection: int | None = typer.Option(
         None,
         "--connection",
+        min=1,
+        max=MAX_DB_ID,
         help="Reconnect this existing connection (its listings keep it) instead of adding one.",
     ),
     label: str | None = typer.Option(
@@ -93,7 +96,9 @@ def connect(
 
 @app.command("locations")
 def locations(
-    connection: int = typer.Argument(..., help="The connection id `google connect` printed."),
+    connection: int = typer.Argument(
+        ..., min=1, max=MAX_DB_ID, help="The connection id `google connect` printed."
+    ),
     format: ListFormat = typer.Option(ListFormat.table, "--format", help=FORMAT_HELP),
 ) -> None:
     """List the locations the connection manages: {name, title, address}."""

@@ -15,6 +15,7 @@ from kuchikomi.cli.common import (
     print_table,
     require_schema,
 )
+from kuchikomi.schemas import MAX_DB_ID
 
 app = typer.Typer(
     help="Notifications about new flagged reviews and bursts after each crawl.",
@@ -33,7 +34,9 @@ def add(
         None, "--email", help="Send mail to these addresses (comma-separated)."
     ),
     webhook: str | None = typer.Option(None, "--webhook", help="POST JSON to this http(s) URL."),
-    clinic: int | None = typer.Option(None, "--clinic", help="Only this clinic's news."),
+    clinic: int | None = typer.Option(
+        None, "--clinic", min=1, max=MAX_DB_ID, help="Only this clinic's news."
+    ),
     role: Role | None = typer.Option(
         None, "--role", help="News of every clinic, for staff in this role."
     ),
@@ -103,7 +106,9 @@ def list_(
 
 
 @app.command("remove")
-def remove(subscription_id: int = typer.Argument(..., help="Subscription id.")) -> None:
+def remove(
+    subscription_id: int = typer.Argument(..., min=1, max=MAX_DB_ID, help="Subscription id."),
+) -> None:
     """Delete a subscription and its delivery history."""
     from models import NotificationSubscription
     from models.db import session_scope
@@ -118,7 +123,9 @@ def remove(subscription_id: int = typer.Argument(..., help="Subscription id.")) 
 
 
 @app.command("test")
-def test(subscription_id: int = typer.Argument(..., help="Subscription id.")) -> None:
+def test(
+    subscription_id: int = typer.Argument(..., min=1, max=MAX_DB_ID, help="Subscription id."),
+) -> None:
     """Send a test message now; exit 1 (with the error) when it cannot be delivered."""
     from kuchikomi.services.notifications import send_test
 

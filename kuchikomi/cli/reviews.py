@@ -23,7 +23,7 @@ from kuchikomi.cli.common import (
     print_table,
     require_schema,
 )
-from kuchikomi.schemas import Category, ReviewPublic
+from kuchikomi.schemas import MAX_DB_ID, Category, ReviewPublic
 from kuchikomi.services.importer import ImportFormat
 
 app = typer.Typer(help="Reviews in the database.", no_args_is_help=True)
@@ -114,7 +114,9 @@ def list_(
     flagged: bool = typer.Option(
         False, "--flagged", help="Only flagged reviews, most probably harmful first."
     ),
-    clinic: int | None = typer.Option(None, "--clinic", min=1, help="Only this clinic's reviews."),
+    clinic: int | None = typer.Option(
+        None, "--clinic", min=1, max=MAX_DB_ID, help="Only this clinic's reviews."
+    ),
     category: Category | None = typer.Option(None, "--category", help="Only this category."),
     limit: int | None = typer.Option(None, "--limit", min=1, help="At most this many reviews."),
     format: ListFormat = typer.Option(ListFormat.table, "--format", help=FORMAT_HELP),
