@@ -18,6 +18,7 @@ import typer
 from pydantic import BaseModel
 from rich import box
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 from typer.core import TyperGroup
 
@@ -50,8 +51,10 @@ FORMAT_HELP = (
 
 def fail(message: str, code: int = EXIT_USAGE) -> NoReturn:
     """Print a one-line error and exit; usage/input errors exit 2."""
+    # The message often quotes what the user gave (a path, a URL, a line of a file): escaped, so
+    # that "[...]" in it is printed as written rather than read as Rich markup (or refused by it).
     err_console.print(
-        f"[bold red]error:[/] {message}", highlight=False, markup=True, soft_wrap=True
+        f"[bold red]error:[/] {escape(message)}", highlight=False, markup=True, soft_wrap=True
     )
     raise typer.Exit(code)
 

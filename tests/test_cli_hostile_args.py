@@ -1,4 +1,6 @@
-"""Ids beyond the database's integers are refused by the CLI before any query.
+"""Arguments a user may get wrong in odd ways get a plain error, never a traceback.
+
+Ids beyond the database's integers are refused by the CLI before any query.
 
 PostgreSQL's INTEGER stops at 2,147,483,647: a larger clinic or subscription id used to reach the
 database and end in a traceback (exit 1) there, while SQLite answered "not found". Every command
@@ -60,3 +62,14 @@ def test_an_id_beyond_the_database_integers_is_bad_usage(env: Path, args: list[s
     assert result.exception is None or isinstance(result.exception, SystemExit)
     assert "2147483647" in result.output  # the message names the allowed range
     assert "Traceback" not in result.output
+
+
+def test_an_error_message_quoting_the_users_input_prints_it_as_written(
+    env: Path, tmp_path: Path
+) -> None:
+    # Square brackets are Rich markup: "[/]" alone made the error printer itself raise.
+    missing = tmp_path / "export [/] [bold]2024.jsonl"
+    result = runner.invoke(app, ["reviews", "import", str(missing)])
+    assert result.exit_code == 2, result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+    assert str(missing) in " ".join(result.stderr.split())
