@@ -115,8 +115,11 @@ def build_trigger() -> CronTrigger:
     )
 
 
-def configure(scheduler: BaseScheduler) -> None:
-    """Add the job store and the one job to a scheduler (blocking in production)."""
+def configure(scheduler: BaseScheduler, *, run_now: bool = False) -> None:
+    """Add the job store and the one job to a scheduler (blocking in production).
+
+    ``run_now`` runs the crawl once as soon as the scheduler starts; the schedule then goes on.
+    """
     settings = get_settings()
     scheduler.add_jobstore(
         SQLAlchemyJobStore(url=settings.database_url, tablename=JOBSTORE_TABLE), "default"
@@ -130,10 +133,11 @@ def configure(scheduler: BaseScheduler) -> None:
         coalesce=True,
         max_instances=1,
         misfire_grace_time=settings.scheduler.misfire_grace_seconds,
+        **({"next_run_time": datetime.now(UTC)} if run_now else {}),
     )
 
 
-def build_scheduler() -> BlockingScheduler:
+def build_scheduler(*, run_now: bool = False) -> BlockingScheduler:
     scheduler = BlockingScheduler(timezone=get_settings().scheduler.timezone)
-    configure(scheduler)
+    configure(scheduler, run_now=run_now)
     return scheduler

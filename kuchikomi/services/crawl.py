@@ -18,6 +18,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -66,6 +67,31 @@ class StopRequested(BaseException):
     def __init__(self, signum: int = signal.SIGTERM) -> None:
         super().__init__(f"stopped by {signal.Signals(signum).name}")
         self.signum = signum
+
+
+# Crawler processes this process is waiting for, so that a stop request arriving in another
+# thread (the scheduler's main thread; its jobs run in worker threads) can reach them.
+_crawlers: set[subprocess.Popen[bytes]] = set()
+_crawlers_lock = threading.Lock()
+_stopping = threading.Event()
+
+
+def stop_running_crawls() -> int:
+    """Ask every crawl this process is waiting for to stop, as SIGTERM does for ``kuchikomi
+    crawl``: each crawler stores what it fetched and its run is recorded ``interrupted``. Crawls
+    started afterwards in this process are stopped as soon as they start. Returns how many were
+    running."""
+    with _crawlers_lock:
+        _stopping.set()
+        running = [process for process in _crawlers if process.poll() is None]
+        for process in running:
+            process.terminate()
+    return len(running)
+
+
+def stop_requested() -> bool:
+    """Whether :func:`stop_running_crawls` was called: the process is shutting down."""
+    return _stopping.is_set()
 
 
 @contextmanager
@@ -127,13 +153,20 @@ def run_crawl(
     try:
         with open(log_path, "ab") as log:
             # Same environment, hence the same settings and database, as this process.
-            process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
+            with _crawlers_lock:
+                process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
+                _crawlers.add(process)
+                if _stopping.is_set():  # the stop request came while this run was starting
+                    process.terminate()
             try:
                 returncode = process.wait()
             except BaseException:
                 interrupted = True
                 returncode = _stop(process)
                 raise
+            finally:
+                with _crawlers_lock:
+                    _crawlers.discard(process)
     finally:
         # Also on Ctrl-C: the run is finalised, unfinished listings are failed with the reason.
         summary = finish_run(

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from kuchikomi.services.crawl import CrawlSummary, run_crawl
+from kuchikomi.services.crawl import CrawlSummary, run_crawl, stop_requested
 from kuchikomi.services.crawl_budget import SiteLoad, listings_for_tonight, site_loads
 from kuchikomi.services.locks import job_lock
 from kuchikomi_settings import get_settings
@@ -84,6 +84,10 @@ def run_pipeline(
             summary = run_crawl(listing_ids=listing_ids, trigger=trigger, full=full)
             warming.join()
         result = PipelineResult(crawl=summary)
+        if stop_requested():
+            # The service is being stopped (the scheduler got SIGTERM): the next run classifies
+            # what this one stored, as it classifies every review not yet classified.
+            return result
         with session_scope() as session:
             result.sites = site_loads(
                 session=session, run_id=summary.run_id, every_listing=every_listing
