@@ -54,9 +54,12 @@ def test_every_domain_error_class_has_a_status() -> None:
     # Import every service module, so that each error class defined anywhere is registered.
     import kuchikomi.services.accounts
     import kuchikomi.services.cases
+    import kuchikomi.services.clinics
     import kuchikomi.services.evidence
+    import kuchikomi.services.google
     import kuchikomi.services.importer
     import kuchikomi.services.locks
+    import kuchikomi.services.notifications.subscriptions
     import kuchikomi.services.reviews  # noqa: F401
     from kuchikomi.services.accounts import ThrottledError
     from kuchikomi.services.evidence import BundleFormatError, SigningKeyError
