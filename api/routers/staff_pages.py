@@ -109,7 +109,8 @@ def decide_form(
     try:
         refuse_unless_deciding(user)
     except Forbidden as exc:
-        # Said beside the form, which keeps what was typed, rather than on an error page.
+        # The review page answers (with the form and what was typed, for a role that has one),
+        # not an error page.
         return render_review_page(
             request,
             review,
