@@ -4,7 +4,8 @@ Other modules code against this interface:
 
 - ``CurrentUser`` — the logged-in :class:`models.accounts.User`. Without a login the JSON API
   answers 401 and pages redirect to ``/login``.
-- ``require_role("admin", …)`` — a dependency answering 403 to other roles.
+- ``require_role("admin", …)`` — a dependency refusing other roles with
+  :class:`kuchikomi.errors.Forbidden` (403, answered by the domain error handler).
 - ``visible_clinic_ids(user)`` — ``None`` for every clinic (admin, reviewer), else the clinic
   user's clinics. Another clinic's objects must answer 404, exactly like objects that do not
   exist, so that a clinic user cannot even learn which ids exist.
@@ -29,7 +30,9 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.concurrency import run_in_threadpool
 
 from api.deps import SessionDep
+from kuchikomi.errors import Forbidden
 from kuchikomi.services.accounts import session_for_cookie, user_for_token
+from kuchikomi.services.visibility import STAFF_ROLES
 from models.accounts import User
 
 SESSION_COOKIE = "kuchikomi_session"
@@ -40,10 +43,13 @@ _FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
 
 
 class AuthError(Exception):
-    """Refused for want of a login (401), a role (403) or a CSRF token (403).
+    """Refused for want of a login (401) or of the session's CSRF token (403).
 
-    Rendered by :func:`auth_error_handler`: JSON under ``/api/``, a redirect to the login page or
-    a Japanese error page elsewhere.
+    These say nothing about what the user may do — who they are is not established, or the
+    request may not be theirs — so they are HTTP's own business, not the domain's
+    (kuchikomi/errors.py): :func:`auth_error_handler` answers JSON under ``/api/`` (401 with
+    ``WWW-Authenticate``), a redirect to the login page or a Japanese error page elsewhere. A
+    known user refused by their role raises :class:`~kuchikomi.errors.Forbidden` instead.
     """
 
     def __init__(self, status_code: int, detail: str, message_ja: str) -> None:
@@ -135,7 +141,8 @@ CurrentUser = Annotated[User, Depends(current_user)]
 
 
 def require_role(*roles: str) -> Callable[[User], User]:
-    """A dependency: the current user if their role is one of ``roles``, else 403.
+    """A dependency: the current user if their role is one of ``roles``, else
+    :class:`~kuchikomi.errors.Forbidden` (403).
 
     Use as ``user: Annotated[User, Depends(require_role("admin"))]`` or in
     ``dependencies=[Depends(require_role("admin"))]``.
@@ -143,10 +150,8 @@ def require_role(*roles: str) -> Callable[[User], User]:
 
     def check(user: CurrentUser) -> User:
         if user.role not in roles:
-            raise AuthError(
-                403,
-                f"this needs the role {' or '.join(roles)}",
-                "この操作を行う権限がありません。",
+            raise Forbidden(
+                f"this needs the role {' or '.join(roles)}", "この操作を行う権限がありません。"
             )
         return user
 
@@ -154,12 +159,12 @@ def require_role(*roles: str) -> Callable[[User], User]:
 
 
 AdminUser = Annotated[User, Depends(require_role("admin"))]
-StaffUser = Annotated[User, Depends(require_role("admin", "reviewer"))]
+StaffUser = Annotated[User, Depends(require_role(*STAFF_ROLES))]
 
 
 def visible_clinic_ids(user: User) -> list[int] | None:
     """``None`` = every clinic (admin, reviewer); else the ids of the clinic user's clinics."""
-    if user.role in ("admin", "reviewer"):
+    if user.role in STAFF_ROLES:
         return None
     return user.clinic_ids
 

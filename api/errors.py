@@ -2,7 +2,7 @@
 
 FastAPI's own request validation errors keep their list form (``detail: [...]``); errors raised by
 our services (kuchikomi/errors.py) are one readable sentence, mapped to their status here once:
-not found 404, forbidden 403, conflict 409, invalid 422.
+not found 404, forbidden 403, conflict 409, invalid 422, throttled 429.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel
 
 from api.templating import error_page
-from kuchikomi.errors import Conflict, DomainError, Forbidden, Invalid, NotFound
+from kuchikomi.errors import Conflict, DomainError, Forbidden, Invalid, NotFound, Throttled
 
 
 class ErrorMessage(BaseModel):
@@ -54,6 +54,7 @@ _DOMAIN_STATUS: dict[type[DomainError], tuple[int, str]] = {
     Forbidden: (status.HTTP_403_FORBIDDEN, "実行できません"),
     Conflict: (status.HTTP_409_CONFLICT, "実行できません"),
     Invalid: (status.HTTP_422_UNPROCESSABLE_CONTENT, "入力内容を確認してください"),
+    Throttled: (status.HTTP_429_TOO_MANY_REQUESTS, "しばらくお待ちください"),
 }
 
 

@@ -1,11 +1,11 @@
 """The one hierarchy of errors the services raise (docs/architecture.md#the-error-model).
 
 A service says *what* went wrong by the class it raises — :class:`NotFound`, :class:`Forbidden`,
-:class:`Conflict` or :class:`Invalid` — and the entry points say it to a person once: the API's
-exception handlers (``api/errors.py``) answer 404, 403, 409 or 422 with ``{"detail": message}``
-(a Japanese error page on the web UI, with ``message_ja``), and the CLI
-(``kuchikomi/cli/common.py``) prints the message and exits with the documented code. No router or
-command catches a service's error only to translate it.
+:class:`Conflict`, :class:`Invalid` or :class:`Throttled` — and the entry points say it to a
+person once: the API's exception handler (``api/errors.py``) answers 404, 403, 409, 422 or 429
+with ``{"detail": message}`` (a Japanese error page on the web UI, with ``message_ja``), and the
+CLI (``kuchikomi/cli/common.py``) prints the message and exits with the documented code. No
+router or command catches a service's error only to translate it.
 
 The message (``str(error)``) is English, for scripts and logs; ``message_ja`` is what the web UI
 shows staff. Each base class also derives from the built-in error it refines (``LookupError``,
@@ -51,6 +51,13 @@ class Invalid(DomainError, ValueError):
     """The input is malformed or impossible; nothing was stored."""
 
     message_ja = "入力内容が正しくありません。"
+
+
+class Throttled(DomainError):
+    """Refused for a while, without looking at the request, because too many like it came
+    before (failed logins); the same request may succeed once the wait is over."""
+
+    message_ja = "しばらく待ってから、もう一度お試しください。"
 
 
 class ReviewNotFound(NotFound):

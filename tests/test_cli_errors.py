@@ -11,7 +11,14 @@ from typer.testing import CliRunner
 
 from kuchikomi.cli import app
 from kuchikomi.cli.common import EXIT_FAILED, EXIT_USAGE, exit_code
-from kuchikomi.errors import ClinicNotFound, Conflict, Forbidden, Invalid, ReviewNotFound
+from kuchikomi.errors import (
+    ClinicNotFound,
+    Conflict,
+    Forbidden,
+    Invalid,
+    ReviewNotFound,
+    Throttled,
+)
 
 runner = CliRunner()
 
@@ -34,4 +41,4 @@ def test_unknown_clinic_exits_2_with_one_line(env: Path, args: list[str], messag
 def test_exit_codes_by_kind() -> None:
     assert exit_code(ReviewNotFound(1)) == exit_code(ClinicNotFound("x")) == EXIT_USAGE
     assert exit_code(Invalid("x")) == exit_code(Forbidden("x")) == EXIT_USAGE
-    assert exit_code(Conflict("x")) == EXIT_FAILED == 1
+    assert exit_code(Conflict("x")) == exit_code(Throttled("x")) == EXIT_FAILED == 1

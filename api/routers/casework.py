@@ -46,6 +46,7 @@ from kuchikomi.services.takedown import (
     draft_pdf,
     prefilled_fields,
 )
+from kuchikomi.services.visibility import is_staff
 from kuchikomi_settings import get_settings
 from models.cases import CaseStatus
 
@@ -53,8 +54,8 @@ router = APIRouter(include_in_schema=False)
 
 # Multi-line fields get a textarea.
 LONG_FIELDS = frozenset({"information", "reason"})
-# Clinic users read drafts and cases; the association's staff edit them (README, accounts).
-EDITING_ROLES = ("admin", "reviewer")
+# Clinic users read drafts and cases; the association's staff edit them (is_staff). The pages
+# say so beside the form, which stays on screen read-only.
 READ_ONLY_JA = "下書きの編集と対応状況の記録ができるのは管理者と確認担当者です（閲覧のみ）。"
 DOCX_TYPE = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
 EXPORT_FORMATS = ("docx", "pdf", "json")
@@ -76,7 +77,7 @@ def _takedown_page(
 ) -> HTMLResponse:
     draft = build_draft(session=session, review_id=review_id, clinic_ids=visible_clinic_ids(user))
     current = CaseStatus(draft.case.status) if draft.case else CaseStatus.draft
-    read_only = user.role not in EDITING_ROLES
+    read_only = not is_staff(user)
     next_statuses = [] if read_only else sorted(s.value for s in TRANSITIONS[current])
     blockers = (
         send_blockers(session=session, review_id=review_id)
@@ -155,7 +156,7 @@ def save_takedown_form(
 ) -> Response:
     """Save the draft; with ``export`` (the form's Word/PDF/JSON buttons) also answer with the
     saved draft in that format, so what is exported is what was on screen."""
-    if user.role not in EDITING_ROLES:  # another clinic's review is still 404 there
+    if not is_staff(user):  # another clinic's review is still 404 there
         return _takedown_page(request, session, user, review_id, error=READ_ONLY_JA, code=403)
     clinic_ids = visible_clinic_ids(user)
     posted = {
@@ -249,7 +250,7 @@ def save_status_form(
             request, session, user, review_id, error=message, error_at="case", code=code
         )
 
-    if user.role not in EDITING_ROLES:
+    if not is_staff(user):
         return refuse(READ_ONLY_JA, status.HTTP_403_FORBIDDEN)
     try:
         change = CaseTransition.model_validate(

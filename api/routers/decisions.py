@@ -12,27 +12,16 @@ from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query, status
 
-from api.auth import AdminUser, AuthError, CurrentUser, visible_clinic_ids
+from api.auth import AdminUser, CurrentUser, visible_clinic_ids
 from api.deps import SessionDep
 from api.errors import error_responses
 from api.params import ReviewIdPath, parse_id_cursor
 from kuchikomi.schemas import AuditEntryPublic, DecisionCreate, DecisionPublic, FilterText, Page
 from kuchikomi.services.audit import MAX_AUDIT_LIMIT, list_audit
 from kuchikomi.services.decisions import decision_public, record_decision
-from kuchikomi.services.visibility import visible_review
+from kuchikomi.services.visibility import refuse_unless_deciding, visible_review
 
 router = APIRouter(prefix="/api/v1", tags=["decisions"])
-
-DECIDING_ROLES = ("admin", "reviewer")
-
-
-def refuse_unless_deciding(user: CurrentUser) -> None:
-    if user.role not in DECIDING_ROLES:
-        raise AuthError(
-            403,
-            "only admins and reviewers record decisions",
-            "判断を記録できるのは管理者と確認担当者です。",
-        )
 
 
 @router.post(

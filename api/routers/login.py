@@ -16,6 +16,7 @@ from pydantic import BaseModel
 
 from api.auth import SESSION_COOKIE, CurrentUser, client_ip, visible_clinic_ids
 from api.deps import SessionDep
+from api.errors import domain_status
 from api.templating import templates
 from kuchikomi.services.accounts import (
     SESSION_LIFETIME,
@@ -93,14 +94,14 @@ def login(
         user = check_password(
             session=session, email=email, password=password, ip=client_ip(request)
         )
-    except ThrottledError:
+    except ThrottledError as exc:
+        # Said on the login form, which keeps the email, rather than on an error page.
         return _login_form(
             request,
             next_url=next_url,
             email=email,
-            error="ログインの失敗が続いたため、一時的にログインを止めています。"
-            "15分ほど待ってから、もう一度お試しください。",
-            code=status.HTTP_429_TOO_MANY_REQUESTS,
+            error=exc.message_ja,
+            code=domain_status(exc)[0],
         )
     if user is None:
         session.commit()  # the failed attempt counts towards throttling

@@ -18,8 +18,10 @@ from sqlalchemy.orm import Session
 
 from api.auth import AdminUser, CurrentUser, visible_clinic_ids
 from api.deps import SessionDep
+from api.errors import domain_status
 from api.params import ReviewIdPath
 from api.templating import templates
+from kuchikomi.errors import Forbidden
 from kuchikomi.japanese import (
     AUDIT_ACTION_JA,
     AUDIT_OBJECT_JA,
@@ -31,11 +33,13 @@ from kuchikomi.japanese import (
 from kuchikomi.schemas import NOTE_MAX_LENGTH, DbId, DecisionCreate, ReviewDetail
 from kuchikomi.services.audit import list_audit
 from kuchikomi.services.decisions import record_decision, review_detail
+from kuchikomi.services.visibility import STAFF_ROLES, is_staff, refuse_unless_deciding
 from models import Clinic, Listing, Review, User
 
 router = APIRouter(include_in_schema=False)
 
-DECIDING_ROLES = ("admin", "reviewer")
+# Who records decisions, for the burst pages (kuchikomi/services/visibility.py has the rule).
+DECIDING_ROLES = STAFF_ROLES
 AUDIT_PAGE_SIZE = 50
 
 
@@ -55,7 +59,7 @@ def render_review_page(
         "review.html",
         {
             "review": review,
-            "can_decide": user.role in DECIDING_ROLES,
+            "can_decide": is_staff(user),
             "decision_saved": saved,
             "decision_error": error,
             "decision_form": form
@@ -102,14 +106,18 @@ def decide_form(
     clinic_ids = visible_clinic_ids(user)
     review = review_detail(session=session, review_id=review_id, clinic_ids=clinic_ids)
     form = {"decision": decision, "category": category, "note": note}
-    if user.role not in DECIDING_ROLES:
+    try:
+        refuse_unless_deciding(user)
+    except Forbidden as exc:
+        # The review page answers (with the form and what was typed, for a role that has one),
+        # not an error page.
         return render_review_page(
             request,
             review,
             user=user,
-            error="判断を記録できるのは管理者と確認担当者です。",
+            error=exc.message_ja,
             form=form,
-            code=status.HTTP_403_FORBIDDEN,
+            code=domain_status(exc)[0],
         )
     # The category select comes pre-filled with the classifier's guess; it only means something
     # with "harmful", so for the other decisions it is dropped rather than refused.

@@ -18,7 +18,7 @@ from fastapi import APIRouter, Query
 from fastapi.responses import Response
 from sqlalchemy.orm import Session
 
-from api.auth import AuthError, CurrentUser, visible_clinic_ids
+from api.auth import CurrentUser, visible_clinic_ids
 from api.deps import SessionDep
 from api.errors import error_responses
 from api.params import ReviewIdPath
@@ -35,13 +35,11 @@ from kuchikomi.services.takedown import (
     draft_docx,
     draft_pdf,
 )
-from kuchikomi.services.visibility import visible_review
+from kuchikomi.services.visibility import refuse_unless_editing_cases, visible_review
 from models.accounts import User
 
 router = APIRouter(prefix="/api/v1", tags=["takedown"])
 
-# Clinic users read drafts and cases; the association's staff edit them (README, accounts).
-EDITING_ROLES = ("admin", "reviewer")
 DOCX_TYPE = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
 
 
@@ -55,12 +53,7 @@ def _refuse_readers(session: Session, user: User, review_id: int) -> None:
     """Clinic users read drafts and cases but change nothing (403); visibility first, so that
     another clinic's review stays 404, as if it did not exist."""
     visible_review(session=session, review_id=review_id, clinic_ids=visible_clinic_ids(user))
-    if user.role not in EDITING_ROLES:
-        raise AuthError(
-            403,
-            "only admins and reviewers edit drafts and record case steps",
-            "下書きの編集と対応状況の記録ができるのは管理者と確認担当者です。",
-        )
+    refuse_unless_editing_cases(user)
 
 
 @router.get(

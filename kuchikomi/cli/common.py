@@ -22,7 +22,7 @@ from rich.markup import escape
 from rich.table import Table
 from typer.core import TyperGroup
 
-from kuchikomi.errors import Conflict, DomainError
+from kuchikomi.errors import Conflict, DomainError, Throttled
 
 # csv_safe is shared with the web export; re-exported here for the commands.
 from kuchikomi.services.export import csv_safe
@@ -60,9 +60,9 @@ def fail(message: str, code: int = EXIT_USAGE) -> NoReturn:
 
 
 def exit_code(error: DomainError) -> int:
-    """Not found, forbidden and invalid are the caller's input (2); a conflict is the work
-    meeting a state that stops it (1)."""
-    return EXIT_FAILED if isinstance(error, Conflict) else EXIT_USAGE
+    """Not found, forbidden and invalid are the caller's input (2); a conflict or a throttle is
+    the work meeting a state that stops it for now (1)."""
+    return EXIT_FAILED if isinstance(error, Conflict | Throttled) else EXIT_USAGE
 
 
 class CommandGroup(TyperGroup):

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 import typer
 from sqlalchemy import select
 
-from kuchikomi.cli.common import EXIT_FAILED, fail, print_table, require_schema
+from kuchikomi.cli.common import EXIT_FAILED, exit_code, fail, print_table, require_schema
 from kuchikomi.schemas import MAX_DB_ID
 
 if TYPE_CHECKING:
@@ -82,7 +82,8 @@ def crawl(
                 progress=lambda report: typer.echo(report.line(), err=True),
             )
     except LockHeldError as exc:
-        fail(f"{exc}; try again when it has finished", EXIT_FAILED)
+        # Caught only to add the advice (the scheduler logs the bare message); a Conflict's code.
+        fail(f"{exc}; try again when it has finished", exit_code(exc))
     except ScrapydError as exc:
         fail(str(exc), EXIT_FAILED)
     except (StopRequested, KeyboardInterrupt) as exc:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import typer
 
-from kuchikomi.cli.common import EXIT_FAILED, fail, print_json
+from kuchikomi.cli.common import EXIT_FAILED, exit_code, fail, print_json
 
 app = typer.Typer(
     help="Evidence bundles (zip of WARC, renderings, report, signed manifest).",
@@ -39,12 +39,7 @@ def verify(
     or was added, 2 when FILE is not an evidence bundle or no key to verify with can be read.
     Works offline: a recipient needs only the bundle and the public key file.
     """
-    from kuchikomi.services.evidence import (
-        BundleFormatError,
-        SigningKeyError,
-        load_public_key,
-        verify_bundle,
-    )
+    from kuchikomi.services.evidence import BundleFormatError, load_public_key, verify_bundle
 
     if not file.is_file():
         fail(f"{file}: no such file")
@@ -53,9 +48,8 @@ def verify(
         with file.open("rb") as fh:
             checks = verify_bundle(fh, key)
     except BundleFormatError as exc:
-        fail(f"{file}: {exc}")
-    except SigningKeyError as exc:
-        fail(str(exc))
+        # Caught only to name the file; a SigningKeyError goes to the root group as it is.
+        fail(f"{file}: {exc}", exit_code(exc))
     except OSError as exc:
         fail(f"{file}: cannot be read: {exc.strerror or exc}")
 
@@ -94,11 +88,9 @@ def public_key() -> None:
     offline, `kuchikomi evidence verify FILE.zip --public-key KEY.pem`, or with openssl. The key
     pair is created on first use (docs/operations.md#evidence-signing-key).
     """
-    from kuchikomi.services.evidence import SigningKeyError, server_public_key
+    from kuchikomi.services.evidence import server_public_key
 
-    try:
-        key = server_public_key()
-    except SigningKeyError as exc:
-        fail(str(exc))
+    # A key that cannot be read (SigningKeyError) is reported by the root group, exit 2.
+    key = server_public_key()
     typer.echo(key.pem, nl=False)
     typer.echo(f"# fingerprint {key.fingerprint}", err=True)

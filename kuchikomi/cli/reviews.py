@@ -17,6 +17,7 @@ from kuchikomi.cli.common import (
     FORMAT_HELP,
     ListFormat,
     err_console,
+    exit_code,
     fail,
     print_csv,
     print_json,
@@ -167,7 +168,8 @@ def import_(
     try:
         run = run_import(data=data, format=format, listing_url=listing)
     except ImportFileError as exc:
-        fail(f"{file}: {exc}")
+        # Caught only to name the file; the exit code is the one of every Invalid.
+        fail(f"{file}: {exc}", exit_code(exc))
     except (ModelNotFoundError, ModelLoadError) as exc:
         fail(str(exc), EXIT_FAILED)
     result = run.result

@@ -28,7 +28,7 @@ from sqlalchemy import CursorResult, case, delete, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from kuchikomi.errors import Invalid
+from kuchikomi.errors import Invalid, Throttled
 from kuchikomi.schemas import MAX_DB_ID
 from kuchikomi.services.audit import record_audit
 from kuchikomi_settings import get_settings
@@ -81,8 +81,13 @@ class AccountError(Invalid):
     """Bad input for an account operation (unknown role, weak password, unknown clinic…)."""
 
 
-class ThrottledError(RuntimeError):
+class ThrottledError(Throttled):
     """Too many failed logins for this account or address; try again later."""
+
+    message_ja = (
+        "ログインの失敗が続いたため、一時的にログインを止めています。"
+        f"{THROTTLE_WINDOW // timedelta(minutes=1)}分ほど待ってから、もう一度お試しください。"
+    )
 
 
 def sha256_hex(value: str) -> str:

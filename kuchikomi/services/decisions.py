@@ -15,7 +15,6 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from kuchikomi.errors import ReviewNotFound
 from kuchikomi.schemas import (
     DecisionCreate,
     DecisionPublic,
@@ -25,7 +24,7 @@ from kuchikomi.schemas import (
     SightingPublic,
 )
 from kuchikomi.services.audit import record_audit
-from kuchikomi.services.reviews import get_review
+from kuchikomi.services.reviews import visible_review_public
 from kuchikomi.services.visibility import visible_review
 from models import (
     Burst,
@@ -108,9 +107,7 @@ def review_detail(
 ) -> ReviewDetail:
     """The review with its decisions, bursts and captures; :class:`ReviewNotFound` if the caller
     may not see it."""
-    review = get_review(session=session, review_id=review_id, clinic_ids=clinic_ids)
-    if review is None:
-        raise ReviewNotFound(review_id)
+    review = visible_review_public(session=session, review_id=review_id, clinic_ids=clinic_ids)
     decisions = session.scalars(
         select(Decision).where(Decision.review_id == review_id).order_by(Decision.id)
     ).all()

@@ -37,6 +37,7 @@ from sqlalchemy import select, tuple_
 from sqlalchemy.orm import Session
 
 from crawler.items import review_content_hash
+from kuchikomi.errors import Invalid
 from kuchikomi.japanese import JST
 from models import Listing, Review
 from models.base import utcnow
@@ -53,8 +54,10 @@ class ImportFormat(StrEnum):
     apify = "apify"
 
 
-class ImportFileError(ValueError):
+class ImportFileError(Invalid):
     """The file as a whole cannot be read (not UTF-8, not a JSON array, …)."""
+
+    message_ja = "取り込むファイルを読み取れません。"
 
 
 @dataclass

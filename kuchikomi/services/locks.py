@@ -16,6 +16,7 @@ from datetime import timedelta
 from sqlalchemy import delete, insert
 from sqlalchemy.exc import IntegrityError
 
+from kuchikomi.errors import Conflict
 from models import JobLock
 from models.base import utcnow
 from models.db import new_session
@@ -24,7 +25,11 @@ from models.db import new_session
 STALE_AFTER = timedelta(hours=12)
 
 
-class LockHeldError(RuntimeError):
+class LockHeldError(Conflict):
+    """Another process holds the named lock: the job runs already."""
+
+    message_ja = "同じ処理が実行中です。終わってから、もう一度お試しください。"
+
     def __init__(self, name: str, owner: str, since: str) -> None:
         super().__init__(f"{name} is already running (held by {owner} since {since})")
         self.owner = owner

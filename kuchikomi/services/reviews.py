@@ -23,11 +23,12 @@ from datetime import date, datetime, time
 from typing import Any
 
 from sqlalchemy import Row, Select, bindparam, func, or_, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, joinedload
 
-from kuchikomi.errors import ClinicNotFound, Invalid
+from kuchikomi.errors import ClinicNotFound, Invalid, ReviewNotFound
 from kuchikomi.japanese import JST
 from kuchikomi.schemas import MAX_DB_ID, Page, ReviewPublic
+from kuchikomi.services.visibility import visible_review
 from models import Classification, Clinic, Decision, Listing, Review
 from models.accounts import latest_decision_ids, latest_decision_of
 from models.tables import ReviewRevision
@@ -303,19 +304,35 @@ def list_reviews(
     return Page[ReviewPublic](items=items, next_cursor=next_cursor)
 
 
+# What review_public reads of a review, loaded by visible_review's one query.
+_PUBLIC_LOADS = (
+    joinedload(Review.listing).joinedload(Listing.clinic),
+    joinedload(Review.classification),
+)
+
+
+def visible_review_public(
+    *, session: Session, review_id: int, clinic_ids: Sequence[int] | None = None
+) -> ReviewPublic:
+    """The review with its latest decision, as the list shows it, if the caller may see it
+    (``clinic_ids`` None: every clinic); else :class:`~kuchikomi.errors.ReviewNotFound` —
+    :func:`visible_review` decides, as for every lookup of one review."""
+    review = visible_review(
+        session=session, review_id=review_id, clinic_ids=clinic_ids, options=_PUBLIC_LOADS
+    )
+    decided = latest_decisions(session=session, review_ids=[review.id])
+    return review_public(review).model_copy(update=decided.get(review.id, {}))
+
+
 def get_review(
     *, session: Session, review_id: int, clinic_ids: Sequence[int] | None = None
 ) -> ReviewPublic | None:
-    """The review, or None when it does not exist or is outside ``clinic_ids`` (None = all)."""
-    query = _base_query(flagged=None).where(Review.id == review_id)
-    if clinic_ids is not None:
-        query = query.where(Listing.clinic_id.in_(clinic_ids))
-    row = session.execute(query).one_or_none()
-    if row is None:
+    """:func:`visible_review_public`, or None when the review does not exist or is outside
+    ``clinic_ids``."""
+    try:
+        return visible_review_public(session=session, review_id=review_id, clinic_ids=clinic_ids)
+    except ReviewNotFound:
         return None
-    review = _row_public(row)
-    decided = latest_decisions(session=session, review_ids=[review["id"]])
-    return ReviewPublic(**review, **decided.get(review["id"], {}))
 
 
 def review_counts_by_clinic(

@@ -1,4 +1,5 @@
-"""What a clinic user may see: one review (:func:`visible_review`), and records that span clinics.
+"""What a clinic user may see — one review (:func:`visible_review`), records that span clinics —
+and what they may not do (:func:`refuse_unless_deciding`, :func:`refuse_unless_editing_cases`).
 
 Cross-clinic detectors (near-duplicate texts, one author posting about many clinics) store in a
 burst's ``details`` the ids of every clinic and review of the campaign. A clinic user sees only
@@ -16,9 +17,13 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.interfaces import ORMOption
 
-from kuchikomi.errors import ReviewNotFound
+from kuchikomi.errors import Forbidden, ReviewNotFound
 from kuchikomi.schemas import BurstPublic
-from models import Listing, Review
+from models import Listing, Review, User
+
+# The association's staff: they see every clinic, decide, edit takedown drafts and record case
+# steps. Clinic users see their own clinics and only read (docs/architecture.md, access control).
+STAFF_ROLES = ("admin", "reviewer")
 
 # details keys holding review ids of the whole campaign (detector/run.py).
 _CAMPAIGN_REVIEW_IDS = ("cluster_review_ids", "run_review_ids")
@@ -90,3 +95,29 @@ def visible_review(
     if review is None:
         raise ReviewNotFound(review_id)
     return review
+
+
+def is_staff(user: User) -> bool:
+    """Whether ``user`` may change what they see (admin, reviewer), not only read it."""
+    return user.role in STAFF_ROLES
+
+
+def refuse_unless_deciding(user: User) -> None:
+    """:class:`~kuchikomi.errors.Forbidden` for a clinic user: the decision is the
+    association's, and it trains the classifier. Callers look the review up first, so that
+    another clinic's review stays 404."""
+    if not is_staff(user):
+        raise Forbidden(
+            "only admins and reviewers record decisions",
+            "判断を記録できるのは管理者と確認担当者です。",
+        )
+
+
+def refuse_unless_editing_cases(user: User) -> None:
+    """:class:`~kuchikomi.errors.Forbidden` for a clinic user: they read takedown drafts and
+    cases but change nothing. Callers look the review up first (another clinic's is 404)."""
+    if not is_staff(user):
+        raise Forbidden(
+            "only admins and reviewers edit drafts and record case steps",
+            "下書きの編集と対応状況の記録ができるのは管理者と確認担当者です。",
+        )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from kuchikomi.errors import Conflict
+from kuchikomi.errors import Conflict, Invalid
 from kuchikomi.japanese import JST
 
 # /2 adds the signature (manifest.json.sig) and the renderings of the archived pages.
@@ -25,8 +25,10 @@ class ArchiveIntegrityError(Conflict):
     message_ja = "保存済みのページを記録どおりに読み出せないため、証拠を作成できません。"
 
 
-class BundleFormatError(ValueError):
+class BundleFormatError(Invalid):
     """The file is not an evidence bundle (not a zip, or no readable manifest)."""
+
+    message_ja = "証拠ファイル（zip）として読み取れません。"
 
 
 def jst(value: datetime | None) -> str:

@@ -64,7 +64,8 @@ def build_bundle(
 
     Raises :class:`~kuchikomi.errors.ReviewNotFound` for an unknown id and
     :class:`ArchiveIntegrityError` when an archived record cannot be read back exactly as it was
-    recorded (a bundle must never carry evidence that does not match its own hashes).
+    recorded (a bundle must never carry evidence that does not match its own hashes), and
+    RuntimeError when this server's signing key cannot be read.
     """
     review = visible_review(
         session=session,
@@ -73,7 +74,12 @@ def build_bundle(
         options=(selectinload(Review.listing).selectinload(Listing.clinic),),
     )
     created_at = (now or datetime.now(UTC)).astimezone(UTC).replace(microsecond=0)
-    key: Ed25519PrivateKey = signing.signing_key()
+    try:
+        key: Ed25519PrivateKey = signing.signing_key()
+    except signing.SigningKeyError as exc:
+        # This server's own key is unusable: a fault of its setup, not of the request, which a
+        # domain error would answer as bad input (422, naming a server path). A server error.
+        raise RuntimeError(str(exc)) from exc
     fingerprint = signing.PublicKey(key.public_key()).fingerprint
 
     records = list(

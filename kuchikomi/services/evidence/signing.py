@@ -23,14 +23,20 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
+from kuchikomi.errors import Invalid
 from kuchikomi_settings import get_settings
 
 KEY_FILE = "keys/evidence-signing-ed25519.pem"
 ALGORITHM = "Ed25519"
 
 
-class SigningKeyError(RuntimeError):
-    """The signing key or a public key given to verify with cannot be read."""
+class SigningKeyError(Invalid):
+    """No key to sign or verify with can be had: a public key file given to verify with cannot
+    be read, or this server's own key is missing (when it may not be created) or unreadable —
+    input or setup of whoever runs the command. The API never answers with it: a server that
+    cannot sign says so as a server error (:func:`~kuchikomi.services.evidence.build_bundle`)."""
+
+    message_ja = "署名鍵を読み取れません。"
 
 
 @dataclass(frozen=True)
