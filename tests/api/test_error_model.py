@@ -223,6 +223,7 @@ def test_decision_form_refuses_a_clinic_user_on_the_review_page(
     assert page.status_code == 403
     assert "院長は横領している" in page.text  # the review page itself, not an error page
     assert "実行できません" not in page.text
+    assert "判断を記録できるのは管理者と確認担当者です。" in page.text  # and it says why
     assert session.scalar(select(func.count(Decision.id))) == 0
 
 
