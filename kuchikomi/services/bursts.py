@@ -32,7 +32,18 @@ from typing import Any
 
 import numpy as np
 from pydantic import TypeAdapter
-from sqlalchemy import ColumnElement, Select, String, bindparam, cast, func, or_, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Select,
+    String,
+    Table,
+    bindparam,
+    cast,
+    func,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.orm import Session
 
 from detector import (
@@ -225,7 +236,10 @@ def store_burst_records(*, session: Session, clinic_ids: Iterable[int] | None = 
     calls this after every run, and ``kuchikomi db upgrade``/``refresh-stats`` after a migration
     or a bulk load. Writes happen in the caller's transaction.
     """
+    # The table, not the mapped class: an executemany UPDATE of the two columns alone, which the
+    # staleness triggers do not watch.
     table = Burst.__table__
+    assert isinstance(table, Table)
     store = (
         update(table)
         .where(table.c.id == bindparam("b_id"))
