@@ -91,7 +91,7 @@ def detect_bursts(
     for clinic_id in sorted(by_clinic):
         stored += _reconcile(session, clinic_id, by_clinic[clinic_id], now)
     session.flush()
-    store_burst_records(session=session, clinic_ids=scope)
+    store_burst_records(session=session, clinic_ids=None if clinic_ids is None else scope)
     return sorted(stored, key=lambda b: (b.clinic_id, b.start, b.kind, b.id))
 
 
