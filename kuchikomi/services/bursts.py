@@ -245,14 +245,15 @@ def store_burst_records(*, session: Session, clinic_ids: Iterable[int] | None = 
         .where(table.c.id == bindparam("b_id"))
         .values(record_json=bindparam("b_json"), record_schema=record_schema())
     )
-    written = 0
-    for chunk in burst_record_chunks(session=session, clinic_ids=clinic_ids, not_stored=True):
-        session.connection().execute(
-            store,
-            [{"b_id": r.id, "b_json": _BURST_RECORD.dump_json(r).decode()} for r in chunk],
-        )
-        written += len(chunk)
-    return written
+    # Read to the end before the first write: the rows being written are the ones being read.
+    records = [
+        {"b_id": r.id, "b_json": _BURST_RECORD.dump_json(r).decode()}
+        for chunk in burst_record_chunks(session=session, clinic_ids=clinic_ids, not_stored=True)
+        for r in chunk
+    ]
+    for i in range(0, len(records), _IN_CHUNK):
+        session.connection().execute(store, records[i : i + _IN_CHUNK])
+    return len(records)
 
 
 def staff_burst_records_json(
