@@ -374,7 +374,8 @@ def prepare(kind: str, reviews: int, reuse: bool) -> tuple[str, str]:
 
 
 def _after_bulk_load(kind: str, url: str) -> None:
-    """What an operator runs after a bulk import: the summary backfill and planner statistics."""
+    """What an operator runs after a bulk import: the summary backfill, each burst's stored
+    record (the bursts above were inserted without one) and planner statistics."""
     subprocess.run(
         [str(ROOT / ".venv" / "bin" / "kuchikomi"), "db", "refresh-stats"],
         check=True,

@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Float, ForeignKey, Index, String
+from sqlalchemy import Float, ForeignKey, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from models.base import Base, JSONType, utcnow
@@ -39,6 +39,13 @@ class Burst(Base):
     details: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
     detected_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # The record as GET /api/v1/bursts serves it to staff (JSON of kuchikomi.schemas.BurstPublic),
+    # written after each detection by kuchikomi.services.bursts in the shape ``record_schema``
+    # names, so that the listing need not read every member row. Triggers (models/summaries.py)
+    # set it NULL — "build it from the rows" — when a member or a column the record shows
+    # changes, whoever changes it; a column added to the record belongs in their list too.
+    record_json: Mapped[str | None] = mapped_column(Text, deferred=True)
+    record_schema: Mapped[str | None] = mapped_column(String(16), deferred=True)
 
     members: Mapped[list[BurstReview]] = relationship(
         back_populates="burst",

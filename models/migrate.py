@@ -26,9 +26,7 @@ def upgrade(url: str | None = None, revision: str = "head") -> None:
 
 def _reinstall_summary_triggers(url: str | None) -> None:
     """A later SQLite batch migration of ``review`` drops the summary's triggers (it rebuilds the
-    table); put them back, recounting, once the schema has the summary table."""
-    from sqlalchemy import inspect
-
+    table); put them back, recounting, once the schema has the summary tables."""
     from kuchikomi_settings import get_settings
     from models import summaries
     from models.db import make_engine
@@ -36,8 +34,7 @@ def _reinstall_summary_triggers(url: str | None) -> None:
     engine = make_engine(url or get_settings().database_url)
     try:
         with engine.begin() as conn:
-            if inspect(conn).has_table(summaries.ListingReviewCount.__tablename__):
-                summaries.install(conn)
+            summaries.install(conn)
     finally:
         engine.dispose()
 

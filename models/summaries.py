@@ -11,6 +11,11 @@ The database keeps both current itself: every writer — the crawler, the import
 the Google sync, a cascade from a deleted clinic, a bulk load — moves them in the same
 transaction, and none of them has to remember to.
 
+A burst's stored staff record (``burst.record_json``, written by ``kuchikomi.services.bursts``) is
+the third: triggers on ``burst_review`` and on the columns of ``burst`` the record shows set it
+NULL ("build it from the rows") when a member or one of those columns changes, whoever changes it
+— the detector, a review deleted with its listing, a bulk load.
+
 SQLite's batch migrations rebuild a table and drop its triggers, so :func:`install` runs after
 every upgrade (models/migrate.py): it recreates missing triggers and, when it had to, recounts.
 docs/operations.md#summary-tables
@@ -20,7 +25,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Connection, ForeignKey, Index, Integer, text
+from sqlalchemy import Connection, ForeignKey, Index, Integer, inspect, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from models.base import Base
@@ -167,14 +172,84 @@ _POSTGRES_TRIGGERS = {
 }
 
 
-def _missing_triggers(conn: Connection) -> list[str]:
+# What a burst's stored record shows (kuchikomi.schemas.BurstPublic), besides its member ids.
+_BURST_RECORD_COLUMNS = (
+    "clinic_id, kind, window_start, window_end, observed, expected, score, harmful_share, "
+    "alarm_at, details"
+)
+_BURST_STALE = (
+    "UPDATE burst SET record_json = NULL WHERE id = {row}.burst_id AND record_json IS NOT NULL"
+)
+_BURST_SQLITE_TRIGGERS = {
+    "trg_burst_record_member_insert": f"""
+        CREATE TRIGGER trg_burst_record_member_insert AFTER INSERT ON burst_review
+        BEGIN
+            {_BURST_STALE.format(row="NEW")};
+        END""",
+    "trg_burst_record_member_delete": f"""
+        CREATE TRIGGER trg_burst_record_member_delete AFTER DELETE ON burst_review
+        BEGIN
+            {_BURST_STALE.format(row="OLD")};
+        END""",
+    "trg_burst_record_member_update": f"""
+        CREATE TRIGGER trg_burst_record_member_update AFTER UPDATE ON burst_review
+        BEGIN
+            {_BURST_STALE.format(row="OLD")};
+            {_BURST_STALE.format(row="NEW")};
+        END""",
+    # An update that writes a new record together with the columns keeps that record.
+    "trg_burst_record_fields": f"""
+        CREATE TRIGGER trg_burst_record_fields AFTER UPDATE OF {_BURST_RECORD_COLUMNS} ON burst
+        WHEN NEW.record_json IS OLD.record_json
+        BEGIN
+            UPDATE burst SET record_json = NULL WHERE id = NEW.id;
+        END""",
+}
+_BURST_POSTGRES_FUNCTIONS = f"""
+    CREATE OR REPLACE FUNCTION burst_record_member_track() RETURNS trigger
+    LANGUAGE plpgsql AS $$
+    BEGIN
+        IF TG_OP IN ('DELETE', 'UPDATE') THEN
+            {_BURST_STALE.format(row="OLD")};
+        END IF;
+        IF TG_OP IN ('INSERT', 'UPDATE') THEN
+            {_BURST_STALE.format(row="NEW")};
+        END IF;
+        RETURN NULL;
+    END
+    $$;
+    CREATE OR REPLACE FUNCTION burst_record_fields_track() RETURNS trigger
+    LANGUAGE plpgsql AS $$
+    BEGIN
+        IF NEW.record_json IS NOT DISTINCT FROM OLD.record_json THEN
+            NEW.record_json := NULL;
+        END IF;
+        RETURN NEW;
+    END
+    $$"""
+_BURST_POSTGRES_TRIGGERS = {
+    "trg_burst_record_member": """
+        CREATE TRIGGER trg_burst_record_member
+        AFTER INSERT OR DELETE OR UPDATE ON burst_review
+        FOR EACH ROW EXECUTE FUNCTION burst_record_member_track()""",
+    "trg_burst_record_fields": f"""
+        CREATE TRIGGER trg_burst_record_fields
+        BEFORE UPDATE OF {_BURST_RECORD_COLUMNS} ON burst
+        FOR EACH ROW EXECUTE FUNCTION burst_record_fields_track()""",
+}
+
+
+def _present_triggers(conn: Connection) -> set[str]:
     if conn.dialect.name == "sqlite":
         query = "SELECT name FROM sqlite_master WHERE type = 'trigger'"
-        wanted = list(_SQLITE_TRIGGERS)
     else:
         query = "SELECT tgname FROM pg_trigger WHERE NOT tgisinternal"
-        wanted = list(_POSTGRES_TRIGGERS)
-    present = set(conn.scalars(text(query)).all())
+    return set(conn.scalars(text(query)).all())
+
+
+def _missing_triggers(conn: Connection) -> list[str]:
+    wanted = list(_SQLITE_TRIGGERS if conn.dialect.name == "sqlite" else _POSTGRES_TRIGGERS)
+    present = _present_triggers(conn)
     return [name for name in wanted if name not in present]
 
 
@@ -200,8 +275,50 @@ def recount(conn: Connection) -> None:
 def install(conn: Connection) -> bool:
     """Create the summaries' triggers where missing, recounting then; True if anything was made.
 
-    Runs in the caller's transaction, so that counts and triggers appear together.
+    Each summary is installed once the schema has it (a migration to an earlier revision leaves
+    the later ones out). Runs in the caller's transaction, so that counts and triggers appear
+    together.
     """
+    made = False
+    tables = inspect(conn)
+    if tables.has_table(ListingReviewCount.__tablename__):
+        made = _install_review_counts(conn)
+    if tables.has_table("burst") and "record_json" in {
+        c["name"] for c in tables.get_columns("burst")
+    }:
+        made = _install_burst_records(conn) or made
+    return made
+
+
+def _install_burst_records(conn: Connection) -> bool:
+    """The burst records' staleness triggers; when they had to be made, every stored record is
+    dropped, since bursts may have changed while nothing watched."""
+    sqlite = conn.dialect.name == "sqlite"
+    wanted = _BURST_SQLITE_TRIGGERS if sqlite else _BURST_POSTGRES_TRIGGERS
+    present = _present_triggers(conn)
+    missing = [name for name in wanted if name not in present]
+    if not missing:
+        return False
+    if not sqlite:
+        conn.execute(text(_BURST_POSTGRES_FUNCTIONS))
+    for name in missing:
+        conn.execute(text(wanted[name]))
+    conn.execute(text("UPDATE burst SET record_json = NULL WHERE record_json IS NOT NULL"))
+    return True
+
+
+def uninstall_burst_records(conn: Connection) -> None:
+    if conn.dialect.name == "sqlite":
+        for name in _BURST_SQLITE_TRIGGERS:
+            conn.execute(text(f"DROP TRIGGER IF EXISTS {name}"))
+        return
+    conn.execute(text("DROP TRIGGER IF EXISTS trg_burst_record_member ON burst_review"))
+    conn.execute(text("DROP TRIGGER IF EXISTS trg_burst_record_fields ON burst"))
+    for function in ("burst_record_member_track", "burst_record_fields_track"):
+        conn.execute(text(f"DROP FUNCTION IF EXISTS {function}()"))
+
+
+def _install_review_counts(conn: Connection) -> bool:
     missing = _missing_triggers(conn)
     if not missing:
         return False

@@ -95,7 +95,13 @@ class Review(Base):
     """A review as published; unique per listing by the site's id or a stable content hash."""
 
     __tablename__ = "review"
-    __table_args__ = (UniqueConstraint("listing_id", "external_id"),)
+    __table_args__ = (
+        UniqueConstraint("listing_id", "external_id"),
+        # Each date with the other: the dashboard's weekly trend compares them per review
+        # (kuchikomi/services/dashboard.py), and reads both from the index alone.
+        Index("ix_review_posted_seen", "posted_at", "first_seen_at"),
+        Index("ix_review_seen_posted", "first_seen_at", "posted_at"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     listing_id: Mapped[int] = mapped_column(
@@ -104,12 +110,12 @@ class Review(Base):
     external_id: Mapped[str] = mapped_column(String(255))
     author: Mapped[str | None] = mapped_column(String(255))
     rating: Mapped[float | None] = mapped_column(Float)
-    posted_at: Mapped[datetime | None] = mapped_column(index=True)
+    posted_at: Mapped[datetime | None]
     # The date exactly as the site printed it ("2025年3月4日投稿", "3日前"): evidence needs it.
     posted_at_raw: Mapped[str | None] = mapped_column(String(100))
     # False when posted_at was estimated from a relative date ("2か月前"); time by first_seen_at.
     posted_at_exact: Mapped[bool] = mapped_column(Boolean, default=True)
-    first_seen_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    first_seen_at: Mapped[datetime] = mapped_column(default=utcnow)
     last_seen_at: Mapped[datetime] = mapped_column(default=utcnow)
     removed_at: Mapped[datetime | None]
     text: Mapped[str] = mapped_column(Text)

@@ -32,6 +32,7 @@ from kuchikomi.services.bursts import (
     burst_record_chunks,
     clinic_timeline,
     list_bursts,
+    staff_burst_records_json,
 )
 from kuchikomi.services.group_decisions import burst_member_ids, record_group_decision
 from kuchikomi.services.reviews import get_review
@@ -80,9 +81,13 @@ def get_bursts(
         ids: list[int] | None = [clinic_id]
     else:
         ids = visible
-    # Serialised once, by pydantic-core (FastAPI would validate the records again first), a few
-    # hundred records at a time so that ten concurrent listings do not each hold every record.
-    # A clinic user learns that a campaign reaches other clinics, not which ones.
+    if visible is None:
+        # Staff: each burst's stored record (written at detection), joined as it is.
+        records = staff_burst_records_json(session=session, clinic_ids=ids, kind=kind)
+        return Response(b"[" + b",".join(records) + b"]", media_type="application/json")
+    # A clinic user learns that a campaign reaches other clinics, not which ones: their records
+    # are built from the rows and scoped, a few hundred at a time. Serialised once, by
+    # pydantic-core (FastAPI would validate the records again first).
     parts = [
         _BURST_LIST.dump_json(bursts_for_viewer(session=session, bursts=chunk, clinic_ids=visible))[
             1:-1

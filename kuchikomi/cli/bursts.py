@@ -66,13 +66,16 @@ def detect_(
     format: ListFormat = typer.Option(ListFormat.table, "--format", help=FORMAT_HELP),
 ) -> None:
     """Run the detectors (all clinics, or one) and print the clinic's current burst records."""
-    from kuchikomi.services.bursts import burst_public, detect_bursts
+    from kuchikomi.services.bursts import detect_bursts, list_burst_records
     from models.db import session_scope
 
     require_schema()
     with session_scope() as session:
         found = detect_bursts(session=session, clinic_ids=None if clinic is None else [clinic])
-        bursts = [burst_public(b) for b in found]
+        records = {
+            r.id: r for r in list_burst_records(session=session, burst_ids=[b.id for b in found])
+        }
+        bursts = [records[b.id] for b in found]
     _show(bursts, format, "bursts")
 
 
@@ -84,11 +87,11 @@ def list_(
     format: ListFormat = typer.Option(ListFormat.table, "--format", help=FORMAT_HELP),
 ) -> None:
     """List stored burst records, newest first."""
-    from kuchikomi.services.bursts import burst_public, check_clinics, list_bursts
+    from kuchikomi.services.bursts import check_clinics, list_burst_records
     from models.db import session_scope
 
     require_schema()
     with session_scope() as session:
         ids = None if clinic is None else check_clinics(session, [clinic])
-        bursts = [burst_public(b) for b in list_bursts(session=session, clinic_ids=ids)]
+        bursts = list_burst_records(session=session, clinic_ids=ids)
     _show(bursts, format, "bursts")

@@ -22,14 +22,28 @@ other clinics' reviews from the last ``CONTEXT_DAYS`` days when only some clinic
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from functools import cache
 from typing import Any
 
 import numpy as np
 from pydantic import TypeAdapter
-from sqlalchemy import String, cast, func, or_, select
+from sqlalchemy import (
+    ColumnElement,
+    Select,
+    String,
+    Table,
+    bindparam,
+    cast,
+    func,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.orm import Session
 
 from detector import (
@@ -50,10 +64,6 @@ from models.base import utcnow
 
 CONTEXT_DAYS = 365
 _IN_CHUNK = 500
-
-
-def burst_public(burst: Burst) -> BurstPublic:
-    return BurstPublic.model_validate(burst)
 
 
 def detect_bursts(
@@ -81,6 +91,7 @@ def detect_bursts(
     for clinic_id in sorted(by_clinic):
         stored += _reconcile(session, clinic_id, by_clinic[clinic_id], now)
     session.flush()
+    store_burst_records(session=session, clinic_ids=None if clinic_ids is None else scope)
     return sorted(stored, key=lambda b: (b.clinic_id, b.start, b.kind, b.id))
 
 
@@ -104,6 +115,7 @@ def list_bursts(
 
 
 _BURST_RECORDS = TypeAdapter(list[BurstPublic])
+_BURST_RECORD = TypeAdapter(BurstPublic)
 
 
 def list_burst_records(
@@ -111,9 +123,13 @@ def list_burst_records(
     session: Session,
     clinic_ids: Iterable[int] | None = None,
     kind: str | None = None,
+    burst_ids: Iterable[int] | None = None,
 ) -> list[BurstPublic]:
-    """What :func:`list_bursts` lists, as public records (see :func:`burst_record_chunks`)."""
-    chunks = burst_record_chunks(session=session, clinic_ids=clinic_ids, kind=kind)
+    """What :func:`list_bursts` lists (or the bursts ``burst_ids``), as public records (see
+    :func:`burst_record_chunks`)."""
+    chunks = burst_record_chunks(
+        session=session, clinic_ids=clinic_ids, kind=kind, burst_ids=burst_ids
+    )
     return [record for chunk in chunks for record in chunk]
 
 
@@ -122,22 +138,25 @@ def burst_record_chunks(
     session: Session,
     clinic_ids: Iterable[int] | None = None,
     kind: str | None = None,
+    burst_ids: Iterable[int] | None = None,
+    not_stored: bool = False,
 ) -> Iterator[list[BurstPublic]]:
     """What :func:`list_bursts` lists, as public records a few hundred at a time, without
-    loading ORM objects.
+    loading ORM objects: the one place a burst's record is built, from its rows.
 
     One query: each burst with its member ids joined into one string by the database. A
     national listing has thousands of bursts and tens of thousands of members; loading each
-    member as an object took seconds and hundreds of MB.
+    member as an object took seconds and hundreds of MB. ``burst_ids`` narrows it to those
+    bursts; ``not_stored`` to those whose stored record is missing or of an older shape.
     """
-    members = (
-        select(
-            BurstReview.burst_id,
-            func.aggregate_strings(cast(BurstReview.review_id, String), ",").label("ids"),
-        )
-        .group_by(BurstReview.burst_id)
-        .subquery()
-    )
+    members_of = select(
+        BurstReview.burst_id,
+        func.aggregate_strings(cast(BurstReview.review_id, String), ",").label("ids"),
+    ).group_by(BurstReview.burst_id)
+    if burst_ids is not None:
+        burst_ids = sorted(set(burst_ids))
+        members_of = members_of.where(BurstReview.burst_id.in_(burst_ids))
+    members = members_of.subquery()
     query = select(
         Burst.id.label("id"),
         Burst.clinic_id.label("clinic_id"),
@@ -152,15 +171,31 @@ def burst_record_chunks(
         Burst.details.label("details"),
         members.c.ids,
     ).outerjoin(members, members.c.burst_id == Burst.id)
-    if clinic_ids is not None:
-        ids = sorted(set(clinic_ids))
-        if not ids:
-            return
-        query = query.where(Burst.clinic_id.in_(ids))
+    narrowed = _narrowed(query, clinic_ids, kind, burst_ids)
+    if narrowed is None:
+        return
+    if not_stored:
+        narrowed = narrowed.where(_not_stored())
+    rows = session.connection().execute(narrowed.order_by(Burst.start.desc(), Burst.id.desc()))
+    yield from _in_chunks(rows.mappings())
+
+
+def _narrowed(
+    query: Select[Any],
+    clinic_ids: Iterable[int] | None,
+    kind: str | None,
+    burst_ids: Iterable[int] | None,
+) -> Select[Any] | None:
+    """The query narrowed to the clinics, the kind and the bursts; None when nothing can match."""
+    for column, wanted in ((Burst.clinic_id, clinic_ids), (Burst.id, burst_ids)):
+        if wanted is not None:
+            ids = sorted(set(wanted))
+            if not ids:
+                return None
+            query = query.where(column.in_(ids))
     if kind is not None:
         query = query.where(Burst.kind == kind)
-    rows = session.connection().execute(query.order_by(Burst.start.desc(), Burst.id.desc()))
-    yield from _in_chunks(rows.mappings())
+    return query
 
 
 def _in_chunks(rows: Iterable[Any], size: int = _IN_CHUNK) -> Iterator[list[BurstPublic]]:
@@ -175,6 +210,78 @@ def _in_chunks(rows: Iterable[Any], size: int = _IN_CHUNK) -> Iterator[list[Burs
             batch = []
     if batch:
         yield _BURST_RECORDS.validate_python(batch)
+
+
+@cache
+def record_schema() -> str:
+    """A name for the shape of :class:`BurstPublic`: a record stored in another shape is stale."""
+    shape = json.dumps(BurstPublic.model_json_schema(mode="serialization"), sort_keys=True)
+    return hashlib.sha256(shape.encode()).hexdigest()[:16]
+
+
+def _not_stored() -> ColumnElement[bool]:
+    return or_(
+        Burst.record_json.is_(None),
+        Burst.record_schema.is_(None),
+        Burst.record_schema != record_schema(),
+    )
+
+
+def store_burst_records(*, session: Session, clinic_ids: Iterable[int] | None = None) -> int:
+    """Store the staff record of each burst (of the clinics) that has none or an outdated one,
+    built by :func:`burst_record_chunks`; returns how many were written.
+
+    The listing then reads one column instead of every member row. The database drops a stored
+    record when its burst's members or shown columns change (models/summaries.py), so detection
+    calls this after every run, and ``kuchikomi db upgrade``/``refresh-stats`` after a migration
+    or a bulk load. Writes happen in the caller's transaction.
+    """
+    # The table, not the mapped class: an executemany UPDATE of the two columns alone, which the
+    # staleness triggers do not watch.
+    table = Burst.__table__
+    assert isinstance(table, Table)
+    store = (
+        update(table)
+        .where(table.c.id == bindparam("b_id"))
+        .values(record_json=bindparam("b_json"), record_schema=record_schema())
+    )
+    # Read to the end before the first write: the rows being written are the ones being read.
+    records = [
+        {"b_id": r.id, "b_json": _BURST_RECORD.dump_json(r).decode()}
+        for chunk in burst_record_chunks(session=session, clinic_ids=clinic_ids, not_stored=True)
+        for r in chunk
+    ]
+    for i in range(0, len(records), _IN_CHUNK):
+        session.connection().execute(store, records[i : i + _IN_CHUNK])
+    return len(records)
+
+
+def staff_burst_records_json(
+    *, session: Session, clinic_ids: Iterable[int] | None = None, kind: str | None = None
+) -> list[bytes]:
+    """What :func:`list_bursts` lists, each record as JSON, as staff (who see every clinic) see
+    it: the stored record where it is current, else built from the rows as
+    :func:`store_burst_records` would store it (a read writes nothing)."""
+    query = _narrowed(
+        select(Burst.id, Burst.record_json, Burst.record_schema), clinic_ids, kind, None
+    )
+    if query is None:
+        return []
+    rows = session.execute(query.order_by(Burst.start.desc(), Burst.id.desc())).all()
+    schema = record_schema()
+    stale = [burst_id for burst_id, stored, shape in rows if stored is None or shape != schema]
+    built = {
+        r.id: _BURST_RECORD.dump_json(r)
+        for chunk in (burst_record_chunks(session=session, burst_ids=stale) if stale else ())
+        for r in chunk
+    }
+    records = []
+    for burst_id, stored, shape in rows:
+        if stored is not None and shape == schema:
+            records.append(stored.encode())
+        elif burst_id in built:  # else deleted by a detection run in between
+            records.append(built[burst_id])
+    return records
 
 
 def check_clinics(session: Session, clinic_ids: Iterable[int]) -> list[int]:

@@ -24,10 +24,10 @@ from kuchikomi.schemas import (
     SightingPublic,
 )
 from kuchikomi.services.audit import record_audit
+from kuchikomi.services.bursts import list_burst_records
 from kuchikomi.services.reviews import visible_review_public
 from kuchikomi.services.visibility import visible_review
 from models import (
-    Burst,
     BurstReview,
     Decision,
     EvidenceRecord,
@@ -144,21 +144,12 @@ def review_detail(
 
 
 def _bursts_of(session: Session, review_id: int) -> list[ReviewBurstPublic]:
-    bursts = session.scalars(
-        select(Burst)
-        .join(BurstReview, BurstReview.burst_id == Burst.id)
-        .where(BurstReview.review_id == review_id)
-        .order_by(Burst.start, Burst.id)
-    )
+    burst_ids = session.scalars(
+        select(BurstReview.burst_id).where(BurstReview.review_id == review_id)
+    ).all()
+    records = list_burst_records(session=session, burst_ids=burst_ids)
+    shown = set(ReviewBurstPublic.model_fields)
     return [
-        ReviewBurstPublic(
-            id=b.id,
-            kind=b.kind,
-            start=b.start,
-            end=b.end,
-            observed=b.observed,
-            expected=b.expected,
-            score=b.score,
-        )
-        for b in bursts
+        ReviewBurstPublic.model_validate(r.model_dump(include=shown))
+        for r in sorted(records, key=lambda r: (r.start, r.id))
     ]

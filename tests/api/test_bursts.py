@@ -4,15 +4,26 @@ from __future__ import annotations
 
 import re
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from pydantic import TypeAdapter
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
 import kuchikomi.services.bursts as service
-from kuchikomi.services.bursts import detect_bursts
-from tests.api.conftest import LoginAs
-from tests.bursts.timelines import START, clinic_with_campaign, quiet_clinic
+from kuchikomi.schemas import BurstPublic
+from kuchikomi.services.bursts import detect_bursts, list_burst_records
+from models import Burst, Clinic, Review
+from tests.api.conftest import LoggedInClient, LoginAs
+from tests.bursts.timelines import (
+    ATTACK,
+    START,
+    clinic_with_campaign,
+    make_review,
+    quiet_clinic,
+)
 
 # "Now" for the chart: the campaign (day 100) lies inside the last 180 days.
 NOW = START + timedelta(days=130)
@@ -121,3 +132,71 @@ def test_clinic_users_learn_a_campaign_reaches_other_clinics_but_not_which(
     # The clinic's page does not name the other clinic's reviews either.
     page = clinic_user.get(f"/clinics/{sakura.id}").text
     assert not any(f'/reviews/{i}"' in page for i in midori_attack)
+
+
+def _listed(client: LoggedInClient) -> dict[str, dict[str, Any]]:
+    response = client.get("/api/v1/bursts")
+    assert response.status_code == 200
+    return {b["kind"]: b for b in response.json()}
+
+
+def _built_from_rows(session: Session) -> bytes:
+    session.expire_all()
+    records = list_burst_records(session=session)
+    return b"[" + b",".join(TypeAdapter(BurstPublic).dump_json(r) for r in records) + b"]"
+
+
+def test_staff_listing_serves_the_stored_records_and_follows_every_change(
+    session: Session, login_as: LoginAs
+) -> None:
+    """Issue 15: the staff listing reads each burst's record stored at detection instead of
+    every member row; whatever changes a burst, the listing shows it as the rows say."""
+    clinic_id, _, attack = _setup(session)
+    staff = login_as("reviewer")
+    # Detection stored every record, and the listing is those records byte for byte what
+    # building them from the rows gives.
+    assert session.scalar(select(func.count()).where(Burst.record_json.is_(None))) == 0
+    assert staff.get("/api/v1/bursts").content == _built_from_rows(session)
+
+    # Another attack on the same day: re-detection adds the member and recounts.
+    clinic = session.get(Clinic, clinic_id)
+    assert clinic is not None
+    late = make_review(
+        session,
+        clinic.listings[0],
+        text=ATTACK + "！",
+        author=None,
+        rating=1.0,
+        posted_at=START + timedelta(days=100, hours=3),
+        probability=0.9,
+        category="defamation",
+    )
+    session.commit()
+    before = _listed(staff)["volume"]
+    detect_bursts(session=session, clinic_ids=[clinic_id], now=NOW)
+    session.commit()
+    volume = _listed(staff)["volume"]
+    assert volume["id"] == before["id"]
+    assert late.id in volume["review_ids"] and late.id not in before["review_ids"]
+    assert volume["observed"] == before["observed"] + 1
+    assert staff.get("/api/v1/bursts").content == _built_from_rows(session)
+
+    # A member review deleted with nothing but the database's cascade.
+    session.execute(delete(Review).where(Review.id == attack[0]))
+    session.commit()
+    assert attack[0] not in _listed(staff)["volume"]["review_ids"]
+    # A shown column changed outside the detector.
+    session.execute(update(Burst).where(Burst.id == volume["id"]).values(score=99.5))
+    session.commit()
+    assert _listed(staff)["volume"]["score"] == 99.5
+    assert staff.get("/api/v1/bursts").content == _built_from_rows(session)
+    # Filters apply to the stored records alike.
+    assert [b["kind"] for b in staff.get("/api/v1/bursts", params={"kind": "volume"}).json()] == [
+        "volume"
+    ]
+
+    # The next detection stores the records again, as they are now.
+    detect_bursts(session=session, clinic_ids=[clinic_id], now=NOW)
+    session.commit()
+    assert session.scalar(select(func.count()).where(Burst.record_json.is_(None))) == 0
+    assert staff.get("/api/v1/bursts").content == _built_from_rows(session)

@@ -20,9 +20,11 @@ from sqlalchemy.orm import Session, joinedload
 
 from kuchikomi.japanese import ja_date
 from kuchikomi.labels import BURST_KIND_JA, CATEGORY_JA
+from kuchikomi.schemas import BurstPublic
+from kuchikomi.services.bursts import list_burst_records
 from kuchikomi.services.health import ADVICE_JA, STATUS_JA
 from kuchikomi_settings import NotifySettings
-from models import Burst, Clinic, Listing, NotificationSubscription, Review
+from models import Clinic, Listing, NotificationSubscription, Review
 from models.accounts import AuditEntry
 from models.base import utcnow
 
@@ -107,7 +109,7 @@ def _review_item(review: Review, settings: NotifySettings) -> dict[str, Any]:
     }
 
 
-def _burst_item(burst: Burst, clinic_names: dict[int, str]) -> dict[str, Any]:
+def _burst_item(burst: BurstPublic, clinic_names: dict[int, str]) -> dict[str, Any]:
     return {
         "id": burst.id,
         "clinic_id": burst.clinic_id,
@@ -252,9 +254,7 @@ def build_digest(
             )
         ).unique()
     }
-    shown_bursts = {
-        b.id: b for b in session.scalars(select(Burst).where(Burst.id.in_(burst_ids[:cap])))
-    }
+    shown_bursts = {b.id: b for b in list_burst_records(session=session, burst_ids=burst_ids[:cap])}
     health_ids = health_ids or []
     shown_health = {
         e.id: e
