@@ -70,6 +70,14 @@ def ja_date(value: datetime | date | None) -> str:
     return f"{day.year}年{day.month}月{day.day}日"
 
 
+def ja_day_range(first: date, last: date) -> str:
+    """``2025年5月1日〜5月2日``; the year again only when it changes; one day alone once."""
+    if last == first:
+        return ja_date(first)
+    end = f"{last.month}月{last.day}日" if last.year == first.year else ja_date(last)
+    return f"{ja_date(first)}〜{end}"
+
+
 def ja_datetime(value: datetime | None) -> str:
     """``2025年3月4日 09:15`` in Japan time, for pages; 「不明」 for None."""
     if value is None:

@@ -24,7 +24,7 @@ from api.params import ClinicIdPath
 from api.routers.staff_pages import DECIDING_ROLES, form_error
 from api.templating import not_found_page, templates
 from detector import KINDS
-from kuchikomi.japanese import JST
+from kuchikomi.japanese import JST, ja_day_range
 from kuchikomi.labels import BURST_KIND_JA
 from kuchikomi.schemas import NOTE_MAX_LENGTH, BurstPublic, DbId, DecisionCreate
 from kuchikomi.services.bursts import (
@@ -279,13 +279,7 @@ def burst_days(burst: object) -> str:
     start = burst.start.astimezone(JST)  # type: ignore[attr-defined]
     # Day windows end at the next midnight (exclusive); other kinds at their last review.
     end = (burst.end - timedelta(microseconds=1)).astimezone(JST)  # type: ignore[attr-defined]
-    first, last = start.date(), max(start.date(), end.date())
-    text = f"{first.year}年{first.month}月{first.day}日"
-    if last != first:
-        text += (
-            f"〜{last.month}月{last.day}日" if last.year == first.year else f"〜{last:%Y年%m月%d日}"
-        )
-    return text
+    return ja_day_range(start.date(), max(start.date(), end.date()))
 
 
 @page_router.get("/clinics/{clinic_id}", response_class=HTMLResponse)

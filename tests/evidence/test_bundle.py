@@ -103,7 +103,7 @@ def test_bundle_holds_first_and_latest_capture_report_and_manifest(
     assert records[0].url in flat
     assert manifest["files"][WARC_NAME] in flat
     assert "通りすがり" in flat
-    assert "2025年03月05日 11:00:00 (JST)" in flat
+    assert "2025年3月5日 11:00:00 (JST)" in flat
     # The reviews around it are shown; another clinic's review is not.
     assert "受付の方が親切でした。" in flat and "待ち時間が長い。" in flat
     assert "関係のない投稿です。" not in flat

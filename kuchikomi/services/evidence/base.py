@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from kuchikomi.errors import Conflict, Invalid
-from kuchikomi.japanese import JST
+from kuchikomi.japanese import JST, ja_date
 
 # /2 adds the signature (manifest.json.sig) and the renderings of the archived pages.
 BUNDLE_FORMAT = "kuchikomi-evidence/2"
@@ -36,7 +36,7 @@ def jst(value: datetime | None) -> str:
     if value is None:
         return "（不明）"
     local = value.astimezone(JST)
-    return f"{local:%Y年%m月%d日 %H:%M:%S} (JST) / {value.astimezone(UTC):%Y-%m-%dT%H:%M:%SZ}"
+    return f"{ja_date(local)} {local:%H:%M:%S} (JST) / {value.astimezone(UTC):%Y-%m-%dT%H:%M:%SZ}"
 
 
 def jst_minute(value: datetime) -> str:

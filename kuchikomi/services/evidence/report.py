@@ -10,7 +10,7 @@ from reportlab.lib import colors
 from reportlab.lib.units import mm
 from reportlab.platypus import Paragraph, Spacer, Table, TableStyle
 
-from kuchikomi.japanese import JST
+from kuchikomi.japanese import ja_date
 from kuchikomi.services import japanese_pdf as jp
 from kuchikomi.services.evidence.base import (
     MANIFEST_NAME,
@@ -44,7 +44,7 @@ def _post_date(review: Review) -> str:
     if review.posted_at_raw:
         parts.append(f"サイト上の表示：{review.posted_at_raw}")
     if review.posted_at:
-        day = f"{review.posted_at.astimezone(JST):%Y年%m月%d日}"
+        day = ja_date(review.posted_at)
         parts.append(day if review.posted_at_exact else f"{day}（相対表示からの推定）")
     return "\n".join(parts) or "（サイトに表示なし）"
 
@@ -229,4 +229,4 @@ def _neighbour_table(review: Review, neighbours: list[Review]) -> Table | Paragr
 
 
 def _short_date(value: datetime | None) -> str:
-    return f"{value.astimezone(JST):%Y年%m月%d日}" if value else "（不明）"
+    return ja_date(value) if value else "（不明）"
