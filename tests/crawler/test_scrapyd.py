@@ -21,7 +21,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 from typer.testing import CliRunner
 
 from crawler.sites import SHIPPED_DIR
@@ -35,12 +35,31 @@ from tests.conftest import _empty_tables
 from tests.crawler.conftest import PORTAL_TODAY
 from tests.live_app import free_port
 
+# A node whose jobs all fail at once (a node without the crawler's libraries, say) but which
+# still lists spiders, as Scrapyd does when an egg is uploaded or a job scheduled.
+_CANNOT_CRAWL_RUNNER = """\
+import sys
 
-def _start_scrapyd(directory: Path) -> tuple[subprocess.Popen[bytes], str]:
+if sys.argv[1:2] == ["crawl"]:
+    sys.exit("this node cannot crawl")
+from scrapyd.runner import main
+
+main()
+"""
+
+
+def _start_scrapyd(
+    directory: Path, *, cannot_crawl: bool = False
+) -> tuple[subprocess.Popen[bytes], str]:
     port = free_port()
     directory.mkdir(parents=True)
-    # Scrapyd reads ./scrapyd.conf; everything but the port is its default.
-    (directory / "scrapyd.conf").write_text(f"[scrapyd]\nhttp_port = {port}\n")
+    # Scrapyd reads ./scrapyd.conf; everything but the port (and runner) is its default.
+    conf = f"[scrapyd]\nhttp_port = {port}\n"
+    if cannot_crawl:
+        # Jobs run as `python -m RUNNER` in this directory.
+        (directory / "cannot_crawl.py").write_text(_CANNOT_CRAWL_RUNNER)
+        conf += "runner = cannot_crawl\n"
+    (directory / "scrapyd.conf").write_text(conf)
     log = open(directory / "scrapyd.out", "wb")  # noqa: SIM115 - closed with the process
     process = subprocess.Popen(
         [sys.executable, "-m", "scrapyd"], cwd=directory, stdout=log, stderr=subprocess.STDOUT
@@ -61,6 +80,15 @@ def _wait_until_up(url: str, process: subprocess.Popen[bytes]) -> None:
     raise RuntimeError(f"scrapyd at {url} did not start")
 
 
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    process.terminate()
+    try:
+        process.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
 @pytest.fixture(scope="module")
 def scrapyd_nodes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[str]]:
     root = tmp_path_factory.mktemp("scrapyd")
@@ -71,12 +99,17 @@ def scrapyd_nodes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[str
         yield [url for _process, url in started]
     finally:
         for process, _url in started:
-            process.terminate()
-            try:
-                process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+            _stop(process)
+
+
+@pytest.fixture(scope="module")
+def node_that_cannot_crawl(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    process, url = _start_scrapyd(tmp_path_factory.mktemp("scrapyd") / "broken", cannot_crawl=True)
+    try:
+        _wait_until_up(url, process)
+        yield url
+    finally:
+        _stop(process)
 
 
 @pytest.fixture
@@ -164,31 +197,39 @@ def _crawled_by_job(log: str) -> dict[tuple[str, str], list[str]]:
 
 
 def test_a_run_is_sharded_by_site_largest_first_on_the_least_loaded_node() -> None:
-    pending = [
-        ("schema_org", "https://clinic-a.example/reviews"),
-        ("schema_org", "https://Clinic-A.example:8443/other"),  # same host: same site
-        ("schema_org", "https://clinic-a.example/third"),
-        ("schema_org", "https://clinic-b.example/r"),
-        ("schema_org", "https://clinic-c.example/r"),
-        ("schema_org", "https://clinic-c.example/s"),
-        ("qlife", "https://www.qlife.jp/a"),
-        ("qlife", "https://www.qlife.jp/b"),
-        ("google_business_profile", "https://maps.google.com/?cid=1"),
-        ("google_business_profile", "https://maps.google.com/?cid=2"),
-        ("google_business_profile", "https://business.google.com/x"),
-        ("google_business_profile", "https://www.google.com/maps/place/y"),
-    ]
+    pending = list(
+        enumerate(
+            [
+                ("schema_org", "https://clinic-a.example/reviews"),
+                ("schema_org", "https://Clinic-A.example:8443/other"),  # same host: same site
+                ("schema_org", "https://clinic-a.example/third"),
+                ("schema_org", "https://clinic-b.example/r"),
+                ("schema_org", "https://clinic-c.example/r"),
+                ("schema_org", "https://clinic-c.example/s"),
+                ("qlife", "https://www.qlife.jp/a"),
+                ("qlife", "https://www.qlife.jp/b"),
+                ("google_business_profile", "https://maps.google.com/?cid=1"),
+                ("google_business_profile", "https://maps.google.com/?cid=2"),
+                ("google_business_profile", "https://business.google.com/x"),
+                ("google_business_profile", "https://www.google.com/maps/place/y"),
+            ]
+        )
+    )
 
-    sizes = shards(pending, by_site=lambda source: source != "google_business_profile")
+    grouped = shards(
+        [(n, source, url) for n, (source, url) in pending],
+        by_site=lambda source: source != "google_business_profile",
+    )
 
     # One job per host of a profile; the API's listings in one job whatever their URLs.
-    assert sizes == {
-        Shard("schema_org", "clinic-a.example"): 3,
-        Shard("schema_org", "clinic-b.example"): 1,
-        Shard("schema_org", "clinic-c.example"): 2,
-        Shard("qlife", "www.qlife.jp"): 2,
-        Shard("google_business_profile"): 4,
+    assert grouped == {
+        Shard("schema_org", "clinic-a.example"): [0, 1, 2],
+        Shard("schema_org", "clinic-b.example"): [3],
+        Shard("schema_org", "clinic-c.example"): [4, 5],
+        Shard("qlife", "www.qlife.jp"): [6, 7],
+        Shard("google_business_profile"): [8, 9, 10, 11],
     }
+    sizes = {shard: len(ids) for shard, ids in grouped.items()}
     assignment = assign(sizes, ["node1", "node2"])
     # Listings so far on (node1, node2): (4, 0) (4, 3) (4, 5) (6, 5) (6, 6); on a tie of sizes
     # qlife comes before schema_org.
@@ -270,6 +311,49 @@ def test_sharded_scrapyd_crawl_stores_what_a_local_crawl_stores(
     assert estimated_on_scrapyd.keys() == estimated_here.keys() and estimated_here
     for key, posted_at in estimated_here.items():
         assert abs(posted_at - estimated_on_scrapyd[key]) < timedelta(minutes=10)
+
+
+@pytest.mark.slow  # two Scrapyd daemons, one crawl
+def test_a_failed_scrapyd_job_fails_only_its_own_sites_listings(
+    portal: str, scrapyd_nodes: list[str], node_that_cannot_crawl: str
+) -> None:
+    _register(portal)
+
+    code, out, err = kuchikomi(
+        "crawl",
+        "--all",
+        "--scrapyd",
+        f"{scrapyd_nodes[0]},{node_that_cannot_crawl}",
+        "--format",
+        "json",
+    )
+
+    assert code == 1, err + out  # some listings failed
+    report = json.loads(out)
+    assert report["status"] == "partial"
+    outcomes = {o["url"]: o for o in report["listings"]}
+    # The larger site (three listings on 127.0.0.1) went to the working node and was crawled;
+    # the other site's job failed on the broken node, and only its two listings with it.
+    ok = sorted(url for url, o in outcomes.items() if o["status"] == "ok")
+    failed = sorted(url for url, o in outcomes.items() if o["status"] == "failed")
+    assert ok == sorted(url for url in outcomes if "//127.0.0.1:" in url) and len(ok) == 3
+    assert failed == sorted(url for url in outcomes if "//localhost:" in url) and len(failed) == 2
+    for url in failed:
+        error = outcomes[url]["error"]
+        assert error.startswith("Scrapyd job run") and "-schema_org-localhost-" in error
+        assert f"on {node_that_cannot_crawl} ended without reporting on this listing" in error
+    with new_session() as session:
+        reviews_by_url = dict(
+            session.execute(
+                select(Listing.url, func.count(Review.id))
+                .outerjoin(Review, Review.listing_id == Listing.id)
+                .group_by(Listing.url)
+            )
+            .tuples()
+            .all()
+        )
+    assert all(reviews_by_url[url] > 0 for url in ok)
+    assert all(reviews_by_url[url] == 0 for url in failed)
 
 
 @pytest.mark.slow

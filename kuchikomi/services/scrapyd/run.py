@@ -71,7 +71,7 @@ class ScrapydJob:
     node: ScrapydNode
     shard: Shard
     job_id: str
-    listings: int
+    listing_ids: list[int]
     state: str = "pending"  # "pending" | "running" | "finished" | "lost"
     log_url: str = ""
 
@@ -82,6 +82,10 @@ class ScrapydJob:
     @property
     def site(self) -> str | None:
         return self.shard.site
+
+    @property
+    def listings(self) -> int:
+        return len(self.listing_ids)
 
 
 @dataclass(frozen=True)
@@ -158,9 +162,9 @@ def prepare_nodes(urls: list[str]) -> tuple[list[ScrapydNode], str]:
 
 
 def shards(
-    listings: Iterable[tuple[str, str]], *, by_site: Callable[[str], bool]
-) -> dict[Shard, int]:
-    """Listings per job, from the ``(source, url)`` of each listing.
+    listings: Iterable[tuple[int, str, str]], *, by_site: Callable[[str], bool]
+) -> dict[Shard, list[int]]:
+    """The listings of each job, from the ``(listing id, source, url)`` of each listing.
 
     ``by_site(source)``: whether the source's listings are split by site. A site profile's
     are: politeness is one request at a time per host, so a host is the unit a node must own
@@ -169,11 +173,11 @@ def shards(
     all read from one API within one client's quota, not from the hosts in their URLs, so
     splitting it would only have several nodes share that one quota.
     """
-    counts: dict[Shard, int] = {}
-    for source, url in listings:
+    grouped: dict[Shard, list[int]] = {}
+    for listing_id, source, url in listings:
         shard = Shard(source, site_of(url) if by_site(source) else None)
-        counts[shard] = counts.get(shard, 0) + 1
-    return counts
+        grouped.setdefault(shard, []).append(listing_id)
+    return grouped
 
 
 def assign(shard_sizes: dict[Shard, int], nodes: Sequence[NodeT]) -> dict[Shard, NodeT]:
@@ -215,6 +219,7 @@ def run_crawl_on_scrapyd(
         try:
             jobs = _schedule(run_id, nodes, version, full=full, settings=settings, log=log_path)
             _wait(run_id, jobs, settings=settings, progress=progress)
+            _fail_unreported(run_id, jobs, log_path)
             returncode = 0
         except (StopRequested, KeyboardInterrupt):
             stopped = True  # SIGTERM or Ctrl-C: the run is recorded as interrupted
@@ -233,12 +238,12 @@ def run_crawl_on_scrapyd(
             node.close()
 
 
-def _pending(run_id: int) -> list[tuple[str, str]]:
-    """(source, url) of the run's pending listings."""
+def _pending(run_id: int) -> list[tuple[int, str, str]]:
+    """(listing id, source, url) of the run's pending listings."""
     with session_scope() as session:
         return list(
             session.execute(
-                select(Listing.source, Listing.url)
+                select(Listing.id, Listing.source, Listing.url)
                 .join(CrawlRunListing, CrawlRunListing.listing_id == Listing.id)
                 .where(CrawlRunListing.run_id == run_id, CrawlRunListing.status == "pending")
             ).tuples()
@@ -265,7 +270,7 @@ def _schedule(
 ) -> list[ScrapydJob]:
     pending = _pending(run_id)
     profiles, profile_errors = load_profiles_lenient()
-    spiders = {source: spider_for_source(source, profiles) for source, _url in pending}
+    spiders = {source: spider_for_source(source, profiles) for _id, source, _url in pending}
     # As in a local crawl process (crawler.run): a source without a crawler fails its own
     # listings here, and only sources that can be crawled become jobs.
     for source in [s for s, spider in spiders.items() if spider is None]:
@@ -282,15 +287,16 @@ def _schedule(
                 complete=False,
                 error=error,
             )
-    sizes = shards(
-        ((source, url) for source, url in pending if spiders[source] is not None),
+    grouped = shards(
+        (listing for listing in pending if spiders[listing[1]] is not None),
         by_site=lambda source: _crawled_by_site(spiders[source]),
     )
     environment = json.dumps(job_environment(settings), sort_keys=True)
     jobs: list[ScrapydJob] = []
     with open(log, "a", encoding="utf-8") as out:
+        sizes = {shard: len(ids) for shard, ids in grouped.items()}
         for shard, node in assign(sizes, nodes).items():
-            job = ScrapydJob(node, shard, _job_id(run_id, shard), sizes[shard])
+            job = ScrapydJob(node, shard, _job_id(run_id, shard), grouped[shard])
             job_settings = {
                 ENV_SETTING: environment,
                 SOURCE_SETTING: shard.source,
@@ -385,6 +391,38 @@ def _update(job: ScrapydJob, listed: Jobs) -> None:
     else:
         # Scrapyd forgot the job (restarted; its job list is in memory): nothing will report.
         job.state = "lost"
+
+
+def _fail_unreported(run_id: int, jobs: list[ScrapydJob], log_path: Path) -> None:
+    """Fail each job's listings it left pending, saying which job on which node left them.
+
+    Only that job's listings: the other sites' jobs reported on theirs, whatever this one did.
+    """
+    with session_scope() as session:
+        left = set(
+            session.scalars(
+                select(CrawlRunListing.listing_id).where(
+                    CrawlRunListing.run_id == run_id, CrawlRunListing.status == "pending"
+                )
+            )
+        )
+    for job in jobs:
+        what = (
+            "was given up on (its node stopped answering, or forgot the job)"
+            if job.state == "lost"
+            else "ended"
+        )
+        for listing_id in sorted(left.intersection(job.listing_ids)):
+            store.finish_listing(
+                run_id=run_id,
+                listing_id=listing_id,
+                status="failed",
+                complete=False,
+                error=(
+                    f"Scrapyd job {job.job_id} on {job.node} {what} without reporting on this "
+                    f"listing; see {log_path}"
+                ),
+            )
 
 
 def _cancel(jobs: list[ScrapydJob]) -> None:
