@@ -6,11 +6,14 @@ scheduled it, as Scrapy settings (``-s``):
 
 - ``KUCHIKOMI_ENV``: the ``KUCHIKOMI_*`` settings of the scheduling machine that a crawl needs
   (database URL, data directory, politeness), as JSON;
-- ``KUCHIKOMI_SOURCE``: the site (listing source) this job crawls;
+- ``KUCHIKOMI_SOURCE``: the listing source (site profile or API) whose spider this job runs;
+- ``KUCHIKOMI_SITE``: the one site (host, :func:`crawler.urls.site_of`) of that source whose
+  listings this job crawls; absent for a source crawled as one job (an API such as Google's);
 - ``KUCHIKOMI_ALLOW_PRIVATE_HOSTS``: read by the resolver of the crawl process itself.
 
 Spider arguments ``run_id`` and ``full`` are the same as in ``python -m crawler.run``. One job
-crawls the run's pending listings of one source, exactly like one spider of a local crawl run.
+crawls the run's pending listings of one site, exactly like one spider of a local crawl run
+restricted to that site's listings.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ from scrapy.settings import BaseSettings
 from crawler.settings import scrapy_settings
 from crawler.sites import load_profiles_lenient
 from crawler.spiders import spider_for_source
+from crawler.spiders.base import ListingSpider
 from kuchikomi_settings import get_settings
 
 logger = logging.getLogger(__name__)
@@ -35,6 +39,7 @@ logger = logging.getLogger(__name__)
 SPIDER_NAME = "kuchikomi"
 ENV_SETTING = "KUCHIKOMI_ENV"
 SOURCE_SETTING = "KUCHIKOMI_SOURCE"
+SITE_SETTING = "KUCHIKOMI_SITE"
 
 
 def _apply_environment(settings: BaseSettings) -> None:
@@ -65,10 +70,12 @@ def _loader(cls: type) -> type:
 @_loader
 class RunSpiderLoader:
     """Scrapy's spider loader for Scrapyd jobs: one spider name, ``kuchikomi``, which is the
-    spider of the job's source (a site profile's spider, or an API spider)."""
+    spider of the job's source (a site profile's spider, or an API spider), limited to the
+    job's site when it has one."""
 
     def __init__(self, settings: BaseSettings) -> None:
         self.source = settings.get(SOURCE_SETTING)
+        self.site = settings.get(SITE_SETTING) or None
         if settings.get(ENV_SETTING):
             _apply_environment(settings)
 
@@ -92,6 +99,9 @@ class RunSpiderLoader:
                 f"no crawler for listing source {self.source!r}"
                 + (f": the site profile cannot be used: {problem}" if problem else "")
             )
+        if self.site is not None and not issubclass(spider_cls, ListingSpider):
+            # Crawling every listing instead would crawl other jobs' listings too.
+            raise KeyError(f"listings of {self.source!r} cannot be crawled one site at a time")
 
         @classmethod  # type: ignore[misc]
         def update_settings(cls: type[scrapy.Spider], settings: BaseSettings) -> None:
@@ -102,8 +112,12 @@ class RunSpiderLoader:
         # Which code runs: the egg's unpacked copy (crawler/scrapyd_egg_entry.py) on a node.
         root = Path(__file__).resolve().parent.parent
         logger.info("kuchikomi-guard crawler loaded from %s", root)
+        logger.info("crawling %s listings of %s", self.source, self.site or "every site")
         job_spider: type[scrapy.Spider] = type(
-            spider_cls.__name__, (spider_cls,), {"update_settings": update_settings}
+            spider_cls.__name__,
+            (spider_cls,),
+            {"update_settings": update_settings}
+            | ({} if self.site is None else {"only_site": self.site}),
         )
         return job_spider
 

@@ -16,6 +16,7 @@ from sqlalchemy import CursorResult, exists, func, select, update
 from sqlalchemy.orm import Session
 
 from crawler.items import ReviewPageItem
+from crawler.urls import site_of
 from models import CrawlRunListing, EvidenceRecord, Listing, Review, ReviewSighting
 from models.base import utcnow
 from models.db import session_scope
@@ -41,7 +42,9 @@ class ListingTask:
         return self.watermark is not None
 
 
-def pending_listings(*, run_id: int, source: str) -> list[ListingTask]:
+def pending_listings(*, run_id: int, source: str, site: str | None = None) -> list[ListingTask]:
+    """The run's pending listings of ``source``; with ``site``, only those on that site
+    (:func:`crawler.urls.site_of`: one Scrapyd job crawls one site)."""
     with session_scope() as session:
         rows = session.execute(
             select(Listing.id, Listing.url, Listing.crawl_watermark)
@@ -55,7 +58,12 @@ def pending_listings(*, run_id: int, source: str) -> list[ListingTask]:
             # the listings that waited longest (kuchikomi/services/crawl_budget.py).
             .order_by(Listing.last_success_at.is_not(None), Listing.last_success_at, Listing.id)
         ).all()
-    return [ListingTask(row.id, row.url, row.crawl_watermark) for row in rows]
+    return [
+        ListingTask(row.id, row.url, row.crawl_watermark)
+        for row in rows
+        # The host is not a column: filtered here, among one run's listings of one source.
+        if site is None or site_of(row.url) == site
+    ]
 
 
 def pending_sources(*, run_id: int) -> set[str]:

@@ -113,6 +113,14 @@ def check_literal_address(url: str) -> None:
         raise UnsafeURLError(f"refusing to fetch {url}: {host} resolves to private {address}")
 
 
+def site_of(url: str) -> str:
+    """The site a listing URL belongs to: its host, which is what politeness counts one request
+    at a time against (the downloader's per-site slot is the host too). The port is not part of
+    it, and ``localhost`` and ``127.0.0.1`` are two sites. Per-site budgets
+    (kuchikomi/services/crawl_budget.py) and Scrapyd jobs (kuchikomi/services/scrapyd/) use it."""
+    return (urlsplit(url).hostname or url).lower()
+
+
 def detect_source(url: str) -> str:
     """Which site profile reads this listing: the one claiming its host, else schema.org.
 

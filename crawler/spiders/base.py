@@ -223,6 +223,9 @@ class ListingSpider(RecordsOutcomes, scrapy.Spider):
     """Crawls the listings of one run that belong to this spider's site profile."""
 
     site: ClassVar[SiteProfile]
+    # One host of the profile (crawler.urls.site_of) when a Scrapyd job crawls one site of a
+    # run (crawler/scrapyd_project.py); None: every listing of the profile, as a local crawl.
+    only_site: ClassVar[str | None] = None
     max_pages: int
     timeout: float
 
@@ -239,7 +242,11 @@ class ListingSpider(RecordsOutcomes, scrapy.Spider):
         return spider
 
     async def start(self) -> AsyncIterator[Any]:
-        for task in store.pending_listings(run_id=self.run_id, source=self.site.name):
+        for task in store.pending_listings(
+            run_id=self.run_id, source=self.site.name, site=self.only_site
+        ):
+            # Which process crawled which listing, in the run's log (several Scrapyd jobs).
+            self.logger.info("crawling listing %s: %s", task.listing_id, task.url)
             state = ListingState(task)
             self.states[task.listing_id] = state
             yield self._page_request(state, task.url, 1)

@@ -9,7 +9,8 @@ previous crawl, and leaves the rest for the next nights. A listing that would ot
 read within ``max_staleness_days`` is taken anyway: staleness wins, and the run says it needs
 more than a night (docs/production.md#budget).
 
-"Site" here is a host: that is what one request at a time is counted against.
+"Site" here is a host (``crawler.urls.site_of``): that is what one request at a time is counted
+against, and what a crawl on Scrapyd nodes is spread by.
 """
 
 from __future__ import annotations
@@ -18,11 +19,11 @@ import math
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
-from urllib.parse import urlsplit
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from crawler.urls import site_of
 from kuchikomi_settings import CrawlSettings, get_settings
 from models import CrawlRunListing, Listing
 from models.base import utcnow
@@ -46,10 +47,6 @@ class SiteLoad:
 
     def as_dict(self) -> dict[str, Any]:
         return {**asdict(self), "over_budget": self.over_budget}
-
-
-def site_of(url: str) -> str:
-    return (urlsplit(url).hostname or url).lower()
 
 
 def nightly_budget(crawl: CrawlSettings) -> int | None:

@@ -1,11 +1,14 @@
 """One crawl run on Scrapyd nodes instead of a local crawl process (docs/production.md#scrapyd).
 
 Politeness, not CPU, bounds a crawl, so a run is spread by site and never one site over several
-machines: the run's listings are grouped by source (a site profile or an API; a host belongs to
-exactly one source), each source becomes one Scrapyd job on one node, and every job stores
-straight into the shared database like a local crawl process does. The run is recorded and
-finalised here exactly as a local run (kuchikomi.services.crawl), so the summary, crawl health
-and the steps after the crawl do not know where it ran.
+machines: the run's listings are grouped by site (the listing URL's host,
+:func:`crawler.urls.site_of`, within its source: the job runs that source's spider), each site
+becomes one Scrapyd job on one node, the largest first on the least loaded node, and every job
+stores straight into the shared database like a local crawl process does. A source that is not
+crawled page by page from hosts (Google's API) is one job (see :func:`shards`). A job that fails
+or is lost fails only its own site's listings: those are the ones left pending. The run is
+recorded and finalised here exactly as a local run (kuchikomi.services.crawl), so the summary,
+crawl health and the steps after the crawl do not know where it ran.
 
 Before the run is recorded, every node is asked for its versions, and the installed crawler is
 uploaded (as an egg) to any node that lacks it: a node that cannot be reached stops the command
@@ -15,20 +18,24 @@ before anything is stored.
 from __future__ import annotations
 
 import json
+import re
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 from sqlalchemy import func, select
 from sqlalchemy.engine import make_url
 
 from crawler import store
 from crawler.resolver import ALLOW_PRIVATE_HOSTS
-from crawler.scrapyd_project import ENV_SETTING, SOURCE_SETTING, SPIDER_NAME
+from crawler.scrapyd_project import ENV_SETTING, SITE_SETTING, SOURCE_SETTING, SPIDER_NAME
 from crawler.sites import load_profiles_lenient
 from crawler.spiders import spider_for_source
+from crawler.spiders.base import ListingSpider
+from crawler.urls import site_of
 from kuchikomi.services.crawl import CrawlSummary, StopRequested, finish_run, start_run
 from kuchikomi.services.scrapyd.client import Jobs, ScrapydError, ScrapydNode
 from kuchikomi.services.scrapyd.egg import PROJECT, build_egg
@@ -36,19 +43,49 @@ from kuchikomi_settings import Settings, get_settings
 from models import CrawlRun, CrawlRunListing, Listing
 from models.db import session_scope
 
+NodeT = TypeVar("NodeT")
+
 # A node that does not answer for this long while the run waits is given up on: its jobs'
 # listings are failed with the reason (its job may still be storing; the run does not wait).
 NODE_LOST_AFTER_SECONDS = 300.0
 
 
+@dataclass(frozen=True)
+class Shard:
+    """What one Scrapyd job crawls: the run's listings of one site of ``source``, or, with
+    ``site`` None, every listing of a source that is not crawled by site (an API)."""
+
+    source: str
+    site: str | None = None
+
+    @property
+    def name(self) -> str:
+        return self.source if self.site is None else self.site
+
+    def sort_key(self) -> tuple[str, str]:
+        return (self.source, self.site or "")
+
+
 @dataclass
 class ScrapydJob:
     node: ScrapydNode
-    source: str
+    shard: Shard
     job_id: str
-    listings: int
+    listing_ids: list[int]
     state: str = "pending"  # "pending" | "running" | "finished" | "lost"
     log_url: str = ""
+
+    @property
+    def source(self) -> str:
+        return self.shard.source
+
+    @property
+    def site(self) -> str | None:
+        return self.shard.site
+
+    @property
+    def listings(self) -> int:
+        return len(self.listing_ids)
 
 
 @dataclass(frozen=True)
@@ -60,7 +97,7 @@ class Progress:
     def line(self) -> str:
         finished = sum(1 for job in self.jobs if job.state in ("finished", "lost"))
         running = ", ".join(
-            f"{job.source}@{job.node}" for job in self.jobs if job.state == "running"
+            f"{job.shard.name}@{job.node}" for job in self.jobs if job.state == "running"
         )
         return (
             f"scrapyd: {finished}/{len(self.jobs)} jobs finished, "
@@ -124,14 +161,36 @@ def prepare_nodes(urls: list[str]) -> tuple[list[ScrapydNode], str]:
     return nodes, egg.version
 
 
-def assign(sources: dict[str, int], nodes: list[ScrapydNode]) -> dict[str, ScrapydNode]:
-    """Each source to one node, the largest sources first, each to the least loaded node."""
-    load = {id(node): 0 for node in nodes}
-    assignment: dict[str, ScrapydNode] = {}
-    for source, listings in sorted(sources.items(), key=lambda item: (-item[1], item[0])):
-        node = min(nodes, key=lambda n: (load[id(n)], nodes.index(n)))
-        assignment[source] = node
-        load[id(node)] += listings
+def shards(
+    listings: Iterable[tuple[int, str, str]], *, by_site: Callable[[str], bool]
+) -> dict[Shard, list[int]]:
+    """The listings of each job, from the ``(listing id, source, url)`` of each listing.
+
+    ``by_site(source)``: whether the source's listings are split by site. A site profile's
+    are: politeness is one request at a time per host, so a host is the unit a node must own
+    whole, and the hosts of one profile (the generic ``schema_org`` profile reads every
+    clinic's own site) are independent of each other. An API source is not: its listings are
+    all read from one API within one client's quota, not from the hosts in their URLs, so
+    splitting it would only have several nodes share that one quota.
+    """
+    grouped: dict[Shard, list[int]] = {}
+    for listing_id, source, url in listings:
+        shard = Shard(source, site_of(url) if by_site(source) else None)
+        grouped.setdefault(shard, []).append(listing_id)
+    return grouped
+
+
+def assign(shard_sizes: dict[Shard, int], nodes: Sequence[NodeT]) -> dict[Shard, NodeT]:
+    """Each shard to one node, the largest shards first, each to the least loaded node
+    (fewest listings so far; the earlier node on a tie)."""
+    load = [0] * len(nodes)
+    assignment: dict[Shard, NodeT] = {}
+    for shard, listings in sorted(
+        shard_sizes.items(), key=lambda item: (-item[1], item[0].sort_key())
+    ):
+        index = min(range(len(nodes)), key=lambda i: (load[i], i))
+        assignment[shard] = nodes[index]
+        load[index] += listings
     return assignment
 
 
@@ -143,7 +202,7 @@ def run_crawl_on_scrapyd(
     full: bool = False,
     progress: Callable[[Progress], None] | None = None,
 ) -> CrawlSummary:
-    """Crawl the listings (None = every listing) as Scrapyd jobs on ``urls``, one job per source.
+    """Crawl the listings (None = every listing) as Scrapyd jobs on ``urls``, one job per site.
 
     Raises :class:`ScrapydError` (before the run is recorded) when a node cannot be used, and
     ValueError as :func:`kuchikomi.services.crawl.run_crawl` does.
@@ -160,6 +219,7 @@ def run_crawl_on_scrapyd(
         try:
             jobs = _schedule(run_id, nodes, version, full=full, settings=settings, log=log_path)
             _wait(run_id, jobs, settings=settings, progress=progress)
+            _fail_unreported(run_id, jobs, log_path)
             returncode = 0
         except (StopRequested, KeyboardInterrupt):
             stopped = True  # SIGTERM or Ctrl-C: the run is recorded as interrupted
@@ -178,15 +238,25 @@ def run_crawl_on_scrapyd(
             node.close()
 
 
-def _pending_sources(run_id: int) -> dict[str, int]:
+def _pending(run_id: int) -> list[tuple[int, str, str]]:
+    """(listing id, source, url) of the run's pending listings."""
     with session_scope() as session:
-        rows = session.execute(
-            select(Listing.source, func.count())
-            .join(CrawlRunListing, CrawlRunListing.listing_id == Listing.id)
-            .where(CrawlRunListing.run_id == run_id, CrawlRunListing.status == "pending")
-            .group_by(Listing.source)
-        ).all()
-    return {source: count for source, count in rows}  # noqa: C416 - Rows, not pairs
+        return list(
+            session.execute(
+                select(Listing.id, Listing.source, Listing.url)
+                .join(CrawlRunListing, CrawlRunListing.listing_id == Listing.id)
+                .where(CrawlRunListing.run_id == run_id, CrawlRunListing.status == "pending")
+            ).tuples()
+        )
+
+
+def _job_id(run_id: int, shard: Shard) -> str:
+    # Unique on the node even when another database has a run of the same number; the site is
+    # only there to be read (it is also the name of the job's log file on the node).
+    readable = re.sub(
+        r"[^A-Za-z0-9.-]+", "_", shard.source + ("" if shard.site is None else f"-{shard.site}")
+    )
+    return f"run{run_id}-{readable}-{uuid.uuid4().hex[:8]}"
 
 
 def _schedule(
@@ -198,11 +268,12 @@ def _schedule(
     settings: Settings,
     log: Path,
 ) -> list[ScrapydJob]:
-    sources = _pending_sources(run_id)
+    pending = _pending(run_id)
     profiles, profile_errors = load_profiles_lenient()
+    spiders = {source: spider_for_source(source, profiles) for _id, source, _url in pending}
     # As in a local crawl process (crawler.run): a source without a crawler fails its own
     # listings here, and only sources that can be crawled become jobs.
-    for source in [s for s in sources if spider_for_source(s, profiles) is None]:
+    for source in [s for s, spider in spiders.items() if spider is None]:
         error = (
             f"the site profile cannot be used: {profile_errors[source]}"
             if source in profile_errors
@@ -216,29 +287,47 @@ def _schedule(
                 complete=False,
                 error=error,
             )
-        del sources[source]
+    grouped = shards(
+        (listing for listing in pending if spiders[listing[1]] is not None),
+        by_site=lambda source: _crawled_by_site(spiders[source]),
+    )
     environment = json.dumps(job_environment(settings), sort_keys=True)
     jobs: list[ScrapydJob] = []
     with open(log, "a", encoding="utf-8") as out:
-        for source, node in assign(sources, nodes).items():
-            # Unique on the node even when another database has a run of the same number.
-            job_id = f"run{run_id}-{source}-{uuid.uuid4().hex[:8]}"
-            job = ScrapydJob(node, source, job_id, sources[source])
+        sizes = {shard: len(ids) for shard, ids in grouped.items()}
+        for shard, node in assign(sizes, nodes).items():
+            job = ScrapydJob(node, shard, _job_id(run_id, shard), grouped[shard])
+            job_settings = {
+                ENV_SETTING: environment,
+                SOURCE_SETTING: shard.source,
+                ALLOW_PRIVATE_HOSTS: str(settings.allow_private_hosts),
+            }
+            if shard.site is not None:
+                job_settings[SITE_SETTING] = shard.site
             node.schedule(
                 project=PROJECT,
                 spider=SPIDER_NAME,
                 version=version,
                 job_id=job.job_id,
                 args={"run_id": str(run_id), "full": "true" if full else "false"},
-                settings={
-                    ENV_SETTING: environment,
-                    SOURCE_SETTING: source,
-                    ALLOW_PRIVATE_HOSTS: str(settings.allow_private_hosts),
-                },
+                settings=job_settings,
             )
-            out.write(f"scheduled {source} ({job.listings} listings) on {node} as {job.job_id}\n")
+            out.write(
+                f"scheduled {_described(shard)} ({job.listings} listings) on {node}"
+                f" as {job.job_id}\n"
+            )
             jobs.append(job)
     return jobs
+
+
+def _crawled_by_site(spider: type | None) -> bool:
+    # Profile spiders read pages from the listing's host and can be limited to one
+    # (crawler/scrapyd_project.py); any other spider reads an API (see shards).
+    return spider is not None and issubclass(spider, ListingSpider)
+
+
+def _described(shard: Shard) -> str:
+    return shard.source if shard.site is None else f"site {shard.site} ({shard.source})"
 
 
 def _listings_done(run_id: int) -> tuple[int, int]:
@@ -304,6 +393,38 @@ def _update(job: ScrapydJob, listed: Jobs) -> None:
         job.state = "lost"
 
 
+def _fail_unreported(run_id: int, jobs: list[ScrapydJob], log_path: Path) -> None:
+    """Fail each job's listings it left pending, saying which job on which node left them.
+
+    Only that job's listings: the other sites' jobs reported on theirs, whatever this one did.
+    """
+    with session_scope() as session:
+        left = set(
+            session.scalars(
+                select(CrawlRunListing.listing_id).where(
+                    CrawlRunListing.run_id == run_id, CrawlRunListing.status == "pending"
+                )
+            )
+        )
+    for job in jobs:
+        what = (
+            "was given up on (its node stopped answering, or forgot the job)"
+            if job.state == "lost"
+            else "ended"
+        )
+        for listing_id in sorted(left.intersection(job.listing_ids)):
+            store.finish_listing(
+                run_id=run_id,
+                listing_id=listing_id,
+                status="failed",
+                complete=False,
+                error=(
+                    f"Scrapyd job {job.job_id} on {job.node} {what} without reporting on this "
+                    f"listing; see {log_path}"
+                ),
+            )
+
+
 def _cancel(jobs: list[ScrapydJob]) -> None:
     for job in jobs:
         if job.state in ("pending", "running"):
@@ -317,7 +438,7 @@ def _collect_logs(jobs: list[ScrapydJob], log_path: Path) -> None:
     """Append each job's Scrapyd log to the run's log, so that it reads like a local run's."""
     with open(log_path, "a", encoding="utf-8") as out:
         for job in jobs:
-            out.write(f"\n===== {job.source}: Scrapyd job {job.job_id} on {job.node}")
+            out.write(f"\n===== {_described(job.shard)}: Scrapyd job {job.job_id} on {job.node}")
             out.write(f" ({job.state})\n")
             if not job.log_url:
                 continue
@@ -337,6 +458,7 @@ def _record_jobs(run_id: int, jobs: list[ScrapydJob]) -> None:
                     {
                         "node": str(job.node),
                         "source": job.source,
+                        "site": job.site,
                         "job": job.job_id,
                         "listings": job.listings,
                         "state": job.state,
