@@ -27,7 +27,6 @@ from sqlalchemy import (
     ColumnElement,
     Float,
     Integer,
-    Row,
     Select,
     Subquery,
     bindparam,
@@ -147,15 +146,26 @@ _PUBLIC_COLUMNS = (
 )
 
 
-def _row_public(row: Row[Any]) -> dict[str, Any]:
-    """A :class:`ReviewPublic`'s fields from a row of :data:`_PUBLIC_COLUMNS`."""
-    public = dict(row._mapping)
-    public["flagged"] = bool(public["flagged"])
-    public["reasons"] = list(public["reasons"] or [])
-    if "edited_after_decision" in public:
+def _public_rows(
+    session: Session, statement: Select[Any], params: dict[str, Any]
+) -> list[dict[str, Any]]:
+    """:class:`ReviewPublic`'s fields from the rows of a statement of :func:`_with_decisions`.
+
+    Run on the session's connection: Core rows, without the ORM's result layer (the statement
+    loads no ORM objects; that layer was a fifth of the page's CPU time). Pending ORM changes are
+    flushed first, as the session's own execute would."""
+    session.flush()
+    result = session.connection().execute(statement, params)
+    keys = list(result.keys())
+    rows = []
+    for row in result:
+        public = dict(zip(keys, row, strict=True))
+        public["flagged"] = bool(public["flagged"])
+        public["reasons"] = list(public["reasons"] or [])
         # SQLite answers EXISTS with 0 or 1.
         public["edited_after_decision"] = bool(public["edited_after_decision"])
-    return public
+        rows.append(public)
+    return rows
 
 
 def _base_query(*, flagged: bool | None) -> Select[Any]:
@@ -339,8 +349,7 @@ def list_reviews(
         params["last_id"] = position["id"]
         if kind == _QUEUE:
             params["last_probability"] = float(position["p"])
-    statement = _page_statement(shape)
-    rows = [_row_public(row) for row in session.execute(statement, params)]
+    rows = _public_rows(session, _page_statement(shape), params)
     if not rows and clinic_id is not None and session.get(Clinic, clinic_id) is None:
         # A page of the clinic's reviews shows that it exists; only an empty one needs a look.
         raise ClinicNotFound(f"clinic {clinic_id} does not exist")
@@ -374,10 +383,8 @@ def get_review(
     params: dict[str, Any] = {"review_id": review_id}
     if clinic_ids is not None:
         params["clinic_ids"] = list(clinic_ids)
-    row = session.execute(_review_statement(scoped=clinic_ids is not None), params).one_or_none()
-    if row is None:
-        return None
-    return ReviewPublic(**_row_public(row))
+    rows = _public_rows(session, _review_statement(scoped=clinic_ids is not None), params)
+    return ReviewPublic(**rows[0]) if rows else None
 
 
 def review_counts_by_clinic(
