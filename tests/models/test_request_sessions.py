@@ -7,9 +7,10 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import func, insert, select, text
+from sqlalchemy.orm import Session
 
 from models import Clinic
-from models.db import close_read_session, new_session
+from models.db import close_read_session, make_engine, new_session
 
 
 def _clinics() -> int:
@@ -51,11 +52,16 @@ def test_reading_requests_keep_prepared_statements_on_postgresql(env: Path, db_u
         pytest.skip("psycopg prepares statements; SQLite's driver keeps its own cache")
     query = select(Clinic.id).where(Clinic.name == "さくら内科クリニック")
     # psycopg prepares a statement at its fifth run on a connection, and forgets all at a
-    # rollback; one pooled connection serves these requests one after another.
-    for _ in range(6):
-        session = new_session()
-        session.execute(query).all()
-        close_read_session(session, failed=False)
-    with new_session() as session:
-        prepared = session.scalar(text("SELECT count(*) FROM pg_prepared_statements"))
+    # rollback. An engine of its own, used by one request after another, has one connection
+    # (the process's pool may hold several, handed out in turn).
+    engine = make_engine(db_url)
+    try:
+        for _ in range(6):
+            session = Session(engine)
+            session.execute(query).all()
+            close_read_session(session, failed=False)
+        with Session(engine) as session:
+            prepared = session.scalar(text("SELECT count(*) FROM pg_prepared_statements"))
+    finally:
+        engine.dispose()
     assert prepared
