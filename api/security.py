@@ -12,7 +12,6 @@ same policy (checked in headless Chromium: no violations while rendering and exp
 
 from __future__ import annotations
 
-from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 CSP = (
@@ -27,6 +26,14 @@ _COMMON = {
     "Referrer-Policy": "no-referrer",
     "Cross-Origin-Opener-Policy": "same-origin",
 }
+
+
+# Encoded once: these go out with every answer.
+_ADDED = [(b"content-security-policy", CSP.encode())] + [
+    (name.lower().encode(), value.encode()) for name, value in _COMMON.items()
+]
+_ADDED_NAMES = frozenset(name for name, _ in _ADDED)
+_NO_STORE = (b"cache-control", b"no-store")
 
 
 def _is_static(path: str) -> bool:
@@ -51,12 +58,18 @@ class SecurityHeadersMiddleware:
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
-                headers = MutableHeaders(scope=message)
-                headers["Content-Security-Policy"] = CSP
-                for name, value in _COMMON.items():
-                    headers[name] = value
-                if "cache-control" not in headers and not _is_static(scope["path"]):
-                    headers["Cache-Control"] = "no-store"
+                # Ours replace a route's own; a route's Cache-Control is kept. On the raw list:
+                # Starlette's MutableHeaders searched the whole list once per header set.
+                headers = [
+                    (name, value)
+                    for name, value in message.get("headers", ())
+                    if name.lower() not in _ADDED_NAMES
+                ]
+                cached = any(name.lower() == b"cache-control" for name, _ in headers)
+                headers += _ADDED
+                if not cached and not _is_static(scope["path"]):
+                    headers.append(_NO_STORE)
+                message["headers"] = headers
             await send(message)
 
         await self.app(scope, receive, send_with_headers)

@@ -12,7 +12,7 @@ table useless for logging in).
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar, overload
 
 from sqlalchemy import (
     Boolean,
@@ -34,6 +34,8 @@ from sqlalchemy.orm import InstrumentedAttribute, Mapped, Session, mapped_column
 from models.base import Base, JSONType, utcnow
 
 ROLES = ("admin", "reviewer", "clinic")
+
+_T = TypeVar("_T")
 DECISIONS = ("harmful", "criticism", "unsure")
 
 
@@ -180,13 +182,26 @@ def latest_decision_ids() -> Select[tuple[int]]:
     return select(func.max(Decision.id)).group_by(Decision.review_id)
 
 
+@overload
 def latest_decision_of(
     review_id: ColumnElement[int] | InstrumentedAttribute[int],
-) -> ScalarSelect[str]:
+) -> ScalarSelect[str]: ...
+
+
+@overload
+def latest_decision_of(
+    review_id: ColumnElement[int] | InstrumentedAttribute[int], column: InstrumentedAttribute[_T]
+) -> ScalarSelect[_T]: ...
+
+
+def latest_decision_of(
+    review_id: ColumnElement[int] | InstrumentedAttribute[int],
+    column: InstrumentedAttribute[Any] = Decision.decision,
+) -> ScalarSelect[Any]:
     """The latest decision value of the review ``review_id`` names in the enclosing query (a
-    correlated subquery; None without a decision)."""
+    correlated subquery; None without a decision); ``column`` reads another of its columns."""
     return (
-        select(Decision.decision)
+        select(column)
         .where(Decision.review_id == review_id)
         .order_by(Decision.id.desc())
         .limit(1)

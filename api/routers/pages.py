@@ -6,7 +6,7 @@ Server-rendered, no JavaScript. Every value from a review is escaped by the temp
 
 from __future__ import annotations
 
-from datetime import timedelta
+from collections.abc import Collection
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
@@ -15,6 +15,7 @@ from fastapi.responses import HTMLResponse
 
 from api.auth import CurrentUser, visible_clinic_ids
 from api.deps import SessionDep
+from api.filters import ReviewFilters
 from api.params import ReviewIdPath, parse_day, parse_id
 from api.routers.export import export_url
 from api.routers.staff_pages import render_review_page
@@ -25,7 +26,6 @@ from kuchikomi.services.decisions import review_detail
 from kuchikomi.services.group_decisions import bursts_of_reviews
 from kuchikomi.services.reviews import (
     CursorError,
-    day_start,
     list_reviews,
     review_counts_by_clinic,
 )
@@ -53,6 +53,65 @@ DEFAULT_DECISION = "undecided"
 _BAD_FILTER = "指定が正しくありません"
 
 
+class _BadFilter(Exception):
+    def __init__(self, message_ja: str) -> None:
+        super().__init__(message_ja)
+        self.message_ja = message_ja
+
+
+def _queue_filters(
+    *,
+    clinic_id: str | None,
+    category: str | None,
+    source: str | None,
+    decision: str | None,
+    posted_from: str | None,
+    posted_to: str | None,
+    show: str | None,
+    sources: Collection[str],
+) -> tuple[ReviewFilters, dict[str, Any]]:
+    """The queue form's filters: what to list (the same filters as the JSON API's), and what the
+    form and its links keep selected (the query string's values; "" is "not filtered")."""
+    try:
+        selected_clinic = _parse_clinic_id(clinic_id)
+    except ValueError:
+        raise _BadFilter("医療機関の指定が正しくありません。") from None
+    selected: dict[str, Any] = {}
+    if selected_clinic is not None:
+        selected["clinic_id"] = selected_clinic
+    for name, value, allowed in (
+        ("category", category, CATEGORY_JA),
+        ("source", source, sources),
+        ("decision", decision, DECISION_STATUS_JA),
+        ("show", show, ("all",)),
+    ):
+        if value:
+            if value not in allowed:
+                raise _BadFilter("絞り込みの指定が正しくありません。")
+            selected[name] = value
+    try:
+        day_from, day_to = parse_day(posted_from), parse_day(posted_to)
+    except ValueError:
+        raise _BadFilter(
+            "日付は 1990-01-01〜2100-12-31 の範囲で、YYYY-MM-DD の形で指定してください。"
+        ) from None
+    if day_from is not None:
+        selected["posted_from"] = day_from.isoformat()
+    if day_to is not None:
+        selected["posted_to"] = day_to.isoformat()
+    shown_decision = selected.get("decision", DEFAULT_DECISION)
+    filters = ReviewFilters(
+        flagged=None if selected.get("show") == "all" else True,
+        clinic_id=selected_clinic,
+        category=selected.get("category"),
+        source=selected.get("source"),
+        decision=None if shown_decision == "all" else shown_decision,
+        posted_from=day_from,
+        posted_to=day_to,
+    )
+    return filters, selected
+
+
 @router.get("/", response_class=HTMLResponse)
 @router.get("/reviews", response_class=HTMLResponse)
 def queue_page(
@@ -76,49 +135,26 @@ def queue_page(
     clinics = clinic_choices(session=session, clinic_ids=visible)
     sources = listing_sources(session=session, clinic_ids=visible)
     try:
-        selected_clinic = _parse_clinic_id(clinic_id)
-    except ValueError:
-        return error_page(request, 400, _BAD_FILTER, "医療機関の指定が正しくありません。")
-    filters: dict[str, Any] = {}
-    if selected_clinic is not None:
-        filters["clinic_id"] = selected_clinic
-    for name, value, allowed in (
-        ("category", category, CATEGORY_JA),
-        ("source", source, sources),
-        ("decision", decision, DECISION_STATUS_JA),
-        ("show", show, ("all",)),
-    ):
-        if value:
-            if value not in allowed:
-                return error_page(request, 400, _BAD_FILTER, "絞り込みの指定が正しくありません。")
-            filters[name] = value
-    try:
-        day_from, day_to = parse_day(posted_from), parse_day(posted_to)
-    except ValueError:
-        return error_page(
-            request,
-            400,
-            _BAD_FILTER,
-            "日付は 1990-01-01〜2100-12-31 の範囲で、YYYY-MM-DD の形で指定してください。",
+        filters, selected = _queue_filters(
+            clinic_id=clinic_id,
+            category=category,
+            source=source,
+            decision=decision,
+            posted_from=posted_from,
+            posted_to=posted_to,
+            show=show,
+            sources=sources,
         )
-    if day_from is not None:
-        filters["posted_from"] = day_from.isoformat()
-    if day_to is not None:
-        filters["posted_to"] = day_to.isoformat()
-    shown_decision = filters.get("decision", DEFAULT_DECISION)
+    except _BadFilter as error:
+        return error_page(request, 400, _BAD_FILTER, error.message_ja)
+    shown_decision = selected.get("decision", DEFAULT_DECISION)
     try:
         page = list_reviews(
             session=session,
-            flagged=None if filters.get("show") == "all" else True,
-            clinic_id=selected_clinic,
-            category=filters.get("category"),
             cursor=cursor or None,
             limit=PAGE_SIZE,
             clinic_ids=visible,
-            source=filters.get("source"),
-            decision=None if shown_decision == "all" else shown_decision,
-            posted_since=day_start(day_from),
-            posted_before=day_start(day_to + timedelta(days=1)) if day_to else None,
+            **filters.query(),
         )
     except CursorError:
         return error_page(
@@ -128,9 +164,9 @@ def queue_page(
             "ページの指定が壊れているか、古くなっています。最初のページから開き直してください。",
         )
     path = request.url.path
-    first_url = path + ("?" + urlencode(filters) if filters else "")
+    first_url = path + ("?" + urlencode(selected) if selected else "")
     next_url = (
-        f"{path}?" + urlencode({**filters, "cursor": page.next_cursor})
+        f"{path}?" + urlencode({**selected, "cursor": page.next_cursor})
         if page.next_cursor
         else None
     )
@@ -142,19 +178,19 @@ def queue_page(
             "clinics": clinics,
             "sources": sources,
             "decision_statuses": DECISION_STATUS_JA,
-            "selected": filters,
-            "selected_clinic": selected_clinic,
-            "selected_category": filters.get("category"),
-            "show_all": filters.get("show") == "all",
+            "selected": selected,
+            "selected_clinic": filters.clinic_id,
+            "selected_category": filters.category,
+            "show_all": selected.get("show") == "all",
             "form_action": path,
             "is_first_page": not cursor,
             "first_url": first_url,
             "next_url": next_url,
-            "filtered": bool(filters),
+            "filtered": bool(selected),
             "csv_url": export_url(
-                {**filters, "decision": shown_decision}
+                {**selected, "decision": shown_decision}
                 if shown_decision != "all"
-                else {k: v for k, v in filters.items() if k != "decision"}
+                else {k: v for k, v in selected.items() if k != "decision"}
             ),
             "shown_decision": shown_decision,
             "review_bursts": bursts_of_reviews(

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Response
 from pydantic import TypeAdapter
@@ -11,6 +10,7 @@ from pydantic import TypeAdapter
 from api.auth import CurrentUser, visible_clinic_ids
 from api.deps import SessionDep
 from api.errors import error_responses
+from api.filters import ReviewFilters
 from api.params import ReviewIdPath
 from kuchikomi.schemas import (
     Category,
@@ -25,7 +25,6 @@ from kuchikomi.services.decisions import review_detail
 from kuchikomi.services.reviews import (
     DEFAULT_LIMIT,
     MAX_LIMIT,
-    day_start,
     list_reviews,
 )
 
@@ -33,71 +32,54 @@ router = APIRouter(prefix="/api/v1/reviews", tags=["reviews"])
 _REVIEW_PAGE = TypeAdapter(Page[ReviewPublic])
 
 
-class ReviewFilters:
-    """The queue's filters, shared by the JSON list and the CSV export (FastAPI builds this
-    from the query string)."""
-
-    def __init__(
-        self,
-        flagged: Annotated[
-            bool | None,
-            Query(
-                description="true: the staff queue, most probably harmful first (probability desc, "
-                "then id desc). false: reviews not flagged (including not yet classified), newest "
-                "first. Omitted: every review, newest first."
-            ),
-        ] = None,
-        clinic_id: Annotated[
-            DbId | None,
-            Query(description="Only this clinic's reviews; 404 if no such clinic."),
-        ] = None,
-        category: Annotated[
-            Category | None, Query(description="Only this harmful category.")
-        ] = None,
-        source: Annotated[
-            str | None,
-            Query(
-                max_length=32,
-                pattern="^[a-z0-9_]+$",
-                description="Only reviews from listings read by this site adapter "
-                "(e.g. schema_org).",
-            ),
-        ] = None,
-        decision: Annotated[
-            DecisionStatus | None,
-            Query(description="`undecided`, or the latest staff decision's value."),
-        ] = None,
-        posted_from: Annotated[
-            Day | None, Query(description="Posted on or after this day (Japan time).")
-        ] = None,
-        posted_to: Annotated[
-            Day | None, Query(description="Posted on or before this day (Japan time).")
-        ] = None,
-    ) -> None:
-        self.flagged = flagged
-        self.clinic_id = clinic_id
-        self.category = category
-        self.source = source
-        self.decision = decision
-        self.posted_from = posted_from
-        self.posted_to = posted_to
-
-    def query(self) -> dict[str, Any]:
-        """Keyword arguments for :func:`kuchikomi.services.reviews.list_reviews`."""
-        return {
-            "flagged": self.flagged,
-            "clinic_id": self.clinic_id,
-            "category": self.category.value if self.category else None,
-            "source": self.source,
-            "decision": self.decision.value if self.decision else None,
-            "posted_since": day_start(self.posted_from),
-            "posted_before": (
-                day_start(self.posted_to + timedelta(days=1)) if self.posted_to else None
-            ),
-        }
+async def review_filters(
+    flagged: Annotated[
+        bool | None,
+        Query(
+            description="true: the staff queue, most probably harmful first (probability desc, "
+            "then id desc). false: reviews not flagged (including not yet classified), newest "
+            "first. Omitted: every review, newest first."
+        ),
+    ] = None,
+    clinic_id: Annotated[
+        DbId | None,
+        Query(description="Only this clinic's reviews; 404 if no such clinic."),
+    ] = None,
+    category: Annotated[Category | None, Query(description="Only this harmful category.")] = None,
+    source: Annotated[
+        str | None,
+        Query(
+            max_length=32,
+            pattern="^[a-z0-9_]+$",
+            description="Only reviews from listings read by this site adapter (e.g. schema_org).",
+        ),
+    ] = None,
+    decision: Annotated[
+        DecisionStatus | None,
+        Query(description="`undecided`, or the latest staff decision's value."),
+    ] = None,
+    posted_from: Annotated[
+        Day | None, Query(description="Posted on or after this day (Japan time).")
+    ] = None,
+    posted_to: Annotated[
+        Day | None, Query(description="Posted on or before this day (Japan time).")
+    ] = None,
+) -> ReviewFilters:
+    """The queue's filters, shared by the JSON list and the CSV export (FastAPI validates the
+    query string against the types above). ``async``: it does no I/O, so it runs on the event
+    loop instead of taking a worker thread of its own."""
+    return ReviewFilters(
+        flagged=flagged,
+        clinic_id=clinic_id,
+        category=category.value if category else None,
+        source=source,
+        decision=decision.value if decision else None,
+        posted_from=posted_from,
+        posted_to=posted_to,
+    )
 
 
-ReviewFiltersDep = Annotated[ReviewFilters, Depends()]
+ReviewFiltersDep = Annotated[ReviewFilters, Depends(review_filters)]
 
 
 @router.get(

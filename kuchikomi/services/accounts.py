@@ -24,9 +24,9 @@ from typing import Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import CursorResult, case, delete, or_, select, update
+from sqlalchemy import CursorResult, bindparam, case, delete, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, joinedload
 
 from kuchikomi.errors import Invalid, Throttled
 from kuchikomi.schemas import MAX_DB_ID
@@ -257,15 +257,25 @@ def revoke_token(*, session: Session, prefix: str, actor: User | None = None) ->
     return token
 
 
-def user_for_token(*, session: Session, token: str) -> User | None:
-    row = session.scalar(
-        select(ApiToken).where(
-            ApiToken.token_sha256 == sha256_hex(token), ApiToken.revoked_at.is_(None)
-        )
+# Asked on every request, so built once, and one round trip: the user with their clinics in the
+# same query (a reviewer's has none), rather than the token, then the user, then the clinics.
+_USER_FOR_TOKEN = (
+    select(User)
+    .join(ApiToken, ApiToken.user_id == User.id)
+    .where(
+        ApiToken.token_sha256 == bindparam("digest"),
+        ApiToken.revoked_at.is_(None),
+        User.is_active.is_(True),
     )
-    if row is None or not row.user.is_active:
-        return None
-    return row.user
+    .options(joinedload(User.memberships))
+)
+
+
+def user_for_token(*, session: Session, token: str) -> User | None:
+    """The active user of a token that is not revoked, read from the database on every call
+    (no cache: disabling the user or revoking the token takes effect at the next request)."""
+    result = session.scalars(_USER_FOR_TOKEN, {"digest": sha256_hex(token)})
+    return result.unique().one_or_none()
 
 
 @dataclass(frozen=True)
@@ -387,10 +397,18 @@ def start_session(*, session: Session, user: User, ip: str | None) -> NewSession
     return NewSession(cookie_value=cookie_value, csrf_token=csrf_token, expires_at=expires_at)
 
 
+_LOGIN_FOR_COOKIE = (
+    select(LoginSession)
+    .where(LoginSession.token_sha256 == bindparam("digest"))
+    .options(joinedload(LoginSession.user).joinedload(User.memberships))
+)
+
+
 def session_for_cookie(*, session: Session, cookie_value: str) -> LoginSession | None:
-    row = session.scalar(
-        select(LoginSession).where(LoginSession.token_sha256 == sha256_hex(cookie_value))
-    )
+    """The login of a session cookie with its user (and their clinics) in one query; None when
+    it is unknown, expired or its user disabled."""
+    result = session.scalars(_LOGIN_FOR_COOKIE, {"digest": sha256_hex(cookie_value)})
+    row = result.unique().one_or_none()
     if row is None or row.expires_at <= utcnow() or not row.user.is_active:
         return None
     return row
