@@ -1,6 +1,8 @@
-"""Crawl runs on real Scrapyd daemons (the PyPI ``scrapyd``, default settings, port aside).
+"""Crawl runs on real Scrapyd daemons (the PyPI ``scrapyd``, default settings, port and poll
+interval aside).
 
-Two nodes are started on 127.0.0.1 with working directories of their own; the demo portal is
+Two nodes are started on 127.0.0.1 with working directories of their own (Scrapyd's defaults
+but the port and the poll interval, which only delays a queued job's start); the demo portal is
 served on 127.0.0.1 and, for a second site, reached as ``localhost`` through an operator site
 profile, so a run has two sites and each node gets one. What the nodes store is compared with
 what a local crawl of the same listings stores.
@@ -37,8 +39,9 @@ from tests.live_app import free_port
 def _start_scrapyd(directory: Path) -> tuple[subprocess.Popen[bytes], str]:
     port = free_port()
     directory.mkdir(parents=True)
-    # Scrapyd reads ./scrapyd.conf; everything but the port is its default.
-    (directory / "scrapyd.conf").write_text(f"[scrapyd]\nhttp_port = {port}\n")
+    # Scrapyd reads ./scrapyd.conf; everything but these is its default. Its poller looks for
+    # queued jobs every 5 s by default, seconds a test would only wait out at every job.
+    (directory / "scrapyd.conf").write_text(f"[scrapyd]\nhttp_port = {port}\npoll_interval = 0.2\n")
     log = open(directory / "scrapyd.out", "wb")  # noqa: SIM115 - closed with the process
     process = subprocess.Popen(
         [sys.executable, "-m", "scrapyd"], cwd=directory, stdout=log, stderr=subprocess.STDOUT
