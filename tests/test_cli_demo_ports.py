@@ -57,7 +57,9 @@ def test_a_busy_port_is_named_at_once_and_nothing_is_done(
     other = "--portal-port" if which == "--port" else "--port"
     data_dir = tmp_path / "demo"
 
-    result, seconds, cpu_seconds = _demo(which, str(busy_port), other, str(free_port()), data_dir=data_dir)
+    result, seconds, cpu_seconds = _demo(
+        which, str(busy_port), other, str(free_port()), data_dir=data_dir
+    )
 
     assert result.returncode == 1
     line = result.stderr.strip().splitlines()[-1]

@@ -187,6 +187,10 @@ def test_sharded_scrapyd_crawl_stores_what_a_local_crawl_stores(
     # What ran is the uploaded egg (unpacked on the node), not this checkout.
     assert log.count(f"kuchikomi-guard crawler loaded from {tempfile.gettempdir()}") == 2
     assert f"kuchikomi-guard-egg-{os.getuid()}-{version}" in log
+    # With this machine's politeness (the test's: no delay, no AutoThrottle), not the node's
+    # defaults (the nodes were started without the test's settings).
+    assert "scrapy.extensions.throttle.AutoThrottle" not in log
+    assert "'DOWNLOAD_DELAY': 1.0" not in log
     reviews_on_scrapyd = _stored()
     estimated_on_scrapyd = _estimated_dates()
     assert on_scrapyd["classified"] == len(reviews_on_scrapyd) > 50
