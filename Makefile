@@ -25,9 +25,11 @@ PORTAL_PORT ?= 8765
 demo: install
 	$(BIN)/kuchikomi demo --port $(PORT) --portal-port $(PORTAL_PORT)
 
-# Extra pytest arguments, e.g. `make test PYTEST_ARGS="-n auto"` (pytest-xdist) on a machine with
-# more than two cores; on two cores it gained nothing (the database server needs the other one).
-PYTEST_ARGS ?=
+# pytest arguments. Two pytest-xdist workers by default: much of the suite waits (crawl and
+# server processes, slow test sites, Chromium) rather than computes, so even two cores gain (the
+# README's suite times). `make test PYTEST_ARGS="-n auto"` on a bigger machine, `PYTEST_ARGS=`
+# for one process.
+PYTEST_ARGS ?= -n 2
 
 test: install
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

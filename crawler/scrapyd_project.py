@@ -105,8 +105,12 @@ class RunSpiderLoader:
 
         @classmethod  # type: ignore[misc]
         def update_settings(cls: type[scrapy.Spider], settings: BaseSettings) -> None:
-            # The crawl's settings as a local crawl has them, then the spider's own.
-            settings.setdict(scrapy_settings(get_settings()), priority="project")
+            # The crawl's settings as a local crawl has them, then the spider's own. Above the
+            # "project" priority: Scrapy (2.19) copies the process's settings, which are this
+            # node's (the module's globals below), over a crawler's own settings at their own
+            # priority when the crawl starts, and the node's politeness (delay, AutoThrottle)
+            # would replace the scheduling machine's.
+            settings.setdict(scrapy_settings(get_settings()), priority="spider")
             super(job_spider, cls).update_settings(settings)  # type: ignore[misc]
 
         # Which code runs: the egg's unpacked copy (crawler/scrapyd_egg_entry.py) on a node.

@@ -13,6 +13,7 @@ few marked by hand that start a server or a crawl process of their own).
 
 from __future__ import annotations
 
+import fcntl
 import os
 import uuid
 from collections.abc import Iterator
@@ -160,12 +161,30 @@ def session(env: Path) -> Iterator[Session]:
 
 @pytest.fixture(scope="session")
 def trained_model(tmp_path_factory: pytest.TempPathFactory) -> TrainedModel:
-    """One classifier trained from the shipped corpus per test session (training takes a while)."""
+    """One classifier trained from the shipped corpus per test run (training takes a while).
+
+    Under pytest-xdist the first worker that needs it trains it into the run's shared temporary
+    directory; the others wait on the lock and load that model file instead of training again.
+    """
+    from classifier.model import load_model
     from classifier.training import train
 
-    trained = train(directory=tmp_path_factory.mktemp("model"))
-    assert trained.path is not None
-    return trained
+    if "PYTEST_XDIST_WORKER" not in os.environ:
+        trained = train(directory=tmp_path_factory.mktemp("model"))
+        assert trained.path is not None
+        return trained
+    shared = tmp_path_factory.getbasetemp().parent / "trained-model"
+    shared.mkdir(exist_ok=True)
+    with open(shared / "lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        done = shared / "path"
+        if not done.is_file():
+            trained = train(directory=shared)
+            assert trained.path is not None
+            done.write_text(str(trained.path), "utf-8")
+            return trained
+    path = Path(done.read_text("utf-8"))
+    return TrainedModel(load_model(path), path)
 
 
 @pytest.fixture

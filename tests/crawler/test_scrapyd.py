@@ -1,4 +1,5 @@
-"""Crawl runs on real Scrapyd daemons (the PyPI ``scrapyd``, default settings, port aside).
+"""Crawl runs on real Scrapyd daemons (the PyPI ``scrapyd``, default settings, port and poll
+interval aside).
 
 Two nodes are started on 127.0.0.1 with working directories of their own; the demo portal is
 served on 127.0.0.1 and, for a second site, reached as ``localhost`` (another host, so another
@@ -53,8 +54,9 @@ def _start_scrapyd(
 ) -> tuple[subprocess.Popen[bytes], str]:
     port = free_port()
     directory.mkdir(parents=True)
-    # Scrapyd reads ./scrapyd.conf; everything but the port (and runner) is its default.
-    conf = f"[scrapyd]\nhttp_port = {port}\n"
+    # Scrapyd reads ./scrapyd.conf; everything but these (and the runner) is its default. Its
+    # poller looks for queued jobs every 5 s by default, seconds a test would only wait out.
+    conf = f"[scrapyd]\nhttp_port = {port}\npoll_interval = 0.2\n"
     if cannot_crawl:
         # Jobs run as `python -m RUNNER` in this directory.
         (directory / "cannot_crawl.py").write_text(_CANNOT_CRAWL_RUNNER)
@@ -295,6 +297,10 @@ def test_sharded_scrapyd_crawl_stores_what_a_local_crawl_stores(
     # What ran is the uploaded egg (unpacked on the node), not this checkout.
     assert log.count(f"kuchikomi-guard crawler loaded from {tempfile.gettempdir()}") == 2
     assert f"kuchikomi-guard-egg-{os.getuid()}-{version}" in log
+    # With this machine's politeness (the test's: no delay, no AutoThrottle), not the node's
+    # defaults (the nodes were started without the test's settings).
+    assert "scrapy.extensions.throttle.AutoThrottle" not in log
+    assert "'DOWNLOAD_DELAY': 1.0" not in log
     reviews_on_scrapyd = _stored()
     estimated_on_scrapyd = _estimated_dates()
     assert on_scrapyd["classified"] == len(reviews_on_scrapyd) > 50
