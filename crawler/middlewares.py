@@ -7,6 +7,7 @@ the whole chain) and robots.txt (fetched through the engine as well). Positions 
 from __future__ import annotations
 
 import logging
+import re
 from datetime import UTC, datetime
 from http import HTTPStatus
 from pathlib import Path
@@ -91,11 +92,17 @@ class WarcArchiveMiddleware:
     def _archive(self, run_id: int) -> WarcArchive:
         if self.archive is None:
             started = datetime.now(UTC)
-            spider_name = self.crawler.spider.name if self.crawler.spider else "crawl"
+            spider = self.crawler.spider
+            name = spider.name if spider else "crawl"
+            # A Scrapyd job crawls one site, and the jobs of one run and source start together:
+            # the site in the name keeps their archives apart.
+            site = getattr(spider, "only_site", None)
+            if site:
+                name += "-" + re.sub(r"[^A-Za-z0-9.-]", "_", site)
             path = (
                 self.warc_dir
                 / started.strftime("%Y/%m")
-                / f"run-{run_id}-{spider_name}-{started:%Y%m%dT%H%M%S}.warc.gz"
+                / f"run-{run_id}-{name}-{started:%Y%m%dT%H%M%S}.warc.gz"
             )
             self.archive = WarcArchive(path, operator=self.operator)
         return self.archive
