@@ -66,7 +66,7 @@ def run_pipeline(
         # The crawl runs in a process of its own (or on Scrapyd nodes); meanwhile this process
         # classifies the reviews it stores, batch by batch, so that after the crawl only the
         # last batch is left (docs/architecture.md#classification-during-the-crawl).
-        during = _ClassifyDuringCrawl()
+        during = ClassifyDuringCrawl()
         during.start()
         try:
             if scrapyd_urls:
@@ -108,7 +108,7 @@ def run_pipeline(
         return result
 
 
-class _ClassifyDuringCrawl:
+class ClassifyDuringCrawl:
     """A thread that classifies stored reviews not yet classified while the crawl runs.
 
     It loads the active model (and the burst detector's libraries), then classifies whatever
