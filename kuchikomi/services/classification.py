@@ -93,17 +93,13 @@ def classify_reviews(
     progress: bool = True,
     batch_size: int = BATCH_SIZE,
     workers: int = 1,
-    commit_batches: bool = False,
 ) -> int:
     """Classify reviews (all, or ``review_ids``; by default only those without a classification).
 
-    Writes happen in the caller's transaction, or, with ``commit_batches``, each batch is
-    committed as soon as it is written (the crawl pipeline classifies while the crawler stores
-    pages: one long transaction would hold SQLite's write lock against it). Returns how many
-    reviews were classified. A progress bar goes to stderr when ``progress`` is true (the CLI
-    and scheduler), never to stdout. ``workers`` > 1 classifies in that many processes when the
-    model has a file to load there (results are the same as in one process; only the time
-    differs).
+    Writes happen in the caller's transaction; returns how many reviews were classified. A
+    progress bar goes to stderr when ``progress`` is true (the CLI and scheduler), never to stdout.
+    ``workers`` > 1 classifies in that many processes when the model has a file to load there
+    (results are the same as in one process; only the time differs).
 
     A review edited while it is being classified keeps no verdict on its earlier wording: a
     classification is only written if the review still has the text it was computed from (see
@@ -112,9 +108,7 @@ def classify_reviews(
     model = model or ensure_model()
     query = select(Review.id, Review.text, Review.content_hash)
     if only_unclassified:
-        query = query.outerjoin(Classification, Classification.review_id == Review.id).where(
-            Classification.id.is_(None)
-        )
+        query = _unclassified(query)
     total = _count(session, query, review_ids)
     if total == 0:
         return 0
@@ -131,12 +125,23 @@ def classify_reviews(
                 session,
                 [(review_id, h, r) for (review_id, _, h), r in zip(rows, results, strict=True)],
             )
-            if commit_batches:
-                session.commit()
             done += len(rows)
             advance(len(rows))
     _expire_stale(session)
     return done
+
+
+def unclassified_review_ids(session: Session, *, limit: int = BATCH_SIZE) -> list[int]:
+    """The first ``limit`` reviews (by id) without a classification: those
+    ``classify_reviews(only_unclassified=True)`` classifies."""
+    query = _unclassified(select(Review.id)).order_by(Review.id).limit(limit)
+    return [int(i) for i in session.scalars(query)]
+
+
+def _unclassified(query: Select[Any]) -> Select[Any]:
+    return query.outerjoin(Classification, Classification.review_id == Review.id).where(
+        Classification.id.is_(None)
+    )
 
 
 def default_workers() -> int:

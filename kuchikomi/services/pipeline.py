@@ -112,8 +112,9 @@ class ClassifyDuringCrawl:
     """A thread that classifies stored reviews not yet classified while the crawl runs.
 
     It loads the active model (and the burst detector's libraries), then classifies whatever
-    is unclassified, one committed batch at a time, until :meth:`stop`; then the pipeline's
-    classify step does the rest. Reviews are found the way that step finds them (no
+    is unclassified, one committed batch at a time (a long transaction would hold SQLite's write
+    lock against the crawler's batches), until :meth:`stop`; then the pipeline's classify step
+    does the rest. Reviews are found the way that step finds them (no
     classification row), so a crash at any point leaves each stored review classified or found
     by the next run, and each gets the classification the step after the crawl would give it
     (the model classifies each text on its own). Only a head start: a failure here (no model
@@ -134,7 +135,7 @@ class ClassifyDuringCrawl:
         self._thread.start()
 
     def stop(self) -> None:
-        """Finish the batch in hand and stop (a Ctrl-C while waiting stops waiting)."""
+        """Stop once the batch in hand is stored."""
         self._stopping.set()
         self._thread.join()
 
@@ -143,13 +144,22 @@ class ClassifyDuringCrawl:
 
         try:
             from kuchikomi.services import bursts  # noqa: F401 - imported for its start-up cost
-            from kuchikomi.services.classification import classify_reviews, load_active_model
+            from kuchikomi.services.classification import (
+                classify_reviews,
+                load_active_model,
+                unclassified_review_ids,
+            )
 
             model = load_active_model()
             while not self._stopping.is_set():
                 with session_scope() as session:
-                    done = classify_reviews(
-                        session=session, model=model, progress=False, commit_batches=True
+                    batch = unclassified_review_ids(session)
+                    done = (
+                        classify_reviews(
+                            session=session, review_ids=batch, model=model, progress=False
+                        )
+                        if batch
+                        else 0
                     )
                 self.classified += done
                 if not done:
