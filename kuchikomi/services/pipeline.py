@@ -124,7 +124,11 @@ class ClassifyDuringCrawl:
     # Seconds between looks for new reviews when the last look found none.
     POLL_SECONDS = 0.25
 
-    def __init__(self) -> None:
+    def __init__(self, *, min_batch: int | None = None) -> None:
+        # Only whole batches (default: the classify step's batch size): a small one costs nearly
+        # as much per call, and what is left at the end (less than a batch) is the classify
+        # step's.
+        self.min_batch = min_batch
         self.classified = 0
         self._stopping = threading.Event()
         self._thread = threading.Thread(
@@ -145,12 +149,14 @@ class ClassifyDuringCrawl:
         try:
             from kuchikomi.services import bursts  # noqa: F401 - imported for its start-up cost
             from kuchikomi.services.classification import (
+                BATCH_SIZE,
                 classify_reviews,
                 load_active_model,
                 unclassified_review_ids,
             )
 
             model = load_active_model()
+            min_batch = BATCH_SIZE if self.min_batch is None else self.min_batch
             while not self._stopping.is_set():
                 with session_scope() as session:
                     batch = unclassified_review_ids(session)
@@ -158,7 +164,7 @@ class ClassifyDuringCrawl:
                         classify_reviews(
                             session=session, review_ids=batch, model=model, progress=False
                         )
-                        if batch
+                        if len(batch) >= min_batch
                         else 0
                     )
                 self.classified += done

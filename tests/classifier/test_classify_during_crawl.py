@@ -35,8 +35,9 @@ def test_reviews_stored_during_the_crawl_are_classified_as_after_it(
     model_env: Path, session: Session, model: Classifier
 ) -> None:
     listing = make_clinic(session, "さくら内科").listings[0]
-    texts = [e.text for e in read_tsv(HELDOUT_FILE)[::20]] + [""]
-    during = ClassifyDuringCrawl()
+    texts = [e.text for e in read_tsv(HELDOUT_FILE)[::20]][:29] + [""]
+    # Batches of ten rather than the pipeline's 500 (see ClassifyDuringCrawl): a few dozen texts.
+    during = ClassifyDuringCrawl(min_batch=10)
     during.start()
     try:
         # Stored the way the crawler stores them: a committed batch at a time.
