@@ -12,12 +12,19 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, exists, func, select, update
+from sqlalchemy import CursorResult, delete, exists, func, select, update
 from sqlalchemy.orm import Session
 
 from crawler.items import ReviewPageItem
 from crawler.urls import site_of
-from models import CrawlRunListing, EvidenceRecord, Listing, Review, ReviewSighting
+from models import (
+    Classification,
+    CrawlRunListing,
+    EvidenceRecord,
+    Listing,
+    Review,
+    ReviewSighting,
+)
 from models.base import utcnow
 from models.db import session_scope
 from models.tables import ReviewRevision
@@ -236,9 +243,14 @@ def _refresh(session: Session, review: Review, item: Any, now: datetime) -> None
         review.author, review.rating, review.text = item.author, item.rating, item.text
         review.content_hash = item.content_hash
         # That classification judged the earlier wording: drop it, so that the classify step
-        # after the crawl judges what is published now (until then the review is unclassified,
-        # never shown with a verdict on text it no longer has).
-        review.classification = None
+        # judges what is published now (until then the review is unclassified, never shown with
+        # a verdict on text it no longer has). Deleted by statement after the new text is
+        # written, not through the relationship's loaded state: the crawl pipeline classifies
+        # while the crawl runs, and a classification written since this review was loaded must
+        # go too (kuchikomi/services/classification.py, _upsert).
+        session.flush()
+        session.execute(delete(Classification).where(Classification.review_id == review.id))
+        session.expire(review, ["classification"])
     if item.url and review.url != item.url:
         review.url = item.url
     # A relative date ("3日前") re-read later is a worse estimate than the first one; replace the

@@ -44,7 +44,7 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, selectinload
 
 from detector import (
     AUTHOR,
@@ -87,9 +87,15 @@ def detect_bursts(
     by_clinic: dict[int, list[BurstCandidate]] = {c: [] for c in scope}
     for candidate in candidates:
         by_clinic.setdefault(candidate.clinic_id, []).append(candidate)
+    existing = _stored_bursts(session, sorted(by_clinic))
     stored: list[Burst] = []
-    for clinic_id in sorted(by_clinic):
-        stored += _reconcile(session, clinic_id, by_clinic[clinic_id], now)
+    # One flush at the end: a flush before each clinic's records are read wrote the new bursts
+    # a few dozen at a time.
+    with session.no_autoflush:
+        for clinic_id in sorted(by_clinic):
+            stored += _reconcile(
+                session, clinic_id, by_clinic[clinic_id], existing.get(clinic_id, []), now
+            )
     session.flush()
     store_burst_records(session=session, clinic_ids=None if clinic_ids is None else scope)
     return sorted(stored, key=lambda b: (b.clinic_id, b.start, b.kind, b.id))
@@ -397,12 +403,30 @@ def _overlaps(burst: Burst, candidate: BurstCandidate, members: set[int]) -> boo
     return burst.start <= candidate.end and candidate.start <= burst.end
 
 
+def _stored_bursts(session: Session, clinic_ids: list[int]) -> dict[int, list[Burst]]:
+    """The stored bursts of the clinics with their members, by clinic, oldest first: read in
+    a few queries rather than two per clinic and one per burst."""
+    by_clinic: dict[int, list[Burst]] = {}
+    for start in range(0, len(clinic_ids), _IN_CHUNK):
+        chunk = clinic_ids[start : start + _IN_CHUNK]
+        query = (
+            select(Burst)
+            .where(Burst.clinic_id.in_(chunk))
+            .options(selectinload(Burst.members))
+            .order_by(Burst.id)
+        )
+        for burst in session.scalars(query):
+            by_clinic.setdefault(burst.clinic_id, []).append(burst)
+    return by_clinic
+
+
 def _reconcile(
-    session: Session, clinic_id: int, candidates: list[BurstCandidate], now: datetime
+    session: Session,
+    clinic_id: int,
+    candidates: list[BurstCandidate],
+    existing: list[Burst],
+    now: datetime,
 ) -> list[Burst]:
-    existing = list(
-        session.scalars(select(Burst).where(Burst.clinic_id == clinic_id).order_by(Burst.id))
-    )
     unmatched = list(existing)
     kept: list[Burst] = []
     for candidate in sorted(candidates, key=lambda c: (c.start, c.kind)):

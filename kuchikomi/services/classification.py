@@ -27,7 +27,7 @@ from typing import Any
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-from sqlalchemy import Select, func, select
+from sqlalchemy import Select, bindparam, func, select
 from sqlalchemy.orm import Session
 
 from classifier import Classifier, ModelNotFoundError, active_model_path, load_model
@@ -100,13 +100,15 @@ def classify_reviews(
     progress bar goes to stderr when ``progress`` is true (the CLI and scheduler), never to stdout.
     ``workers`` > 1 classifies in that many processes when the model has a file to load there
     (results are the same as in one process; only the time differs).
+
+    A review edited while it is being classified keeps no verdict on its earlier wording: a
+    classification is only written if the review still has the text it was computed from (see
+    :func:`_upsert`), otherwise the review stays unclassified for the next pass.
     """
     model = model or ensure_model()
-    query = select(Review.id, Review.text)
+    query = select(Review.id, Review.text, Review.content_hash)
     if only_unclassified:
-        query = query.outerjoin(Classification, Classification.review_id == Review.id).where(
-            Classification.id.is_(None)
-        )
+        query = _unclassified(query)
     total = _count(session, query, review_ids)
     if total == 0:
         return 0
@@ -117,15 +119,29 @@ def classify_reviews(
         if workers > 1 and model.path is not None:
             classified = _in_processes(batches, model.path, workers)
         else:
-            classified = ((rows, model.classify([t or "" for _, t in rows])) for rows in batches)
+            classified = ((rows, model.classify([t or "" for _, t, _ in rows])) for rows in batches)
         for rows, results in classified:
             _upsert(
-                session, [(review_id, r) for (review_id, _), r in zip(rows, results, strict=True)]
+                session,
+                [(review_id, h, r) for (review_id, _, h), r in zip(rows, results, strict=True)],
             )
             done += len(rows)
             advance(len(rows))
     _expire_stale(session)
     return done
+
+
+def unclassified_review_ids(session: Session, *, limit: int = BATCH_SIZE) -> list[int]:
+    """The first ``limit`` reviews (by id) without a classification: those
+    ``classify_reviews(only_unclassified=True)`` classifies."""
+    query = _unclassified(select(Review.id)).order_by(Review.id).limit(limit)
+    return [int(i) for i in session.scalars(query)]
+
+
+def _unclassified(query: Select[Any]) -> Select[Any]:
+    return query.outerjoin(Classification, Classification.review_id == Review.id).where(
+        Classification.id.is_(None)
+    )
 
 
 def default_workers() -> int:
@@ -160,8 +176,8 @@ def _classify_in_worker(texts: list[str]) -> list[Any]:
 
 
 def _in_processes(
-    batches: Iterator[list[tuple[int, str]]], path: Path, workers: int
-) -> Iterator[tuple[list[tuple[int, str]], list[Any]]]:
+    batches: Iterator[list[_Row]], path: Path, workers: int
+) -> Iterator[tuple[list[_Row], list[Any]]]:
     """(rows, results) per batch, in order, classified by ``workers`` processes.
 
     Each process loads the model once (Sudachi objects cannot be pickled, so the model is not
@@ -173,7 +189,7 @@ def _in_processes(
     import multiprocessing
 
     context = multiprocessing.get_context("spawn")
-    pending: deque[tuple[list[tuple[int, str]], Future[list[Any]]]] = deque()
+    pending: deque[tuple[list[_Row], Future[list[Any]]]] = deque()
     with ProcessPoolExecutor(
         max_workers=workers,
         mp_context=context,
@@ -181,7 +197,8 @@ def _in_processes(
         initargs=(str(path),),
     ) as pool:
         for rows in batches:
-            pending.append((rows, pool.submit(_classify_in_worker, [t or "" for _, t in rows])))
+            texts = [t or "" for _, t, _ in rows]
+            pending.append((rows, pool.submit(_classify_in_worker, texts)))
             if len(pending) >= 2 * workers:
                 done_rows, future = pending.popleft()
                 yield done_rows, future.result()
@@ -201,14 +218,18 @@ def _count(session: Session, query: Select[Any], review_ids: list[int] | None) -
     return total
 
 
+# A review to classify: its id, text and content hash (the text's identity, see _upsert).
+_Row = tuple[int, str, str]
+
+
 def _batches(
     session: Session, query: Select[Any], review_ids: list[int] | None, size: int
-) -> Iterator[list[tuple[int, str]]]:
+) -> Iterator[list[_Row]]:
     if review_ids is not None:
         ids = sorted(set(review_ids))
         for start in range(0, len(ids), size):
             chunk = query.where(Review.id.in_(ids[start : start + size])).order_by(Review.id)
-            rows = [(int(i), t) for i, t in session.execute(chunk).all()]
+            rows = [(int(i), t, h) for i, t, h in session.execute(chunk).all()]
             if rows:
                 yield rows
         return
@@ -216,42 +237,77 @@ def _batches(
     last_id = 0
     while True:
         page = query.where(Review.id > last_id).order_by(Review.id).limit(size)
-        rows = [(int(i), t) for i, t in session.execute(page).all()]
+        rows = [(int(i), t, h) for i, t, h in session.execute(page).all()]
         if not rows:
             return
         yield rows
         last_id = rows[-1][0]
 
 
-def _upsert(session: Session, rows: Sequence[tuple[int, Any]]) -> None:
+_COLUMNS = (
+    "model_version",
+    "label",
+    "category",
+    "harmful_probability",
+    "flagged",
+    "reasons",
+    "classified_at",
+)
+
+
+def _upsert(session: Session, rows: Sequence[tuple[int, str, Any]]) -> None:
+    """Write (review id, content hash, result) rows, one classification per review.
+
+    Each row is written only if its review still has that content hash: the crawler may edit a
+    review (new text, classification dropped, crawler/store.py) between the read of its text and
+    this write. On PostgreSQL the review row is share-locked by the same statement, so the
+    crawler's edit either waits for this transaction (and its removal of the classification
+    then sees this row) or is seen by it; SQLite runs one writer at a time.
+    """
     now = utcnow()
     values = [
         {
-            "review_id": review_id,
-            "model_version": r.model_version,
-            "label": r.label,
-            "category": r.category,
-            "harmful_probability": r.harmful_probability,
-            "flagged": r.flagged,
-            "reasons": r.reasons,
-            "classified_at": now,
+            "p_review_id": review_id,
+            "p_content_hash": content_hash,
+            "p_model_version": r.model_version,
+            "p_label": r.label,
+            "p_category": r.category,
+            "p_harmful_probability": r.harmful_probability,
+            "p_flagged": r.flagged,
+            "p_reasons": r.reasons,
+            "p_classified_at": now,
         }
-        for review_id, r in rows
+        for review_id, content_hash, r in rows
     ]
-    dialect = session.get_bind().dialect.name
+    if not values:
+        return
+    # One statement executed for many parameter sets: compiled once, unlike a VALUES list.
+    session.execute(_guarded_upsert(session.get_bind().dialect.name), values)
+
+
+def _guarded_upsert(dialect: str) -> Any:
+    table = Classification.__table__
     if dialect == "postgresql":
         from sqlalchemy.dialects.postgresql import insert as pg_insert
 
-        statement: Any = pg_insert(Classification)
+        insert: Any = pg_insert
     elif dialect == "sqlite":
         from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-        statement = sqlite_insert(Classification)
+        insert = sqlite_insert
     else:  # pragma: no cover - the project supports SQLite and PostgreSQL only
         raise RuntimeError(f"unsupported database dialect {dialect!r}")
-    updated = {key: statement.excluded[key] for key in values[0] if key != "review_id"}
-    session.execute(
-        statement.values(values).on_conflict_do_update(index_elements=["review_id"], set_=updated)
+    source = select(
+        Review.id, *(bindparam(f"p_{name}", type_=table.c[name].type) for name in _COLUMNS)
+    ).where(
+        Review.id == bindparam("p_review_id", type_=Review.id.type),
+        Review.content_hash == bindparam("p_content_hash", type_=Review.content_hash.type),
+    )
+    if dialect == "postgresql":
+        source = source.with_for_update(read=True)
+    statement = insert(table).from_select(["review_id", *_COLUMNS], source)
+    return statement.on_conflict_do_update(
+        index_elements=["review_id"], set_={name: statement.excluded[name] for name in _COLUMNS}
     )
 
 

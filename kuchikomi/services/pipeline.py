@@ -55,9 +55,6 @@ def run_pipeline(
     Raises :class:`kuchikomi.services.locks.LockHeldError` when another run holds the lock, and
     :class:`kuchikomi.services.scrapyd.client.ScrapydError` when a node cannot be used.
     """
-    from kuchikomi.services.cases import confirm_removals
-    from kuchikomi.services.classification import classify_reviews
-
     if scrapyd_urls is None:
         scrapyd_urls = get_settings().crawl.scrapyd_nodes
     with job_lock(PIPELINE_LOCK):
@@ -66,23 +63,29 @@ def run_pipeline(
             # Stalest first, within each site's nightly budget (services/crawl_budget.py).
             with session_scope() as session:
                 listing_ids = listings_for_tonight(session=session)
-        if scrapyd_urls:
-            from kuchikomi.services.scrapyd.run import run_crawl_on_scrapyd
+        # The crawl runs in a process of its own (or on Scrapyd nodes); meanwhile this process
+        # classifies the reviews it stores, batch by batch, so that after the crawl only the
+        # last batch is left (docs/architecture.md#classification-during-the-crawl).
+        during = ClassifyDuringCrawl()
+        during.start()
+        try:
+            if scrapyd_urls:
+                from kuchikomi.services.scrapyd.run import run_crawl_on_scrapyd
 
-            summary = run_crawl_on_scrapyd(
-                urls=scrapyd_urls,
-                listing_ids=listing_ids,
-                trigger=trigger,
-                full=full,
-                progress=progress,
-            )
-        else:
-            # The crawl runs in a process of its own; this one waits, so it gets ready to classify
-            # and detect bursts meanwhile rather than after.
-            warming = threading.Thread(target=_warm_up, name="pipeline-warm-up", daemon=True)
-            warming.start()
-            summary = run_crawl(listing_ids=listing_ids, trigger=trigger, full=full)
-            warming.join()
+                summary = run_crawl_on_scrapyd(
+                    urls=scrapyd_urls,
+                    listing_ids=listing_ids,
+                    trigger=trigger,
+                    full=full,
+                    progress=progress,
+                )
+            else:
+                summary = run_crawl(listing_ids=listing_ids, trigger=trigger, full=full)
+        finally:
+            during.stop()
+        from kuchikomi.services.cases import confirm_removals
+        from kuchikomi.services.classification import classify_reviews
+
         result = PipelineResult(crawl=summary)
         if stop_requested():
             # The service is being stopped (the scheduler got SIGTERM): the next run classifies
@@ -92,13 +95,14 @@ def run_pipeline(
             result.sites = site_loads(
                 session=session, run_id=summary.run_id, every_listing=every_listing
             )
-        # Classify everything not yet classified (not only this run's reviews): a previous run
-        # that crashed between crawling and classifying is caught up here.
+        # Classify everything not yet classified (not only this run's reviews): what the crawl
+        # stored after the last pass during it, and what a previous run that crashed between
+        # crawling and classifying left.
         with session_scope() as session:
-            result.classified = classify_reviews(
+            result.classified = during.classified + classify_reviews(
                 session=session,
                 only_unclassified=True,
-                workers=_classify_workers(len(summary.new_review_ids)),
+                workers=_classify_workers(len(summary.new_review_ids) - during.classified),
             )
         result.bursts = _detect_bursts(summary)
         # A review a complete crawl no longer shows closes its takedown case as removed.
@@ -108,19 +112,75 @@ def run_pipeline(
         return result
 
 
-def _warm_up() -> None:
-    """Load the active model and the burst detector's libraries (SciPy) while the crawl runs.
+class ClassifyDuringCrawl:
+    """A thread that classifies stored reviews not yet classified while the crawl runs.
 
-    Only a head start: the steps after the crawl load what they need themselves, so a failure
-    here (no model yet: the classify step trains one) changes nothing.
+    It loads the active model (and the burst detector's libraries), then classifies whatever
+    is unclassified, one committed batch at a time (a long transaction would hold SQLite's write
+    lock against the crawler's batches), until :meth:`stop`; then the pipeline's classify step
+    does the rest. Reviews are found the way that step finds them (no
+    classification row), so a crash at any point leaves each stored review classified or found
+    by the next run, and each gets the classification the step after the crawl would give it
+    (the model classifies each text on its own). Only a head start: a failure here (no model
+    yet: the classify step trains one) is logged and changes nothing.
     """
-    try:
-        from kuchikomi.services import bursts  # noqa: F401 - imported for its start-up cost
-        from kuchikomi.services.classification import load_active_model
 
-        load_active_model()
-    except Exception:  # noqa: BLE001 - see above
-        log.debug("warming up for the steps after the crawl failed", exc_info=True)
+    # Seconds between looks for new reviews when the last look found none.
+    POLL_SECONDS = 0.25
+
+    def __init__(self, *, min_batch: int | None = None) -> None:
+        # Only whole batches (default: the classify step's batch size): a small one costs nearly
+        # as much per call, and what is left at the end (less than a batch) is the classify
+        # step's.
+        self.min_batch = min_batch
+        self.classified = 0
+        self._stopping = threading.Event()
+        self._thread = threading.Thread(
+            target=self._run, name="pipeline-classify-during-crawl", daemon=True
+        )
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop once the batch in hand is stored."""
+        self._stopping.set()
+        self._thread.join()
+
+    def _run(self) -> None:
+        from classifier import ModelNotFoundError
+
+        try:
+            from kuchikomi.services import bursts  # noqa: F401 - imported for its start-up cost
+            from kuchikomi.services.classification import (
+                BATCH_SIZE,
+                classify_reviews,
+                load_active_model,
+                unclassified_review_ids,
+            )
+
+            model = load_active_model()
+            min_batch = BATCH_SIZE if self.min_batch is None else self.min_batch
+            while not self._stopping.is_set():
+                with session_scope() as session:
+                    batch = unclassified_review_ids(session)
+                    done = (
+                        classify_reviews(
+                            session=session, review_ids=batch, model=model, progress=False
+                        )
+                        if len(batch) >= min_batch
+                        else 0
+                    )
+                self.classified += done
+                if not done:
+                    self._stopping.wait(self.POLL_SECONDS)
+        except ModelNotFoundError:
+            log.debug("no model yet: the classify step after the crawl trains one")
+        except Exception:  # noqa: BLE001 - see the class's docstring
+            log.warning(
+                "classifying during the crawl stopped; the classify step after it catches up",
+                exc_info=True,
+            )
 
 
 # New reviews from which classifying them is spread over the cores: a worker process costs a few
