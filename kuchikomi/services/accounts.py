@@ -312,21 +312,35 @@ def _count_checks(limits: dict[str, int], now: datetime) -> bool:
     since = now - THROTTLE_WINDOW
     expired = LoginThrottle.window_start <= since
     with new_session() as counting:
+        # A counter whose window ended long ago counts for nothing (it would be reset at its
+        # next check): swept here, so that the table holds the recent keys only, not every
+        # address and e-mail ever tried. Another login may sweep one of ours between our
+        # insert and our update: the update then finds no row, and the row is made again.
+        counting.execute(
+            delete(LoginThrottle)
+            .where(LoginThrottle.window_start <= now - 2 * THROTTLE_WINDOW)
+            .where(LoginThrottle.key.not_in(list(limits)))
+            .execution_options(synchronize_session=False)
+        )
         for key in limits:
             _insert_ignoring_existing(counting, key, now)
         for key, limit in limits.items():  # always the account first, then the address
-            counted: CursorResult[Any] = counting.execute(  # type: ignore[assignment]
-                update(LoginThrottle)
-                .where(LoginThrottle.key == key, or_(expired, LoginThrottle.checks < limit))
-                .values(
-                    checks=case((expired, 1), else_=LoginThrottle.checks + 1),
-                    window_start=case((expired, now), else_=LoginThrottle.window_start),
+            for swept in (False, True):
+                counted: CursorResult[Any] = counting.execute(  # type: ignore[assignment]
+                    update(LoginThrottle)
+                    .where(LoginThrottle.key == key, or_(expired, LoginThrottle.checks < limit))
+                    .values(
+                        checks=case((expired, 1), else_=LoginThrottle.checks + 1),
+                        window_start=case((expired, now), else_=LoginThrottle.window_start),
+                    )
+                    .execution_options(synchronize_session=False)
                 )
-                .execution_options(synchronize_session=False)
-            )
-            if counted.rowcount != 1:
-                counting.rollback()
-                return False
+                if counted.rowcount == 1:
+                    break
+                if swept or counting.get(LoginThrottle, key) is not None:
+                    counting.rollback()  # at the limit within the window
+                    return False
+                _insert_ignoring_existing(counting, key, now)
         counting.commit()
     return True
 

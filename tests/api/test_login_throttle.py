@@ -14,8 +14,14 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from kuchikomi.services.accounts import MAX_FAILURES_PER_ACCOUNT, THROTTLE_WINDOW, create_user
+from kuchikomi.services.accounts import (
+    MAX_FAILURES_PER_ACCOUNT,
+    THROTTLE_WINDOW,
+    check_password,
+    create_user,
+)
 from models import LoginAttempt, LoginThrottle
+from models.base import utcnow
 from tests.api.conftest import TEST_PASSWORD
 from tests.live_app import running_app
 
@@ -77,3 +83,32 @@ def test_fifty_parallel_wrong_passwords_get_at_most_five_checks(
         assert _login(clients[0], _login_form(clients[0]), TEST_PASSWORD) == 303
         for client in clients:
             client.close()
+
+
+def test_counters_of_windows_long_over_are_swept(session: Session, env: Path) -> None:
+    """The throttle table keeps recent keys only: a password sprayer's e-mails and addresses
+    do not stay in it for ever, and a counter of the last window is kept."""
+    now = utcnow()
+    session.add_all(
+        [
+            LoginThrottle(
+                key="account:sprayed@example.jp",
+                window_start=now - 3 * THROTTLE_WINDOW,
+                checks=MAX_FAILURES_PER_ACCOUNT,
+            ),
+            LoginThrottle(key="ip:203.0.113.9", window_start=now - 4 * THROTTLE_WINDOW, checks=3),
+            LoginThrottle(key="ip:203.0.113.10", window_start=now - THROTTLE_WINDOW, checks=2),
+        ]
+    )
+    session.commit()
+
+    assert check_password(session=session, email=EMAIL, password="wrong", ip="198.51.100.1") is None
+    session.commit()
+
+    session.expire_all()
+    counters = {row.key: row.checks for row in session.scalars(select(LoginThrottle))}
+    assert counters == {
+        f"account:{EMAIL}": 1,
+        "ip:198.51.100.1": 1,
+        "ip:203.0.113.10": 2,  # its window ended, but recently: kept until the sweep's margin
+    }
