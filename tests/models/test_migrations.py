@@ -11,18 +11,27 @@ from sqlalchemy import create_engine
 
 from models.base import Base
 from models.migrate import alembic_config, current_revision
+from scheduler.jobs import JOBSTORE_TABLE
 
 
 def test_migrated_schema_matches_the_models(env: Path, db_url: str) -> None:
     engine = create_engine(db_url)
     try:
         with engine.connect() as conn:
-            context = MigrationContext.configure(conn, opts={"compare_type": True})
+            # The scheduler's job store manages its own table (a scheduler test run before this
+            # one in the same database leaves it, with its index); the rest belongs to Alembic.
+            context = MigrationContext.configure(
+                conn,
+                opts={
+                    "compare_type": True,
+                    "include_name": lambda name, kind, parents: (
+                        kind != "table" or name != JOBSTORE_TABLE
+                    ),
+                },
+            )
             diff = compare_metadata(context, Base.metadata)
     finally:
         engine.dispose()
-    # The scheduler's job store manages its own table; everything else belongs to Alembic.
-    diff = [d for d in diff if not (d[0] == "remove_table" and d[1].name == "scheduler_jobs")]
     assert diff == []
 
 
