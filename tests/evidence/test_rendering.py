@@ -88,6 +88,7 @@ def _files(content: bytes) -> dict[str, bytes]:
         return {name: zf.read(name) for name in zf.namelist()}
 
 
+@pytest.mark.slow  # drives Chromium
 def test_archived_page_is_rendered_offline_with_url_time_and_hash(
     session: Session,
     env: Path,

@@ -11,6 +11,7 @@ import zipfile
 from datetime import timedelta
 from pathlib import Path
 
+import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 from warcio.archiveiterator import ArchiveIterator
@@ -21,6 +22,10 @@ from kuchikomi.services.evidence import MANIFEST_NAME, WARC_NAME, build_bundle, 
 from models import CrawlRunListing, GoogleConnection, Review
 from models.tables import ReviewRevision
 from tests.google.conftest import T0, add_google_listing, connect, kuchikomi, reviews
+
+# Every test here crawls the fake through the crawl process: slow by the suite's own rule
+# (tests/conftest.py), so out of the quick loop.
+pytestmark = pytest.mark.slow
 
 
 def _reviews(session: Session) -> dict[str, Review]:
