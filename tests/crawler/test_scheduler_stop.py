@@ -13,7 +13,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -21,6 +20,7 @@ from kuchikomi.services.crawl import run_crawl
 from models import CrawlRun, CrawlRunListing
 from tests.crawler.test_recovery import (  # noqa: F401 - grown_site is a fixture
     _alive,
+    _answer_at_once,
     _children,
     _stored_ids,
     _wait_until,
@@ -28,8 +28,11 @@ from tests.crawler.test_recovery import (  # noqa: F401 - grown_site is a fixtur
 )
 
 
-@pytest.mark.usefixtures("grown_site")
-def test_sigterm_stops_the_scheduler_and_its_crawl_gracefully(session: Session, env: Path) -> None:
+def test_sigterm_stops_the_scheduler_and_its_crawl_gracefully(
+    session: Session,
+    env: Path,
+    grown_site: dict[str, object],  # noqa: F811 - the fixture imported above
+) -> None:
     kuchikomi = Path(sys.executable).with_name("kuchikomi")
     scheduler = subprocess.Popen(
         [str(kuchikomi), "scheduler", "run", "--now"],
@@ -62,5 +65,6 @@ def test_sigterm_stops_the_scheduler_and_its_crawl_gracefully(session: Session, 
     assert 9 < len(_stored_ids(session)) < 21
 
     # The next run fetches the rest.
+    _answer_at_once(grown_site)
     summary = run_crawl(listing_ids=None)
     assert summary.ok and _stored_ids(session) == {f"#rv-{n}" for n in range(1, 22)}
