@@ -8,13 +8,13 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import jinja2
 from fastapi import Request, status
 from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 
+from crawler.urls import http_url
 from kuchikomi.japanese import (
     BURST_KIND_JA,
     CATEGORY_JA,
@@ -32,19 +32,6 @@ STATIC_DIR = Path(__file__).resolve().parent / "static"
 
 def percent(value: float | None) -> str:
     return "—" if value is None else f"{value * 100:.0f}%"
-
-
-def http_url(value: str | None) -> str | None:
-    """The URL if it is http(s) with a host, else None: never link ``javascript:`` and the like."""
-    if not value:
-        return None
-    try:
-        parts = urlsplit(value)
-    except ValueError:
-        return None
-    if parts.scheme.lower() not in ("http", "https") or not parts.netloc:
-        return None
-    return value
 
 
 def _environment() -> jinja2.Environment:

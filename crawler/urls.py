@@ -22,6 +22,20 @@ class UnresolvableHostError(UnsafeURLError):
     """The URL's host name does not resolve (now): it cannot be fetched, nor checked."""
 
 
+def http_url(value: str | None) -> str | None:
+    """The URL if it is http(s) with a host, else None: what pages and messages may make a link
+    of (never ``javascript:`` and the like); anything else is shown as text."""
+    if not value:
+        return None
+    try:
+        parts = urlsplit(value)
+    except ValueError:
+        return None
+    if parts.scheme.lower() not in ("http", "https") or not parts.netloc:
+        return None
+    return value
+
+
 def is_private_address(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
     if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
         address = address.ipv4_mapped

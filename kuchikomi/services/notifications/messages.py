@@ -12,12 +12,12 @@ from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import jinja2
 from sqlalchemy import select
 from sqlalchemy.orm import Session, joinedload
 
+from crawler.urls import http_url
 from kuchikomi.japanese import ja_date
 from kuchikomi.labels import BURST_KIND_JA, CATEGORY_JA
 from kuchikomi.schemas import BurstPublic
@@ -65,17 +65,6 @@ def _page_url(settings: NotifySettings, path: str) -> str | None:
     return settings.base_url.rstrip("/") + path
 
 
-def _http_url(value: str | None) -> str | None:
-    """Only http(s) links with a host are linked; anything else (``javascript:``…) is text."""
-    if not value:
-        return None
-    try:
-        parts = urlsplit(value)
-    except ValueError:
-        return None
-    return value if parts.scheme.lower() in ("http", "https") and parts.netloc else None
-
-
 def _preview(text: str) -> str:
     return text if len(text) <= TEXT_PREVIEW else text[:TEXT_PREVIEW] + "…"
 
@@ -104,7 +93,7 @@ def _review_item(review: Review, settings: NotifySettings) -> dict[str, Any]:
             f"{review.listing.clinic.name} ／ {CATEGORY_JA.get(c.category or '', '分類なし')} ／ "
             f"有害確率 {c.harmful_probability * 100:.0f}%"
         ),
-        "_link": _http_url(review.url),
+        "_link": http_url(review.url),
         "_preview": _preview(review.text),
     }
 
